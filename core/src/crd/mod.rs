@@ -1,0 +1,1 @@
+//! Custom resource types `StorageGrid` and `StorageNode` (`grid.sutra.ai/v1alpha1`).

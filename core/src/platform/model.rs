@@ -1,0 +1,177 @@
+//! What hardware detection found: the [`PlatformReport`].
+//!
+//! This is the shared contract between detection (this module), the variant rules, the
+//! storage node (which serves it over gRPC and writes it into `StorageNode.status.platform`)
+//! and the operator. Every field is plain data so that it serialises the same everywhere
+//! and yields a structural CRD schema (no untagged enums, no maps of enums).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// CPU architecture, named as Kubernetes names it (`kubernetes.io/arch`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+    /// Anything else (riscv64, s390x, ...); only the `universal` variant applies.
+    Other,
+}
+
+impl Arch {
+    /// The value of the `kubernetes.io/arch` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::Other => "other",
+        }
+    }
+
+    /// Parses a `kubernetes.io/arch` label value or a `uname -m` machine name.
+    pub fn from_name(name: &str) -> Arch {
+        match name.trim() {
+            "amd64" | "x86_64" => Arch::Amd64,
+            "arm64" | "aarch64" => Arch::Arm64,
+            _ => Arch::Other,
+        }
+    }
+
+    /// The architecture this binary was compiled for.
+    pub fn current() -> Arch {
+        Arch::from_name(std::env::consts::ARCH)
+    }
+}
+
+/// Operating system family the report was taken on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Linux,
+    Macos,
+    Other,
+}
+
+/// SIMD and atomics features the variant rules and the kernels care about.
+///
+/// Serialised with the names Linux uses in `/proc/cpuinfo` flags (x86) or Features (arm64).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SimdFeature {
+    Sse42,
+    Avx,
+    Avx2,
+    Fma,
+    Avx512f,
+    Avx512bw,
+    Avx512vl,
+    Avx512dq,
+    Avx512cd,
+    Avx512vnni,
+    /// Advanced SIMD (NEON); Linux calls it `asimd`.
+    Neon,
+    /// Dot-product instructions (`asimddp`).
+    Dotprod,
+    /// Int8 matrix multiply (`i8mm`).
+    I8mm,
+    Sve,
+    Sve2,
+    /// Large System Extensions atomics (`atomics`).
+    Lse,
+}
+
+/// Transparent huge page mode, from `/sys/kernel/mm/transparent_hugepage/enabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ThpMode {
+    Always,
+    Madvise,
+    Never,
+    /// The kernel has no THP support or the file could not be read.
+    Unavailable,
+}
+
+/// The CPU as identified.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CpuInfo {
+    /// `GenuineIntel`, `AuthenticAMD`, `ARM`, `Apple`, ...
+    pub vendor: String,
+    /// Human-readable model: x86 `model name`, the ARM core name (e.g. `Neoverse-V1`), or
+    /// Apple's brand string.
+    pub model: String,
+    /// ARM `CPU implementer` (e.g. 0x41 for Arm Ltd), when the CPU is ARM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementer: Option<u32>,
+    /// ARM `CPU part` (e.g. 0xd40 for Neoverse-V1), when the CPU is ARM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+    /// Logical CPUs seen by the OS.
+    pub logical_cpus: u32,
+    /// x86-64 psABI microarchitecture level 1..=4; absent on other architectures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x86_64_level: Option<u8>,
+    /// Raw feature flags as the OS printed them (cpuinfo `flags`/`Features`, or the
+    /// `hw.optional.*` sysctl names set to 1), sorted. Used for NFD-style labels.
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// Memory: physical total and the container (cgroup) limit if one applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryInfo {
+    pub total_bytes: u64,
+    /// The cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, when it is lower than the
+    /// physical total (an unlimited cgroup reports no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
+}
+
+impl MemoryInfo {
+    /// Memory this process may really use: the container limit when there is one.
+    pub fn usable_bytes(&self) -> u64 {
+        self.limit_bytes
+            .map_or(self.total_bytes, |limit| limit.min(self.total_bytes))
+    }
+}
+
+/// Everything hardware detection found on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformReport {
+    pub arch: Arch,
+    pub os: Os,
+    pub cpu: CpuInfo,
+    /// Usable SIMD features (CPU and OS support both), sorted.
+    pub simd: Vec<SimdFeature>,
+    /// SVE vector length in bytes, when SVE is present (prctl on Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sve_vector_bytes: Option<u32>,
+    /// Page size in bytes as the kernel runs it (sysconf), not as the platform is rumoured.
+    pub page_size: u64,
+    /// Cache line size in bytes.
+    pub cache_line: u32,
+    pub thp: ThpMode,
+    /// Raspberry Pi model number (4, 5) when the device tree names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pi_model: Option<u8>,
+    /// The board or machine model as the firmware names it (`/proc/device-tree/model`,
+    /// DMI `product_name`, Apple `hw.model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board: Option<String>,
+    /// Cloud instance type (e.g. `m7g.large`) when the firmware exposes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    pub memory: MemoryInfo,
+}
+
+impl PlatformReport {
+    pub fn has(&self, feature: SimdFeature) -> bool {
+        self.simd.contains(&feature)
+    }
+}

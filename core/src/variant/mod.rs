@@ -1,0 +1,1 @@
+//! Image variants: the catalog, and rules that map labels to a variant.

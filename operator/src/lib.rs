@@ -1,0 +1,1 @@
+//! sutra-grid: Kubernetes operator and local agent.
