@@ -12,6 +12,9 @@ pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
 pub const ZONE: &str = "topology.kubernetes.io/zone";
 /// Raspberry Pi model (`4`, `5`), set by hardware detection or by the cluster admin.
 pub const PI_MODEL: &str = "grid.sutra.ai/pi-model";
+/// CPU core as hardware detection identifies it from the ARM implementer and part
+/// (`neoverse-v1`, `cortex-a76`, ...); a cluster admin may set it on Nodes too.
+pub const CPU_CORE: &str = "grid.sutra.ai/cpu-core";
 /// Node Feature Discovery: CPU vendor (`Intel`, `AMD`, `ARM`).
 pub const NFD_CPU_VENDOR: &str = "feature.node.kubernetes.io/cpu-model.vendor_id";
 /// Prefix of Node Feature Discovery CPUID feature labels, e.g. `...cpu-cpuid.AVX2`.

@@ -175,3 +175,105 @@ impl PlatformReport {
         self.simd.contains(&feature)
     }
 }
+
+impl SimdFeature {
+    /// Every feature, in declaration order.
+    pub const ALL: [SimdFeature; 16] = [
+        SimdFeature::Sse42,
+        SimdFeature::Avx,
+        SimdFeature::Avx2,
+        SimdFeature::Fma,
+        SimdFeature::Avx512f,
+        SimdFeature::Avx512bw,
+        SimdFeature::Avx512vl,
+        SimdFeature::Avx512dq,
+        SimdFeature::Avx512cd,
+        SimdFeature::Avx512vnni,
+        SimdFeature::Neon,
+        SimdFeature::Dotprod,
+        SimdFeature::I8mm,
+        SimdFeature::Sve,
+        SimdFeature::Sve2,
+        SimdFeature::Lse,
+    ];
+
+    /// The serialised name (`sse42`, `avx512f`, `neon`, ...), as the variant catalog spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdFeature::Sse42 => "sse42",
+            SimdFeature::Avx => "avx",
+            SimdFeature::Avx2 => "avx2",
+            SimdFeature::Fma => "fma",
+            SimdFeature::Avx512f => "avx512f",
+            SimdFeature::Avx512bw => "avx512bw",
+            SimdFeature::Avx512vl => "avx512vl",
+            SimdFeature::Avx512dq => "avx512dq",
+            SimdFeature::Avx512cd => "avx512cd",
+            SimdFeature::Avx512vnni => "avx512vnni",
+            SimdFeature::Neon => "neon",
+            SimdFeature::Dotprod => "dotprod",
+            SimdFeature::I8mm => "i8mm",
+            SimdFeature::Sve => "sve",
+            SimdFeature::Sve2 => "sve2",
+            SimdFeature::Lse => "lse",
+        }
+    }
+
+    /// Parses a serialised name (see [`SimdFeature::name`]).
+    pub fn from_name(name: &str) -> Option<SimdFeature> {
+        SimdFeature::ALL
+            .into_iter()
+            .find(|feature| feature.name() == name)
+    }
+
+    /// The architecture that has this feature.
+    pub fn arch(self) -> Arch {
+        match self {
+            SimdFeature::Neon
+            | SimdFeature::Dotprod
+            | SimdFeature::I8mm
+            | SimdFeature::Sve
+            | SimdFeature::Sve2
+            | SimdFeature::Lse => Arch::Arm64,
+            _ => Arch::Amd64,
+        }
+    }
+
+    /// The Node Feature Discovery name, the suffix of `feature.node.kubernetes.io/cpu-cpuid.<name>`.
+    pub fn nfd_name(self) -> &'static str {
+        match self {
+            SimdFeature::Sse42 => "SSE42",
+            SimdFeature::Avx => "AVX",
+            SimdFeature::Avx2 => "AVX2",
+            SimdFeature::Fma => "FMA3",
+            SimdFeature::Avx512f => "AVX512F",
+            SimdFeature::Avx512bw => "AVX512BW",
+            SimdFeature::Avx512vl => "AVX512VL",
+            SimdFeature::Avx512dq => "AVX512DQ",
+            SimdFeature::Avx512cd => "AVX512CD",
+            SimdFeature::Avx512vnni => "AVX512VNNI",
+            SimdFeature::Neon => "ASIMD",
+            SimdFeature::Dotprod => "ASIMDDP",
+            SimdFeature::I8mm => "I8MM",
+            SimdFeature::Sve => "SVE",
+            SimdFeature::Sve2 => "SVE2",
+            SimdFeature::Lse => "ATOMICS",
+        }
+    }
+
+    /// Parses a Node Feature Discovery cpuid name (see [`SimdFeature::nfd_name`]).
+    pub fn from_nfd_name(name: &str) -> Option<SimdFeature> {
+        SimdFeature::ALL
+            .into_iter()
+            .find(|feature| feature.nfd_name() == name)
+    }
+
+    /// Whether Node Feature Discovery publishes this feature with its default configuration.
+    ///
+    /// NFD's default `attributeBlacklist` hides baseline x86 flags (SSE, SSE2, ..., SSE42)
+    /// because nearly every CPU has them, so a Node's labels never show SSE4.2 even when the
+    /// CPU has it. Label checks must not count such a feature as missing.
+    pub fn nfd_published_by_default(self) -> bool {
+        self != SimdFeature::Sse42
+    }
+}
