@@ -1,1 +1,36 @@
 //! Custom resource types `StorageGrid` and `StorageNode` (`grid.sutra.ai/v1alpha1`).
+//!
+//! The same types serve the operator (through the API server) and the local agent (which
+//! reads manifests itself), so validation exists twice: CEL rules in the CRD for the API
+//! server, and [`StorageGrid::validate`] / [`parse_storage_grid_yaml`] for everyone else.
+
+mod common;
+pub mod condition;
+mod generate;
+mod grid;
+mod manifest;
+mod node;
+mod rules;
+pub mod structural;
+mod validate;
+
+pub use common::{
+    Compression, DEFAULT_GRPC_PORT, DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG,
+    DEFAULT_METRICS_PORT, DEFAULT_STORAGE_SIZE, ImageSpec, Metric, PortsSpec, PullPolicy,
+    ReclaimPolicy, StorageSpec, VectorSpec,
+};
+pub use condition::{Condition, ConditionStatus, find, is_true, new_condition, set_condition};
+pub use generate::{CrdFile, GENERATED_HEADER, crd_files, crds, generate_crds_yaml};
+pub use grid::{
+    DEFAULT_NODE_LOSS_GRACE_PERIOD_SECONDS, NodeLossPolicy, PlacementSpec, StorageGrid,
+    StorageGridSpec, StorageGridStatus,
+};
+pub use manifest::{ManifestError, parse_storage_grid_yaml, parse_storage_node_yaml};
+pub use node::{NodePhase, StorageNode, StorageNodeSpec, StorageNodeStatus};
+pub use rules::{AUTO_VARIANT, MAX_DIMENSION, MAX_VARIANT_NAME_LENGTH, catalog_names};
+pub use validate::{FieldError, InvalidSpec, is_quantity};
+
+/// API group of both kinds.
+pub const GROUP: &str = "grid.sutra.ai";
+/// API version of both kinds.
+pub const VERSION: &str = "v1alpha1";
