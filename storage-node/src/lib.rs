@@ -10,3 +10,4 @@ pub mod proto {
 }
 
 pub mod simd;
+pub mod storage;

@@ -1,0 +1,169 @@
+//! Compaction: rewrite the live slots into fresh segments and a fresh payload file.
+//!
+//! Crash-safe at every step because nothing existing is modified until the new manifest
+//! is in place: new segments take ids the manifest has not handed out and the payload file
+//! the next generation number, so a crash before the manifest rename leaves only files
+//! that the next open deletes as orphans; a crash after it leaves the old files as
+//! orphans instead. The WAL needs no rewrite: its records name ids, not slots.
+
+use super::error::StoreError;
+use super::manifest::{self, payload_file_name};
+use super::payload::PayloadFile;
+use super::search::SlotLoc;
+use super::segment::{PayloadRef, Segment};
+use super::state::State;
+use std::collections::HashMap;
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompactionReport {
+    /// Live vectors copied.
+    pub vectors_kept: u64,
+    /// Dead slots dropped.
+    pub slots_reclaimed: u64,
+    pub segments_before: u64,
+    pub segments_after: u64,
+    /// Bytes of segment and payload files before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// Rewrites `state` in place; `checkpoint_lsn` is the LSN the state reflects.
+pub(crate) fn compact(
+    state: &mut State,
+    checkpoint_lsn: u64,
+) -> Result<CompactionReport, StoreError> {
+    let mut report = CompactionReport {
+        vectors_kept: state.live(),
+        slots_reclaimed: state.used_slots() - state.live(),
+        segments_before: state.segments.len() as u64,
+        bytes_before: disk_bytes(state),
+        ..CompactionReport::default()
+    };
+    if report.slots_reclaimed == 0 && live_payload_bytes(state) == state.payloads.len() {
+        report.segments_after = report.segments_before;
+        report.bytes_after = report.bytes_before;
+        return Ok(report);
+    }
+    let generation = state.payload_generation + 1;
+    let payloads = PayloadFile::open(&state.dir.join(payload_file_name(generation)), 0)?;
+    let mut rewrite = Rewrite {
+        payloads,
+        segments: Vec::new(),
+        index: HashMap::with_capacity(state.index.len()),
+        next_segment_id: state.next_segment_id,
+    };
+    rewrite.copy_live(state)?;
+    for segment in &rewrite.segments {
+        segment.flush()?;
+    }
+    rewrite.payloads.sync()?;
+
+    let old_segments = std::mem::replace(&mut state.segments, rewrite.segments);
+    let old_payloads = std::mem::replace(&mut state.payloads, rewrite.payloads);
+    let old_generation = std::mem::replace(&mut state.payload_generation, generation);
+    let old_next_segment_id =
+        std::mem::replace(&mut state.next_segment_id, rewrite.next_segment_id);
+    let old_index = std::mem::replace(&mut state.index, rewrite.index);
+    if let Err(error) = manifest::store(&state.dir, &state.manifest(checkpoint_lsn)) {
+        state.segments = old_segments;
+        state.payloads = old_payloads;
+        state.payload_generation = old_generation;
+        state.next_segment_id = old_next_segment_id;
+        state.index = old_index;
+        return Err(error);
+    }
+    remove_files(&old_segments, &old_payloads)?;
+    manifest::sync_dir(&state.dir)?;
+    report.segments_after = state.segments.len() as u64;
+    report.bytes_after = disk_bytes(state);
+    Ok(report)
+}
+
+struct Rewrite {
+    payloads: PayloadFile,
+    segments: Vec<Segment>,
+    index: HashMap<u64, SlotLoc>,
+    next_segment_id: u32,
+}
+
+impl Rewrite {
+    fn copy_live(&mut self, state: &State) -> Result<(), StoreError> {
+        for segment in &state.segments {
+            for (slot, meta) in segment.metas().iter().enumerate() {
+                if !meta.is_live() {
+                    continue;
+                }
+                let payload = state.payloads.read(PayloadRef {
+                    offset: meta.payload_offset,
+                    len: meta.payload_len,
+                })?;
+                let payload = self.payloads.append(&payload)?;
+                let at = self.allocate(state)?;
+                self.segments[at.segment as usize].write_slot(
+                    at.slot as usize,
+                    meta.id,
+                    segment.vector(slot),
+                    payload,
+                );
+                self.index.insert(meta.id, at);
+            }
+        }
+        Ok(())
+    }
+
+    fn allocate(&mut self, state: &State) -> Result<SlotLoc, StoreError> {
+        if self.segments.last().is_none_or(Segment::is_full) {
+            self.segments.push(Segment::create(
+                &state.dir,
+                self.next_segment_id,
+                state.layout,
+                state.hints,
+            )?);
+            self.next_segment_id += 1;
+        }
+        let segment_index = self.segments.len() - 1;
+        let segment = &mut self.segments[segment_index];
+        segment.used += 1;
+        Ok(SlotLoc {
+            segment: segment_index as u32,
+            slot: (segment.used - 1) as u32,
+        })
+    }
+}
+
+fn live_payload_bytes(state: &State) -> u64 {
+    let metas = state.segments.iter().flat_map(|s| s.metas());
+    metas
+        .filter(|m| m.is_live())
+        .map(|m| u64::from(m.payload_len))
+        .sum()
+}
+
+/// Bytes the segment and payload files occupy on disk (allocated blocks, as the files
+/// are sparse).
+fn disk_bytes(state: &State) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let segment_paths = state
+        .segments
+        .iter()
+        .flat_map(|s| s.paths().all().map(|p| p.to_path_buf()));
+    let paths = segment_paths.chain(std::iter::once(state.payloads.path().to_path_buf()));
+    paths
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.blocks() * 512)
+        .sum()
+}
+
+fn remove_files(segments: &[Segment], payloads: &PayloadFile) -> Result<(), StoreError> {
+    use super::error::IoContext;
+    for segment in segments {
+        for path in segment.paths().all() {
+            match std::fs::remove_file(path) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                result => result.at(path)?,
+            }
+        }
+    }
+    std::fs::remove_file(payloads.path()).at(payloads.path())
+}

@@ -1,0 +1,157 @@
+//! Store configuration and the slot layout derived from it.
+
+use std::path::PathBuf;
+
+use super::error::StoreError;
+use crate::simd::Metric;
+
+/// Largest `k` a search accepts.
+pub const MAX_K: usize = 10_000;
+/// Largest vector dimension a store accepts.
+pub const MAX_DIMENSION: u32 = 65_536;
+/// Default payload limit (64 KiB, the limit the gRPC API documents).
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 65_536;
+/// Default WAL size that triggers a checkpoint: bounds replay at start-up to well under a
+/// second while keeping checkpoints (which msync the segments) rare during bulk ingest.
+pub const DEFAULT_CHECKPOINT_WAL_BYTES: u64 = 256 << 20;
+/// Default segment file size.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 256 << 20;
+/// Largest encoded size of one upsert batch; a WAL record length is a u32.
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+
+/// How a store is laid out on disk. The server derives it from the platform config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// Directory holding the segments, payloads, manifest and WAL.
+    pub dir: PathBuf,
+    /// Values per vector; fixed for the life of the store.
+    pub dimension: u32,
+    /// Similarity metric; fixed for the life of the store.
+    pub metric: Metric,
+    /// Byte alignment of every vector slot: a power of two, >= 16, <= page size.
+    pub alignment: usize,
+    /// Size of one segment file; a multiple of `page_size`.
+    pub segment_bytes: u64,
+    /// Page size of the host (detected, never assumed).
+    pub page_size: u64,
+    /// Ask for transparent huge pages on the segment mappings.
+    pub huge_pages: bool,
+    /// Keep int8 copies and scan them first (for hosts short of memory bandwidth).
+    pub compression: bool,
+    /// Largest payload accepted per vector.
+    pub max_payload_bytes: usize,
+    /// Checkpoint once the WAL grows past this many bytes.
+    pub checkpoint_wal_bytes: u64,
+}
+
+impl StoreConfig {
+    /// A config with the defaults: 64-byte alignment, 256 MiB segments, the host page size,
+    /// no huge pages, no compression, 64 KiB payloads, checkpoint every 256 MiB of WAL.
+    pub fn new(dir: impl Into<PathBuf>, dimension: u32, metric: Metric) -> StoreConfig {
+        let page_size = host_page_size();
+        StoreConfig {
+            dir: dir.into(),
+            dimension,
+            metric,
+            alignment: 64,
+            segment_bytes: DEFAULT_SEGMENT_BYTES.div_ceil(page_size) * page_size,
+            page_size,
+            huge_pages: false,
+            compression: false,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            checkpoint_wal_bytes: DEFAULT_CHECKPOINT_WAL_BYTES,
+        }
+    }
+
+    /// Checks every field and derives the slot layout.
+    pub(crate) fn layout(&self) -> Result<Layout, StoreError> {
+        if self.dimension == 0 || self.dimension > MAX_DIMENSION {
+            return Err(StoreError::invalid(
+                "dimension",
+                format!(
+                    "must be between 1 and {MAX_DIMENSION}, got {}",
+                    self.dimension
+                ),
+            ));
+        }
+        if !self.page_size.is_power_of_two() || self.page_size < 4096 {
+            return Err(StoreError::invalid(
+                "page_size",
+                format!("must be a power of two >= 4096, got {}", self.page_size),
+            ));
+        }
+        let alignment_ok = self.alignment.is_power_of_two()
+            && self.alignment >= 16
+            && self.alignment as u64 <= self.page_size;
+        if !alignment_ok {
+            return Err(StoreError::invalid(
+                "alignment",
+                format!(
+                    "must be a power of two between 16 and the page size {}, got {}",
+                    self.page_size, self.alignment
+                ),
+            ));
+        }
+        if self.segment_bytes == 0 || self.segment_bytes % self.page_size != 0 {
+            return Err(StoreError::invalid(
+                "segment_bytes",
+                format!(
+                    "must be a non-zero multiple of the page size {}, got {}",
+                    self.page_size, self.segment_bytes
+                ),
+            ));
+        }
+        let dim = self.dimension as usize;
+        let slot_bytes = round_up(dim * 4, self.alignment);
+        let slots_per_segment = (self.segment_bytes / slot_bytes as u64) as usize;
+        if slots_per_segment == 0 {
+            return Err(StoreError::invalid(
+                "segment_bytes",
+                format!(
+                    "{} bytes cannot hold one vector slot of {slot_bytes} bytes",
+                    self.segment_bytes
+                ),
+            ));
+        }
+        if self.max_payload_bytes > u32::MAX as usize {
+            return Err(StoreError::invalid(
+                "max_payload_bytes",
+                format!("must fit in 32 bits, got {}", self.max_payload_bytes),
+            ));
+        }
+        let page = self.page_size as usize;
+        Ok(Layout {
+            dim,
+            slot_bytes,
+            code_slot_bytes: round_up(dim, self.alignment),
+            slots_per_segment,
+            vector_file_bytes: self.segment_bytes as usize,
+            meta_file_bytes: round_up(slots_per_segment * super::segment::SLOT_META_BYTES, page),
+            code_file_bytes: round_up(slots_per_segment * round_up(dim, self.alignment), page),
+        })
+    }
+}
+
+/// Byte sizes derived from a validated config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub dim: usize,
+    /// Bytes per f32 vector slot (dim * 4 rounded up to the alignment).
+    pub slot_bytes: usize,
+    /// Bytes per int8 slot (dim rounded up to the alignment).
+    pub code_slot_bytes: usize,
+    pub slots_per_segment: usize,
+    pub vector_file_bytes: usize,
+    pub meta_file_bytes: usize,
+    pub code_file_bytes: usize,
+}
+
+pub(crate) fn round_up(n: usize, multiple: usize) -> usize {
+    n.div_ceil(multiple) * multiple
+}
+
+fn host_page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 on error, handled below.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 { size as u64 } else { 4096 }
+}

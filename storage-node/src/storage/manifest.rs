@@ -1,0 +1,148 @@
+//! The manifest: what a checkpoint made durable.
+//!
+//! One small file, `MANIFEST`: a header line `sutra-manifest crc32=XXXXXXXX` followed by a
+//! JSON body whose CRC-32 the header carries. It is replaced atomically (write
+//! `MANIFEST.tmp`, fsync, rename, fsync the directory), so after a crash it is either the
+//! old or the new one, never a mix.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{IoContext, StoreError};
+use crate::simd::Metric;
+
+pub(crate) const MANIFEST: &str = "MANIFEST";
+const MANIFEST_TMP: &str = "MANIFEST.tmp";
+const HEADER_PREFIX: &str = "sutra-manifest crc32=";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub dimension: u32,
+    pub metric: Metric,
+    pub slot_bytes: usize,
+    pub segment_bytes: u64,
+    /// Whether the segments carry int8 files.
+    pub compression: bool,
+    /// Every WAL record up to this LSN is reflected in the files below.
+    pub checkpoint_lsn: u64,
+    pub next_segment_id: u32,
+    pub segments: Vec<SegmentEntry>,
+    /// The payload file is `payloads-<generation>.dat`; compaction writes the next one.
+    pub payload_generation: u32,
+    pub payload_bytes: u64,
+}
+
+pub(crate) fn payload_file_name(generation: u32) -> String {
+    format!("payloads-{generation:06}.dat")
+}
+
+/// Parses `payloads-000003.dat` into 3.
+pub(crate) fn payload_generation_of(file_name: &str) -> Option<u32> {
+    file_name
+        .strip_prefix("payloads-")?
+        .strip_suffix(".dat")?
+        .parse()
+        .ok()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SegmentEntry {
+    pub id: u32,
+    /// Slots written at the checkpoint.
+    pub used: usize,
+}
+
+/// Reads the manifest; `None` when the directory holds none (a new store).
+pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>, StoreError> {
+    let path = dir.join(MANIFEST);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    decode(&bytes)
+        .map(Some)
+        .map_err(|(offset, detail)| StoreError::corrupt(&path, offset, detail))
+}
+
+fn decode(bytes: &[u8]) -> Result<Manifest, (u64, String)> {
+    let newline = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or((0, "no header line".to_string()))?;
+    let header = std::str::from_utf8(&bytes[..newline])
+        .map_err(|_| (0, "header is not UTF-8".to_string()))?;
+    let expected = header
+        .strip_prefix(HEADER_PREFIX)
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+        .ok_or((
+            0,
+            format!("header {header:?} is not `{HEADER_PREFIX}<8 hex digits>`"),
+        ))?;
+    let body = &bytes[newline + 1..];
+    let body_offset = (newline + 1) as u64;
+    let actual = crc32fast::hash(body);
+    if actual != expected {
+        return Err((
+            body_offset,
+            format!("checksum mismatch: header says {expected:08x}, body has {actual:08x}"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| (body_offset, format!("body does not parse: {e}")))
+}
+
+/// Atomically replaces the manifest.
+pub(crate) fn store(dir: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let body = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+    let tmp = dir.join(MANIFEST_TMP);
+    let mut file = File::create(&tmp).at(&tmp)?;
+    writeln!(file, "{HEADER_PREFIX}{:08x}", crc32fast::hash(&body)).at(&tmp)?;
+    file.write_all(&body).at(&tmp)?;
+    file.sync_all().at(&tmp)?;
+    let path = dir.join(MANIFEST);
+    std::fs::rename(&tmp, &path).at(&path)?;
+    sync_dir(dir)
+}
+
+/// Makes file creations, renames and deletions in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            dimension: 4,
+            metric: Metric::Cosine,
+            slot_bytes: 16,
+            segment_bytes: 4096,
+            compression: false,
+            checkpoint_lsn: 9,
+            next_segment_id: 2,
+            segments: vec![SegmentEntry { id: 1, used: 3 }],
+            payload_generation: 1,
+            payload_bytes: 12,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_detects_a_flipped_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path(), &sample()).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), Some(sample()));
+        let path = dir.path().join(MANIFEST);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0x20;
+        std::fs::write(&path, bytes).unwrap();
+        let error = load(dir.path()).unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+        assert!(error.to_string().contains("checksum mismatch"), "{error}");
+    }
+}

@@ -1,0 +1,615 @@
+//! The storage engine: one collection of fixed-dimension vectors per node.
+//!
+//! # Files (all in [`StoreConfig::dir`])
+//! * `seg-NNNNNN.vec` / `.meta` / `.i8`: segments of fixed-size slots, memory-mapped
+//!   (see [`segment`](self::segment) for the layout and madvise hints);
+//! * `payloads-NNNNNN.dat`: append-only payload bytes, addressed from the slot metadata;
+//! * `wal-<lsn>.log`: the write-ahead log (see [`wal`](self::wal) for format, group commit
+//!   and replay);
+//! * `MANIFEST`: what the last checkpoint made durable (checksummed, replaced atomically);
+//! * `LOCK`: held with `flock` while a store is open, so two processes never share a dir.
+//!
+//! # Write path
+//! `upsert`/`delete` validate the whole call, encode one WAL record, and wait until the
+//! group commit has made it durable (one `fdatasync` shared by every writer that queued
+//! meanwhile). Only then is the operation applied to the mapped state, under the write
+//! lock, strictly in LSN order (an [`ApplyOrder`] ticket), so the live state always equals
+//! a replay of the log. Appends never reuse a slot; an upsert of an existing id overwrites
+//! its slot in place.
+//!
+//! # Checkpoints and start-up
+//! A checkpoint (every `checkpoint_wal_bytes` of WAL, on `close`, after compaction)
+//! msyncs the dirty segments and the payload file, writes the manifest (checkpoint LSN,
+//! segments with their used slot counts, payload length), then rotates the WAL and deletes
+//! the files it covers. It holds only the read lock, so searches continue. `open` loads
+//! the manifest, deletes files it does not list, maps the segments and rebuilds the
+//! id→slot index from the metadata arrays (32 bytes per slot: no vector is read), cuts the
+//! payload file back to the checkpointed length, and replays WAL records after the
+//! checkpoint LSN. Pages written after the checkpoint may or may not have reached disk
+//! before a crash; replay rewrites all of them, and slots past the checkpointed count are
+//! simply appended again.
+//!
+//! # Search
+//! Exact brute force, see [`search`](self::search). Cosine stores raw vectors with their
+//! norm in the metadata and normalises the query, so the hot loop is a dot product. With
+//! compression on, the int8 copies are scanned first (4x fewer bytes) and the best
+//! `max(10k, 100)` candidates are re-ranked with f32; quantisation is per vector
+//! ([`quant`](self::quant) says why).
+//!
+//! # Concurrency
+//! A `RwLock` over the mapped state: searches and gets share it, applying writes and
+//! compaction take it exclusively. The WAL's group commit runs outside that lock.
+//!
+//! # Corruption
+//! A bad manifest checksum, a segment file of the wrong size, an id live in two slots, a
+//! payload reference past the end of the payload file, or a bad WAL record that is not the
+//! torn tail all fail `open` with [`StoreError::Corrupt`] naming the file and offset.
+//! Vector bytes themselves carry no checksum (verifying them would read every vector at
+//! start-up).
+
+mod compact;
+mod config;
+mod error;
+mod manifest;
+mod ops;
+mod payload;
+mod quant;
+mod search;
+mod segment;
+mod state;
+mod validate;
+mod wal;
+
+use std::fs::{File, OpenOptions};
+use std::ops::RangeInclusive;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use compact::CompactionReport;
+pub use config::{
+    DEFAULT_CHECKPOINT_WAL_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_BYTES,
+    MAX_BATCH_BYTES, MAX_DIMENSION, MAX_K, StoreConfig,
+};
+pub use error::StoreError;
+pub use wal::WalMetrics;
+
+use crate::simd::{Metric, kernels};
+use config::Layout;
+use error::IoContext;
+use manifest::Manifest;
+use ops::{KIND_DELETE, KIND_UPSERT, Op};
+use search::{PreparedQuery, QueryOutcome, ScanView, Scorer};
+use segment::MapHints;
+use state::State;
+use wal::{Frame, Wal};
+
+/// One vector with its id and optional payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: u64,
+    pub values: Vec<f32>,
+    pub payload: Vec<u8>,
+}
+
+/// One search result; higher scores are more similar (L2 gives the negated squared distance).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub id: u64,
+    pub score: f32,
+}
+
+/// Restricts a search; the default admits every vector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    /// Only ids in this inclusive range.
+    pub id_range: Option<RangeInclusive<u64>>,
+    /// Only vectors whose payload starts with these bytes (an empty prefix admits all).
+    pub payload_prefix: Option<Vec<u8>>,
+}
+
+/// Hits best first, and how many vectors the scan scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResult {
+    pub hits: Vec<Hit>,
+    pub scanned: u64,
+}
+
+/// A snapshot of the store's size and configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreStats {
+    /// Live vectors.
+    pub vectors: u64,
+    /// Dead slots (deleted vectors) that compaction would reclaim.
+    pub deleted: u64,
+    pub segments: u64,
+    pub bytes_mapped: u64,
+    pub wal_bytes: u64,
+    pub payload_bytes: u64,
+    pub dimension: u32,
+    pub metric: Metric,
+    pub compression: bool,
+    /// The LSN of the last applied write and of the last checkpoint.
+    pub last_lsn: u64,
+    pub checkpoint_lsn: u64,
+}
+
+/// Counters since open, for the server to export (e.g. as Prometheus counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreMetrics {
+    pub wal: WalMetrics,
+    /// Search calls (a batch of n queries counts n).
+    pub searches: u64,
+    /// Vectors scored, summed over queries.
+    pub vectors_scanned: u64,
+    pub checkpoints: u64,
+    pub compactions: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    searches: AtomicU64,
+    vectors_scanned: AtomicU64,
+    checkpoints: AtomicU64,
+    compactions: AtomicU64,
+}
+
+/// Lets operations made durable concurrently apply in LSN order.
+struct ApplyOrder {
+    applied: Mutex<u64>,
+    turn: Condvar,
+}
+
+impl ApplyOrder {
+    fn new(applied: u64) -> ApplyOrder {
+        ApplyOrder {
+            applied: Mutex::new(applied),
+            turn: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, u64> {
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn applied(&self) -> u64 {
+        *self.lock()
+    }
+
+    fn wait_turn(&self, lsn: u64) {
+        let mut applied = self.lock();
+        while *applied + 1 != lsn {
+            applied = self
+                .turn
+                .wait(applied)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn finish(&self, lsn: u64) {
+        *self.lock() = lsn;
+        self.turn.notify_all();
+    }
+}
+
+/// The storage engine. Synchronous; `Send + Sync`, so one `Arc<Store>` serves all threads.
+pub struct Store {
+    config: StoreConfig,
+    layout: Layout,
+    state: RwLock<State>,
+    wal: Wal,
+    order: ApplyOrder,
+    checkpoint_lock: Mutex<()>,
+    checkpoint_lsn: AtomicU64,
+    failure: Mutex<Option<String>>,
+    counters: Counters,
+    _dir_lock: File,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `cfg.dir`: maps the segments, replays the WAL after
+    /// the last checkpoint and checkpoints the result. Fails with `Corrupt` on damage.
+    pub fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        let layout = cfg.layout()?;
+        std::fs::create_dir_all(&cfg.dir).at(&cfg.dir)?;
+        let dir_lock = lock_dir(&cfg)?;
+        let manifest = load_or_create_manifest(&cfg, layout)?;
+        state::remove_orphans(&cfg.dir, &manifest, cfg.compression)?;
+        let hints = MapHints {
+            huge_pages: cfg.huge_pages,
+            compression: cfg.compression,
+        };
+        let mut state = State::load(&cfg.dir, &manifest, layout, hints)?;
+        let replayed = wal::replay(&cfg.dir, manifest.checkpoint_lsn, layout.dim, &mut |op| {
+            state.apply(op).map(drop)
+        })?;
+        state.verify_payload_refs()?;
+        if replayed.applied > 0 {
+            tracing::info!(
+                records = replayed.applied,
+                last_lsn = replayed.last_lsn,
+                "replayed the write-ahead log"
+            );
+        }
+        // Checkpoint what replay rebuilt, so that neither the replay nor the old WAL files
+        // are needed again.
+        state.flush()?;
+        manifest::store(&cfg.dir, &state.manifest(replayed.last_lsn))?;
+        for path in &replayed.files {
+            std::fs::remove_file(path).at(path)?;
+        }
+        let wal = Wal::start(&cfg.dir, replayed.last_lsn + 1)?;
+        Ok(Store {
+            config: cfg,
+            layout,
+            state: RwLock::new(state),
+            wal,
+            order: ApplyOrder::new(replayed.last_lsn),
+            checkpoint_lock: Mutex::new(()),
+            checkpoint_lsn: AtomicU64::new(replayed.last_lsn),
+            failure: Mutex::new(None),
+            counters: Counters::default(),
+            _dir_lock: dir_lock,
+        })
+    }
+
+    /// Inserts or replaces a batch; returns how many vectors it held. Durable on `Ok`.
+    /// The whole batch is validated first; a rejected batch changes nothing.
+    pub fn upsert(&self, batch: Vec<Record>) -> Result<u64, StoreError> {
+        validate::upsert_batch(&batch, self.layout.dim, self.config.max_payload_bytes)?;
+        let body_len = ops::upsert_body_len(&batch, self.layout.dim);
+        let frame = Frame::build(KIND_UPSERT, body_len, |out| ops::encode_upsert(&batch, out));
+        self.log_and_apply(frame, Op::Upsert(batch))
+    }
+
+    /// Deletes the ids; returns how many of them existed. Durable on `Ok`.
+    pub fn delete(&self, ids: &[u64]) -> Result<u64, StoreError> {
+        validate::ids(ids)?;
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let frame = Frame::build(KIND_DELETE, 4 + unique.len() * 8, |out| {
+            ops::encode_delete(&unique, out)
+        });
+        self.log_and_apply(frame, Op::Delete(unique))
+    }
+
+    fn log_and_apply(&self, frame: Frame, op: Op) -> Result<u64, StoreError> {
+        self.check_healthy()?;
+        let lsn = self.wal.append(frame)?;
+        self.order.wait_turn(lsn);
+        let applied = match self.check_healthy() {
+            Ok(()) => self.write_state().apply(op),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &applied {
+            self.fail(format!("applying WAL record {lsn} failed: {error}"));
+        }
+        self.order.finish(lsn);
+        let count = applied?;
+        self.checkpoint_if_wal_is_large();
+        Ok(count)
+    }
+
+    fn checkpoint_if_wal_is_large(&self) {
+        if self.wal.bytes_on_disk() <= self.config.checkpoint_wal_bytes {
+            return;
+        }
+        let Ok(guard) = self.checkpoint_lock.try_lock() else {
+            return;
+        };
+        if let Err(error) = self.checkpoint_locked(&guard) {
+            // The write itself is durable in the WAL; the store stops so a reopen replays it.
+            self.fail(format!("automatic checkpoint failed: {error}"));
+        }
+    }
+
+    /// The stored records, in the order of `ids`; `None` for ids not stored.
+    pub fn get(&self, ids: &[u64]) -> Vec<Option<Record>> {
+        let state = self.read_state();
+        ids.iter()
+            .map(|&id| {
+                state.get(id).unwrap_or_else(|error| {
+                    tracing::error!(%error, id, "reading a stored payload failed");
+                    None
+                })
+            })
+            .collect()
+    }
+
+    /// The exact top-`k` (or int8-then-f32 re-ranked, with compression) for one query.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &SearchFilter,
+    ) -> Result<SearchResult, StoreError> {
+        let mut results = self.search_batch(&[query], k, filter)?;
+        Ok(results.pop().expect("one result per query"))
+    }
+
+    /// Searches several queries in one pass over the vectors.
+    pub fn search_batch(
+        &self,
+        queries: &[&[f32]],
+        k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<SearchResult>, StoreError> {
+        if queries.is_empty() {
+            return Err(StoreError::invalid(
+                "queries",
+                "no queries given; send at least one",
+            ));
+        }
+        for (i, query) in queries.iter().enumerate() {
+            let field = if queries.len() == 1 {
+                "query".to_string()
+            } else {
+                format!("queries[{i}]")
+            };
+            validate::query(&field, query, self.layout.dim, self.config.metric)?;
+        }
+        validate::k(k)?;
+        validate::filter(filter)?;
+        let compression = self.config.compression;
+        let prepared: Vec<PreparedQuery> = queries
+            .iter()
+            .map(|q| PreparedQuery::new(q, self.config.metric, compression))
+            .collect();
+        let state = self.read_state();
+        let view = ScanView {
+            segments: &state.segments,
+            payloads: &state.payloads,
+            filter,
+            scorer: Scorer {
+                metric: self.config.metric,
+                kernels: kernels(),
+            },
+        };
+        let outcomes = if compression {
+            view.quantized(&prepared, k)?
+        } else {
+            view.exact(&prepared, k)?
+        };
+        drop(state);
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| self.count_search(outcome))
+            .collect())
+    }
+
+    fn count_search(&self, outcome: QueryOutcome) -> SearchResult {
+        self.counters.searches.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .vectors_scanned
+            .fetch_add(outcome.scanned, Ordering::Relaxed);
+        SearchResult {
+            hits: outcome.hits,
+            scanned: outcome.scanned,
+        }
+    }
+
+    /// Rewrites the live vectors into fresh segments, dropping deleted slots and replaced
+    /// payloads. Blocks writes and searches while it runs.
+    pub fn compact(&self) -> Result<CompactionReport, StoreError> {
+        let guard = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.check_healthy()?;
+        let mut state = self.write_state();
+        let lsn = self.order.applied();
+        state.flush()?;
+        let report = compact::compact(&mut state, lsn)?;
+        drop(state);
+        self.checkpoint_lsn.store(lsn, Ordering::Relaxed);
+        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        self.trim_wal(lsn)?;
+        drop(guard);
+        Ok(report)
+    }
+
+    /// Makes the mapped state durable and drops the WAL it covers.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let guard = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.checkpoint_locked(&guard)
+    }
+
+    fn checkpoint_locked(&self, _guard: &MutexGuard<'_, ()>) -> Result<(), StoreError> {
+        self.check_healthy()?;
+        let state = self.read_state();
+        let lsn = self.order.applied();
+        state.flush()?;
+        manifest::store(&self.config.dir, &state.manifest(lsn))?;
+        drop(state);
+        self.checkpoint_lsn.store(lsn, Ordering::Relaxed);
+        self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.trim_wal(lsn)
+    }
+
+    fn trim_wal(&self, checkpoint_lsn: u64) -> Result<(), StoreError> {
+        self.wal.rotate()?;
+        self.wal.remove_through(checkpoint_lsn)
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let state = self.read_state();
+        StoreStats {
+            vectors: state.live(),
+            deleted: state.used_slots() - state.live(),
+            segments: state.segments.len() as u64,
+            bytes_mapped: state.mapped_bytes(),
+            wal_bytes: self.wal.bytes_on_disk(),
+            payload_bytes: state.payloads.len(),
+            dimension: self.config.dimension,
+            metric: self.config.metric,
+            compression: self.config.compression,
+            last_lsn: self.order.applied(),
+            checkpoint_lsn: self.checkpoint_lsn.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn metrics(&self) -> StoreMetrics {
+        let c = &self.counters;
+        StoreMetrics {
+            wal: self.wal.metrics(),
+            searches: c.searches.load(Ordering::Relaxed),
+            vectors_scanned: c.vectors_scanned.load(Ordering::Relaxed),
+            checkpoints: c.checkpoints.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Checkpoints and closes. Dropping without `close` loses nothing acknowledged either;
+    /// the next open replays the WAL.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.checkpoint()
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn check_healthy(&self) -> Result<(), StoreError> {
+        match &*self
+            .failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        {
+            Some(reason) => Err(StoreError::Failed(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, reason: String) {
+        tracing::error!(%reason, "storage engine stops accepting work");
+        self.failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert(reason);
+    }
+}
+
+/// Takes an exclusive `flock` on `dir/LOCK`, held for the life of the store.
+fn lock_dir(cfg: &StoreConfig) -> Result<File, StoreError> {
+    let path = cfg.dir.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    // SAFETY: flock on a valid, owned descriptor; no memory is passed.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !locked {
+        return Err(StoreError::invalid(
+            "dir",
+            format!("{} is in use by another open store", cfg.dir.display()),
+        ));
+    }
+    Ok(file)
+}
+
+/// Loads the manifest and checks it matches the config, or writes the first one.
+fn load_or_create_manifest(cfg: &StoreConfig, layout: Layout) -> Result<Manifest, StoreError> {
+    match manifest::load(&cfg.dir)? {
+        Some(manifest) => check_compatible(cfg, layout, &manifest).map(|()| manifest),
+        None => {
+            refuse_files_without_manifest(cfg)?;
+            let manifest = Manifest {
+                dimension: cfg.dimension,
+                metric: cfg.metric,
+                slot_bytes: layout.slot_bytes,
+                segment_bytes: cfg.segment_bytes,
+                compression: cfg.compression,
+                checkpoint_lsn: 0,
+                next_segment_id: 1,
+                segments: Vec::new(),
+                payload_generation: 1,
+                payload_bytes: 0,
+            };
+            manifest::store(&cfg.dir, &manifest)?;
+            Ok(manifest)
+        }
+    }
+}
+
+fn check_compatible(
+    cfg: &StoreConfig,
+    layout: Layout,
+    stored: &Manifest,
+) -> Result<(), StoreError> {
+    let mismatch = |field: &str, configured: String, found: String| {
+        Err(StoreError::invalid(
+            field,
+            format!(
+                "configured {configured} but the store in {} was created with {found}",
+                cfg.dir.display()
+            ),
+        ))
+    };
+    if stored.dimension != cfg.dimension {
+        return mismatch(
+            "dimension",
+            cfg.dimension.to_string(),
+            stored.dimension.to_string(),
+        );
+    }
+    if stored.metric != cfg.metric {
+        return mismatch(
+            "metric",
+            cfg.metric.name().into(),
+            stored.metric.name().into(),
+        );
+    }
+    if stored.slot_bytes != layout.slot_bytes {
+        return mismatch(
+            "alignment",
+            format!("{}-byte slots", layout.slot_bytes),
+            format!("{}-byte slots", stored.slot_bytes),
+        );
+    }
+    if stored.segment_bytes != cfg.segment_bytes {
+        return mismatch(
+            "segment_bytes",
+            cfg.segment_bytes.to_string(),
+            stored.segment_bytes.to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Segment or WAL files without a manifest mean the manifest was lost, not a new store.
+fn refuse_files_without_manifest(cfg: &StoreConfig) -> Result<(), StoreError> {
+    for entry in std::fs::read_dir(&cfg.dir).at(&cfg.dir)? {
+        let name = entry.at(&cfg.dir)?.file_name();
+        let name = name.to_string_lossy();
+        if segment::segment_id_of(&name).is_some() || name.starts_with("wal-") {
+            return Err(StoreError::corrupt(
+                cfg.dir.join(manifest::MANIFEST),
+                0,
+                format!(
+                    "the manifest is missing but {name} exists; refusing to start an empty store over existing data"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

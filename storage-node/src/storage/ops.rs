@@ -1,0 +1,149 @@
+//! The operations the WAL records, and their byte encoding.
+//!
+//! Upsert body: `count u32`, then per vector `id u64, payload_len u32, payload, values`
+//! (`dimension` f32s). Delete body: `count u32`, then `count` u64 ids. All little-endian.
+
+use super::Record;
+
+pub(crate) const KIND_UPSERT: u8 = 1;
+pub(crate) const KIND_DELETE: u8 = 2;
+
+#[derive(Debug)]
+pub(crate) enum Op {
+    Upsert(Vec<Record>),
+    Delete(Vec<u64>),
+}
+
+/// Bytes the upsert body of `records` takes.
+pub(crate) fn upsert_body_len(records: &[Record], dim: usize) -> usize {
+    4 + records
+        .iter()
+        .map(|r| 12 + r.payload.len() + dim * 4)
+        .sum::<usize>()
+}
+
+/// Appends the upsert body to `out`.
+pub(crate) fn encode_upsert(records: &[Record], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    for record in records {
+        out.extend_from_slice(&record.id.to_le_bytes());
+        out.extend_from_slice(&(record.payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&record.payload);
+        for value in &record.values {
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+}
+
+/// Appends the delete body to `out`.
+pub(crate) fn encode_delete(ids: &[u64], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+    for id in ids {
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+}
+
+/// Decodes a body whose checksum already matched; an error here means the writer and
+/// reader disagree on the format.
+pub(crate) fn decode(kind: u8, body: &[u8], dim: usize) -> Result<Op, String> {
+    let mut reader = Reader { bytes: body, at: 0 };
+    let count = reader.u32()? as usize;
+    let op = match kind {
+        KIND_UPSERT => {
+            let mut records = Vec::with_capacity(count.min(body.len() / (12 + dim * 4)));
+            for _ in 0..count {
+                let id = reader.u64()?;
+                let payload_len = reader.u32()? as usize;
+                let payload = reader.take(payload_len)?.to_vec();
+                let values = reader
+                    .take(dim * 4)?
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                    .collect();
+                records.push(Record {
+                    id,
+                    values,
+                    payload,
+                });
+            }
+            Op::Upsert(records)
+        }
+        KIND_DELETE => {
+            let ids = (0..count).map(|_| reader.u64()).collect::<Result<_, _>>()?;
+            Op::Delete(ids)
+        }
+        other => return Err(format!("unknown record kind {other}")),
+    };
+    if reader.at != body.len() {
+        return Err(format!(
+            "{} bytes left over after the last entry",
+            body.len() - reader.at
+        ));
+    }
+    Ok(op)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len());
+        let end = end.ok_or_else(|| format!("body ends inside an entry at byte {}", self.at))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_round_trips() {
+        let records = vec![
+            Record {
+                id: 7,
+                values: vec![1.0, -2.5],
+                payload: b"abc".to_vec(),
+            },
+            Record {
+                id: 9,
+                values: vec![0.0, 3.0],
+                payload: vec![],
+            },
+        ];
+        let mut body = Vec::new();
+        encode_upsert(&records, &mut body);
+        assert_eq!(body.len(), upsert_body_len(&records, 2));
+        let Op::Upsert(decoded) = decode(KIND_UPSERT, &body, 2).unwrap() else {
+            panic!("not an upsert")
+        };
+        assert_eq!(decoded, records);
+    }
+
+    #[test]
+    fn truncated_body_is_an_error() {
+        let mut body = Vec::new();
+        encode_delete(&[1, 2, 3], &mut body);
+        assert!(decode(KIND_DELETE, &body[..body.len() - 1], 2).is_err());
+    }
+}

@@ -1,0 +1,391 @@
+//! Segment files: fixed-size vector slots in page-aligned memory maps.
+//!
+//! A segment is three files of fixed size, each mapped whole with `MAP_SHARED`:
+//! * `seg-NNNNNN.vec`: `slots_per_segment` f32 slots of `slot_bytes` each (dim * 4 rounded
+//!   up to the configured alignment), back to back, so a scan is one sequential read;
+//! * `seg-NNNNNN.meta`: one 32-byte [`SlotMeta`] per slot (id, live flag, norm, payload
+//!   location, int8 scale), kept apart so the vector array stays contiguous;
+//! * `seg-NNNNNN.i8` (only with compression): int8 codes, `code_slot_bytes` per slot.
+//!
+//! Slots are appended in order; `used` counts the slots ever written. A slot is never
+//! reused for another id until compaction rewrites the segments.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use memmap2::{Advice, MmapMut, MmapOptions};
+
+use super::config::Layout;
+use super::error::{IoContext, StoreError};
+use super::quant;
+
+/// Bytes of one [`SlotMeta`] on disk.
+pub(crate) const SLOT_META_BYTES: usize = 32;
+
+const LIVE: u32 = 1;
+
+/// Per-slot metadata, stored little-endian in native layout (the engine targets x86_64 and
+/// aarch64, both little-endian).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SlotMeta {
+    pub id: u64,
+    pub payload_offset: u64,
+    pub payload_len: u32,
+    flags: u32,
+    /// Euclidean norm of the stored vector (cosine and L2 use it).
+    pub norm: f32,
+    /// Scale of the int8 codes (0 when compression is off).
+    pub code_scale: f32,
+}
+
+const _: () = assert!(std::mem::size_of::<SlotMeta>() == SLOT_META_BYTES);
+
+impl SlotMeta {
+    pub fn is_live(&self) -> bool {
+        self.flags & LIVE != 0
+    }
+
+    pub fn set_live(&mut self, live: bool) {
+        if live {
+            self.flags |= LIVE;
+        } else {
+            self.flags &= !LIVE;
+        }
+    }
+}
+
+/// Where a slot's payload lives in the payload file.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PayloadRef {
+    pub offset: u64,
+    pub len: u32,
+}
+
+pub(crate) struct Segment {
+    pub id: u32,
+    /// Slots written so far (live or dead).
+    pub used: usize,
+    /// Written since the last checkpoint; atomic so a checkpoint can flush under a read lock.
+    dirty: AtomicBool,
+    layout: Layout,
+    vectors: MmapMut,
+    meta: MmapMut,
+    codes: Option<MmapMut>,
+    paths: SegmentPaths,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentPaths {
+    pub vectors: PathBuf,
+    pub meta: PathBuf,
+    pub codes: PathBuf,
+}
+
+impl SegmentPaths {
+    pub fn new(dir: &Path, id: u32) -> SegmentPaths {
+        SegmentPaths {
+            vectors: dir.join(format!("seg-{id:06}.vec")),
+            meta: dir.join(format!("seg-{id:06}.meta")),
+            codes: dir.join(format!("seg-{id:06}.i8")),
+        }
+    }
+
+    pub fn all(&self) -> [&Path; 3] {
+        [&self.vectors, &self.meta, &self.codes]
+    }
+}
+
+/// Parses `seg-000042.vec` (or `.meta`, `.i8`) into 42.
+pub(crate) fn segment_id_of(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix("seg-")?;
+    let (digits, ext) = rest.split_once('.')?;
+    matches!(ext, "vec" | "meta" | "i8")
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// Mapping hints, decided once per store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MapHints {
+    pub huge_pages: bool,
+    pub compression: bool,
+}
+
+impl Segment {
+    /// Creates the files of a new, empty segment (sparse, so they cost no disk until written).
+    pub fn create(
+        dir: &Path,
+        id: u32,
+        layout: Layout,
+        hints: MapHints,
+    ) -> Result<Segment, StoreError> {
+        let paths = SegmentPaths::new(dir, id);
+        let vectors = map_new(&paths.vectors, layout.vector_file_bytes)?;
+        let meta = map_new(&paths.meta, layout.meta_file_bytes)?;
+        let codes = if hints.compression {
+            Some(map_new(&paths.codes, layout.code_file_bytes)?)
+        } else {
+            None
+        };
+        let segment = Segment {
+            id,
+            used: 0,
+            dirty: AtomicBool::new(true),
+            layout,
+            vectors,
+            meta,
+            codes,
+            paths,
+        };
+        segment.apply_hints(hints);
+        Ok(segment)
+    }
+
+    /// Maps the files of an existing segment of which `used` slots were checkpointed.
+    /// Builds the int8 file when compression was switched on since the last run.
+    pub fn open(
+        dir: &Path,
+        id: u32,
+        used: usize,
+        layout: Layout,
+        hints: MapHints,
+        codes_expected: bool,
+    ) -> Result<Segment, StoreError> {
+        let paths = SegmentPaths::new(dir, id);
+        let vectors = map_existing(&paths.vectors, layout.vector_file_bytes)?;
+        let meta = map_existing(&paths.meta, layout.meta_file_bytes)?;
+        let rebuild_codes = hints.compression && !(codes_expected && paths.codes.exists());
+        let codes = match (hints.compression, rebuild_codes) {
+            (true, false) => Some(map_existing(&paths.codes, layout.code_file_bytes)?),
+            (true, true) => Some(map_new(&paths.codes, layout.code_file_bytes)?),
+            (false, _) => None,
+        };
+        let mut segment = Segment {
+            id,
+            used,
+            dirty: AtomicBool::new(false),
+            layout,
+            vectors,
+            meta,
+            codes,
+            paths,
+        };
+        if rebuild_codes {
+            segment.quantize_all();
+        }
+        segment.apply_hints(hints);
+        Ok(segment)
+    }
+
+    /// Huge pages when asked (the kernel ignores it where THP cannot back file mappings),
+    /// sequential read-ahead on the array that scans read, and an early read-ahead so the
+    /// first search after start-up finds the pages in memory.
+    fn apply_hints(&self, hints: MapHints) {
+        let maps: [Option<&MmapMut>; 3] =
+            [Some(&self.vectors), Some(&self.meta), self.codes.as_ref()];
+        for map in maps.into_iter().flatten() {
+            if hints.huge_pages {
+                advise(map, Advice::HugePage);
+            }
+        }
+        let scanned = self.codes.as_ref().unwrap_or(&self.vectors);
+        let scanned_len = self.used * self.scanned_slot_bytes();
+        advise(scanned, Advice::Sequential);
+        if scanned_len > 0 {
+            advise_range(scanned, Advice::WillNeed, scanned_len);
+        }
+    }
+
+    fn scanned_slot_bytes(&self) -> usize {
+        if self.codes.is_some() {
+            self.layout.code_slot_bytes
+        } else {
+            self.layout.slot_bytes
+        }
+    }
+
+    pub fn paths(&self) -> &SegmentPaths {
+        &self.paths
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.used == self.layout.slots_per_segment
+    }
+
+    pub fn mapped_bytes(&self) -> u64 {
+        let codes = self.codes.as_ref().map_or(0, |c| c.len());
+        (self.vectors.len() + self.meta.len() + codes) as u64
+    }
+
+    /// Metadata of the used slots.
+    pub fn metas(&self) -> &[SlotMeta] {
+        &self.all_metas()[..self.used]
+    }
+
+    fn all_metas(&self) -> &[SlotMeta] {
+        // SAFETY: the map is page-aligned (so 8-byte aligned), every bit pattern is a valid
+        // SlotMeta (plain integers and floats), and the length is whole SlotMetas.
+        let (head, metas, _) = unsafe { self.meta.align_to::<SlotMeta>() };
+        debug_assert!(head.is_empty());
+        &metas[..self.layout.slots_per_segment]
+    }
+
+    pub fn meta_mut(&mut self, slot: usize) -> &mut SlotMeta {
+        *self.dirty.get_mut() = true;
+        // SAFETY: as in `all_metas`.
+        let (head, metas, _) = unsafe { self.meta.align_to_mut::<SlotMeta>() };
+        debug_assert!(head.is_empty());
+        &mut metas[slot]
+    }
+
+    pub fn vector(&self, slot: usize) -> &[f32] {
+        let start = slot * self.layout.slot_bytes;
+        as_f32(&self.vectors[start..start + self.layout.dim * 4])
+    }
+
+    /// The int8 codes of `slot`. Only called when the segment has codes.
+    pub fn codes(&self, slot: usize) -> &[i8] {
+        let codes = self
+            .codes
+            .as_ref()
+            .expect("int8 scan on a segment without codes");
+        let start = slot * self.layout.code_slot_bytes;
+        as_i8(&codes[start..start + self.layout.dim])
+    }
+
+    /// Writes `values` into `slot`, with its metadata, and marks it live.
+    pub fn write_slot(&mut self, slot: usize, id: u64, values: &[f32], payload: PayloadRef) {
+        let start = slot * self.layout.slot_bytes;
+        let dst = as_f32_mut(&mut self.vectors[start..start + self.layout.dim * 4]);
+        dst.copy_from_slice(values);
+        let code_scale = self.write_codes(slot, values);
+        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let meta = self.meta_mut(slot);
+        *meta = SlotMeta {
+            id,
+            payload_offset: payload.offset,
+            payload_len: payload.len,
+            flags: LIVE,
+            norm,
+            code_scale,
+        };
+    }
+
+    fn write_codes(&mut self, slot: usize, values: &[f32]) -> f32 {
+        let layout = self.layout;
+        let Some(codes) = self.codes.as_mut() else {
+            return 0.0;
+        };
+        let start = slot * layout.code_slot_bytes;
+        quant::quantize(values, as_i8_mut(&mut codes[start..start + layout.dim]))
+    }
+
+    fn quantize_all(&mut self) {
+        for slot in 0..self.used {
+            let values = self.vector(slot).to_vec();
+            let scale = self.write_codes(slot, &values);
+            self.meta_mut(slot).code_scale = scale;
+        }
+    }
+
+    /// Writes dirty pages of all three maps to disk and waits (msync), so the checkpoint
+    /// that follows may drop the WAL records covering them.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.vectors.flush().at(&self.paths.vectors)?;
+        self.meta.flush().at(&self.paths.meta)?;
+        if let Some(codes) = &self.codes {
+            codes.flush().at(&self.paths.codes)?;
+        }
+        Ok(())
+    }
+}
+
+fn map_new(path: &Path, len: usize) -> Result<MmapMut, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .at(path)?;
+    file.set_len(len as u64).at(path)?;
+    map_file(&file, path, len)
+}
+
+fn map_existing(path: &Path, len: usize) -> Result<MmapMut, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .at(path)?;
+    let actual = file.metadata().at(path)?.len();
+    if actual != len as u64 {
+        return Err(StoreError::corrupt(
+            path,
+            actual,
+            format!("file is {actual} bytes, the layout needs exactly {len}"),
+        ));
+    }
+    map_file(&file, path, len)
+}
+
+fn map_file(file: &File, path: &Path, len: usize) -> Result<MmapMut, StoreError> {
+    // SAFETY: the store owns its directory (guarded by an exclusive lock file) and never
+    // truncates a mapped file, so the mapping stays valid while the MmapMut lives.
+    unsafe { MmapOptions::new().len(len).map_mut(file) }.at(path)
+}
+
+fn advise(map: &MmapMut, advice: Advice) {
+    if let Err(error) = map.advise(advice) {
+        tracing::debug!(?advice, %error, "madvise hint not applied");
+    }
+}
+
+fn advise_range(map: &MmapMut, advice: Advice, len: usize) {
+    if let Err(error) = map.advise_range(advice, 0, len.min(map.len())) {
+        tracing::debug!(?advice, %error, "madvise hint not applied");
+    }
+}
+
+fn as_f32(bytes: &[u8]) -> &[f32] {
+    // SAFETY: every bit pattern is a valid f32; slots start at multiples of the alignment
+    // (>= 16) from a page-aligned base, so the head is empty, checked below.
+    let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
+    assert!(head.is_empty() && tail.is_empty(), "misaligned f32 slot");
+    floats
+}
+
+fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
+    // SAFETY: as in `as_f32`.
+    let (head, floats, tail) = unsafe { bytes.align_to_mut::<f32>() };
+    assert!(head.is_empty() && tail.is_empty(), "misaligned f32 slot");
+    floats
+}
+
+fn as_i8(bytes: &[u8]) -> &[i8] {
+    // SAFETY: u8 and i8 have the same size and alignment and every bit pattern is valid.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) }
+}
+
+fn as_i8_mut(bytes: &mut [u8]) -> &mut [i8] {
+    // SAFETY: as in `as_i8`; the exclusive borrow carries over.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<i8>(), bytes.len()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_segment_file_names() {
+        assert_eq!(segment_id_of("seg-000042.vec"), Some(42));
+        assert_eq!(segment_id_of("seg-000007.i8"), Some(7));
+        assert_eq!(segment_id_of("seg-000007.tmp"), None);
+        assert_eq!(segment_id_of("wal-1.log"), None);
+    }
+}

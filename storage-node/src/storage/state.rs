@@ -1,0 +1,269 @@
+//! The mapped state: segments, the id index, the payload file; applying WAL operations.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::Record;
+use super::config::Layout;
+use super::error::{IoContext, StoreError};
+use super::manifest::{self, Manifest, SegmentEntry};
+use super::ops::Op;
+use super::payload::PayloadFile;
+use super::search::SlotLoc;
+use super::segment::{MapHints, PayloadRef, SLOT_META_BYTES, Segment, segment_id_of};
+use crate::simd::Metric;
+
+pub(crate) struct State {
+    pub dir: PathBuf,
+    pub layout: Layout,
+    pub hints: MapHints,
+    pub metric: Metric,
+    pub segments: Vec<Segment>,
+    pub index: HashMap<u64, SlotLoc>,
+    pub payloads: PayloadFile,
+    pub payload_generation: u32,
+    pub next_segment_id: u32,
+}
+
+impl State {
+    /// Maps what the manifest lists and rebuilds the id index from the metadata arrays;
+    /// reads no vectors.
+    pub fn load(
+        dir: &Path,
+        manifest: &Manifest,
+        layout: Layout,
+        hints: MapHints,
+    ) -> Result<State, StoreError> {
+        let payload_path = dir.join(manifest::payload_file_name(manifest.payload_generation));
+        let payloads = PayloadFile::open(&payload_path, manifest.payload_bytes)?;
+        let mut state = State {
+            dir: dir.to_path_buf(),
+            layout,
+            hints,
+            metric: manifest.metric,
+            segments: Vec::with_capacity(manifest.segments.len()),
+            index: HashMap::new(),
+            payloads,
+            payload_generation: manifest.payload_generation,
+            next_segment_id: manifest.next_segment_id,
+        };
+        for entry in &manifest.segments {
+            state.map_segment(entry, manifest.compression)?;
+        }
+        Ok(state)
+    }
+
+    fn map_segment(
+        &mut self,
+        entry: &SegmentEntry,
+        codes_expected: bool,
+    ) -> Result<(), StoreError> {
+        if entry.used > self.layout.slots_per_segment {
+            return Err(StoreError::corrupt(
+                self.dir.join(manifest::MANIFEST),
+                0,
+                format!(
+                    "segment {} has {} used slots, more than its {} slots",
+                    entry.id, entry.used, self.layout.slots_per_segment
+                ),
+            ));
+        }
+        let segment = Segment::open(
+            &self.dir,
+            entry.id,
+            entry.used,
+            self.layout,
+            self.hints,
+            codes_expected,
+        )?;
+        let segment_index = self.segments.len() as u32;
+        self.index.reserve(entry.used);
+        for (slot, meta) in segment.metas().iter().enumerate() {
+            if !meta.is_live() {
+                continue;
+            }
+            let at = SlotLoc {
+                segment: segment_index,
+                slot: slot as u32,
+            };
+            if let Some(earlier) = self.index.insert(meta.id, at) {
+                let offset = (slot * SLOT_META_BYTES) as u64;
+                let detail = format!(
+                    "id {} is live in two slots (also segment index {}, slot {})",
+                    meta.id, earlier.segment, earlier.slot
+                );
+                return Err(StoreError::corrupt(&segment.paths().meta, offset, detail));
+            }
+        }
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// Applies one logged operation; returns how many vectors it upserted or deleted.
+    pub fn apply(&mut self, op: Op) -> Result<u64, StoreError> {
+        match op {
+            Op::Upsert(records) => {
+                for record in &records {
+                    self.upsert_one(record)?;
+                }
+                Ok(records.len() as u64)
+            }
+            Op::Delete(ids) => Ok(ids.iter().filter(|&&id| self.delete_one(id)).count() as u64),
+        }
+    }
+
+    /// Overwrites the slot of an existing id in place, or appends a new slot.
+    fn upsert_one(&mut self, record: &Record) -> Result<(), StoreError> {
+        let payload = self.payloads.append(&record.payload)?;
+        let at = match self.index.get(&record.id) {
+            Some(&at) => at,
+            None => self.allocate_slot()?,
+        };
+        self.write(at, record, payload);
+        self.index.insert(record.id, at);
+        Ok(())
+    }
+
+    pub fn write(&mut self, at: SlotLoc, record: &Record, payload: PayloadRef) {
+        let segment = &mut self.segments[at.segment as usize];
+        segment.write_slot(at.slot as usize, record.id, &record.values, payload);
+    }
+
+    fn delete_one(&mut self, id: u64) -> bool {
+        let Some(at) = self.index.remove(&id) else {
+            return false;
+        };
+        self.segments[at.segment as usize]
+            .meta_mut(at.slot as usize)
+            .set_live(false);
+        true
+    }
+
+    /// The next free slot, growing a new segment when the last is full.
+    pub fn allocate_slot(&mut self) -> Result<SlotLoc, StoreError> {
+        if self.segments.last().is_none_or(Segment::is_full) {
+            let segment =
+                Segment::create(&self.dir, self.next_segment_id, self.layout, self.hints)?;
+            self.next_segment_id += 1;
+            self.segments.push(segment);
+        }
+        let segment_index = self.segments.len() - 1;
+        let segment = &mut self.segments[segment_index];
+        let slot = segment.used;
+        segment.used += 1;
+        Ok(SlotLoc {
+            segment: segment_index as u32,
+            slot: slot as u32,
+        })
+    }
+
+    pub fn get(&self, id: u64) -> Result<Option<Record>, StoreError> {
+        let Some(&at) = self.index.get(&id) else {
+            return Ok(None);
+        };
+        let segment = &self.segments[at.segment as usize];
+        let slot = at.slot as usize;
+        let meta = &segment.metas()[slot];
+        let payload = self.payloads.read(PayloadRef {
+            offset: meta.payload_offset,
+            len: meta.payload_len,
+        })?;
+        Ok(Some(Record {
+            id,
+            values: segment.vector(slot).to_vec(),
+            payload,
+        }))
+    }
+
+    pub fn live(&self) -> u64 {
+        self.index.len() as u64
+    }
+
+    pub fn used_slots(&self) -> u64 {
+        self.segments.iter().map(|s| s.used as u64).sum()
+    }
+
+    /// After replay every live slot must point inside the payload file.
+    pub fn verify_payload_refs(&self) -> Result<(), StoreError> {
+        let end = self.payloads.len();
+        for segment in &self.segments {
+            for (slot, meta) in segment.metas().iter().enumerate() {
+                if meta.is_live() && meta.payload_offset + u64::from(meta.payload_len) > end {
+                    let detail = format!(
+                        "id {} points at payload bytes {}..{} past the end of {} ({end} bytes)",
+                        meta.id,
+                        meta.payload_offset,
+                        meta.payload_offset + u64::from(meta.payload_len),
+                        self.payloads.path().display()
+                    );
+                    return Err(StoreError::corrupt(
+                        &segment.paths().meta,
+                        (slot * SLOT_META_BYTES) as u64,
+                        detail,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every mapped page and payload byte durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for segment in &self.segments {
+            segment.flush()?;
+        }
+        self.payloads.sync()
+    }
+
+    pub fn manifest(&self, checkpoint_lsn: u64) -> Manifest {
+        Manifest {
+            dimension: self.layout.dim as u32,
+            metric: self.metric,
+            slot_bytes: self.layout.slot_bytes,
+            segment_bytes: self.layout.vector_file_bytes as u64,
+            compression: self.hints.compression,
+            checkpoint_lsn,
+            next_segment_id: self.next_segment_id,
+            segments: self
+                .segments
+                .iter()
+                .map(|s| SegmentEntry {
+                    id: s.id,
+                    used: s.used,
+                })
+                .collect(),
+            payload_generation: self.payload_generation,
+            payload_bytes: self.payloads.len(),
+        }
+    }
+
+    pub fn mapped_bytes(&self) -> u64 {
+        self.segments.iter().map(Segment::mapped_bytes).sum()
+    }
+}
+
+/// Deletes files a crash left behind: segments and payload files the manifest does not
+/// list (from an unfinished compaction or growth after the last checkpoint), int8 files
+/// when compression is off, and a half-written manifest.
+pub(crate) fn remove_orphans(
+    dir: &Path,
+    manifest: &Manifest,
+    compression: bool,
+) -> Result<(), StoreError> {
+    let listed = |id: u32| manifest.segments.iter().any(|s| s.id == id);
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let orphan_segment = segment_id_of(name)
+            .is_some_and(|id| !listed(id) || (!compression && name.ends_with(".i8")));
+        let orphan_payloads =
+            manifest::payload_generation_of(name).is_some_and(|g| g != manifest.payload_generation);
+        if orphan_segment || orphan_payloads || name == "MANIFEST.tmp" {
+            tracing::info!(file = %path.display(), "removing file not referenced by the manifest");
+            std::fs::remove_file(&path).at(&path)?;
+        }
+    }
+    manifest::sync_dir(dir)
+}
