@@ -4,9 +4,16 @@
 //! the dispatch table picked by runtime feature detection the first time it is called;
 //! callers keep the `&'static Kernels` and never detect per call.
 
+pub mod dispatch;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use std::sync::OnceLock;
+
+pub use dispatch::{CpuFeatures, Isa, Plan};
 
 /// Similarity metric of a collection. Scores are "higher is more similar" for all three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -65,12 +72,64 @@ pub const SCALAR: Kernels = Kernels {
     dot_i8: scalar::dot_i8,
 };
 
-/// The best table for this CPU, chosen once.
+/// The best table for this CPU, chosen once: each entry comes from the family
+/// [`dispatch::plan`] ranks first among those the CPU supports. `isa` names the mix,
+/// e.g. `f32:avx2+fma i8:avx512-vnni`.
 pub fn kernels() -> &'static Kernels {
     static CHOSEN: OnceLock<Kernels> = OnceLock::new();
     CHOSEN.get_or_init(detect)
 }
 
+/// Every complete table this CPU can run, scalar first, so tests and benchmarks cover each
+/// family and not only the chosen one.
+pub fn available() -> Vec<Kernels> {
+    let detected = CpuFeatures::detect();
+    Isa::ALL
+        .into_iter()
+        .filter_map(|isa| table(isa, &detected))
+        .collect()
+}
+
+/// The table of one family, if this CPU can run it.
+pub fn table_for(isa: Isa) -> Option<Kernels> {
+    table(isa, &CpuFeatures::detect())
+}
+
 fn detect() -> Kernels {
-    SCALAR
+    let detected = CpuFeatures::detect();
+    let plan = dispatch::plan(&detected);
+    let entry = |isa: Isa| table(isa, &detected).unwrap_or(SCALAR);
+    Kernels {
+        // Runs once per process (inside `kernels()`'s OnceLock), so leaking the name is
+        // one small allocation that lives as long as the table it describes.
+        isa: Box::leak(plan.describe().into_boxed_str()),
+        dot_f32: entry(plan.dot_f32).dot_f32,
+        cosine_f32: entry(plan.cosine_f32).cosine_f32,
+        l2sq_f32: entry(plan.l2sq_f32).l2sq_f32,
+        dot_i8: entry(plan.dot_i8).dot_i8,
+    }
+}
+
+/// The table of `isa` when `detected` (a probe of this CPU) supports it. Only this function
+/// hands out SIMD tables, which is what makes their safe wrappers sound.
+fn table(isa: Isa, detected: &CpuFeatures) -> Option<Kernels> {
+    match isa {
+        Isa::Scalar => Some(SCALAR),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma | Isa::Avx512 | Isa::Avx512Vnni => x86::table(isa, detected),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::NeonDotprod => neon::table(isa, detected),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// Cosine from its three sums, shared by every kernel so zero vectors behave identically:
+/// 0 when either norm is 0.
+pub(crate) fn cosine_from_parts(dot: f32, norm_a_sq: f32, norm_b_sq: f32) -> f32 {
+    if norm_a_sq == 0.0 || norm_b_sq == 0.0 {
+        0.0
+    } else {
+        dot / (norm_a_sq.sqrt() * norm_b_sq.sqrt())
+    }
 }

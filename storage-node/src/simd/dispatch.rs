@@ -1,0 +1,269 @@
+//! Which kernel family serves which table entry: pure decisions, tested on every architecture.
+//!
+//! The CPU is probed once ([`CpuFeatures::detect`]); [`plan`] turns the probe into one
+//! [`Isa`] per entry of the dispatch table, following preference orders that were measured
+//! with `cargo bench -p sutra-storage --bench kernels` (numbers in `docs/PERFORMANCE.md`).
+
+/// The instruction-set features the kernels care about. Fields of the other architecture
+/// stay `false`, so one struct describes any host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuFeatures {
+    pub avx2: bool,
+    pub fma: bool,
+    pub avx512f: bool,
+    pub avx512bw: bool,
+    pub avx512vl: bool,
+    pub avx512vnni: bool,
+    pub neon: bool,
+    pub dotprod: bool,
+}
+
+impl CpuFeatures {
+    /// Probes the running CPU (cpuid / OS-reported hwcaps through the std detection macros).
+    #[cfg(target_arch = "x86_64")]
+    pub fn detect() -> Self {
+        CpuFeatures {
+            avx2: is_x86_feature_detected!("avx2"),
+            fma: is_x86_feature_detected!("fma"),
+            avx512f: is_x86_feature_detected!("avx512f"),
+            avx512bw: is_x86_feature_detected!("avx512bw"),
+            avx512vl: is_x86_feature_detected!("avx512vl"),
+            avx512vnni: is_x86_feature_detected!("avx512vnni"),
+            ..CpuFeatures::default()
+        }
+    }
+
+    /// Probes the running CPU (HWCAP through the std detection macros).
+    #[cfg(target_arch = "aarch64")]
+    pub fn detect() -> Self {
+        CpuFeatures {
+            neon: std::arch::is_aarch64_feature_detected!("neon"),
+            dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
+            ..CpuFeatures::default()
+        }
+    }
+
+    /// Other architectures only get the scalar kernels.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub fn detect() -> Self {
+        CpuFeatures::default()
+    }
+}
+
+/// A kernel family: one set of kernels written for one instruction-set level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    Scalar,
+    /// 256-bit AVX2 with FMA; int8 via `vpmovsxbw` + `vpmaddwd`.
+    Avx2Fma,
+    /// 512-bit AVX-512 F/BW/VL; int8 via `vpmovsxbw` + `vpmaddwd` on 32 lanes.
+    Avx512,
+    /// AVX-512 plus VNNI; int8 via `vpdpbusd` (f32 kernels are the `Avx512` ones).
+    Avx512Vnni,
+    /// 128-bit NEON; int8 via widening multiplies (`smull` + `sadalp`).
+    Neon,
+    /// NEON plus the dot-product extension; int8 via `sdot` (f32 kernels are the `Neon` ones).
+    NeonDotprod,
+}
+
+impl Isa {
+    /// Every family, narrowest first.
+    pub const ALL: [Isa; 6] = [
+        Isa::Scalar,
+        Isa::Avx2Fma,
+        Isa::Avx512,
+        Isa::Avx512Vnni,
+        Isa::Neon,
+        Isa::NeonDotprod,
+    ];
+
+    /// The name reported in `Kernels::isa`, logs and benchmark ids.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2Fma => "avx2+fma",
+            Isa::Avx512 => "avx512",
+            Isa::Avx512Vnni => "avx512-vnni",
+            Isa::Neon => "neon",
+            Isa::NeonDotprod => "neon-dotprod",
+        }
+    }
+
+    /// Whether every instruction the family uses is available on a CPU with `features`.
+    pub fn runs_on(self, features: &CpuFeatures) -> bool {
+        let f = features;
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2Fma => f.avx2 && f.fma,
+            Isa::Avx512 => f.avx512f && f.avx512bw && f.avx512vl,
+            Isa::Avx512Vnni => Isa::Avx512.runs_on(f) && f.avx512vnni,
+            Isa::Neon => f.neon,
+            Isa::NeonDotprod => f.neon && f.dotprod,
+        }
+    }
+}
+
+/// One family per table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub dot_f32: Isa,
+    pub cosine_f32: Isa,
+    pub l2sq_f32: Isa,
+    pub dot_i8: Isa,
+}
+
+impl Plan {
+    /// `avx2+fma` when every entry uses one family, else `f32:<isa> i8:<isa>` (per-entry
+    /// f32 families are listed separately only when they differ).
+    pub fn describe(&self) -> String {
+        let f32_same = self.dot_f32 == self.cosine_f32 && self.dot_f32 == self.l2sq_f32;
+        if f32_same && self.dot_f32 == self.dot_i8 {
+            return self.dot_f32.name().to_string();
+        }
+        let f32_part = if f32_same {
+            format!("f32:{}", self.dot_f32.name())
+        } else {
+            format!(
+                "dot:{} cosine:{} l2:{}",
+                self.dot_f32.name(),
+                self.cosine_f32.name(),
+                self.l2sq_f32.name()
+            )
+        };
+        format!("{f32_part} i8:{}", self.dot_i8.name())
+    }
+}
+
+/// Measured preference for the f32 kernels, best first. On Zen 4 the 512-bit kernels are
+/// split into two 256-bit halves, so AVX2+FMA with four accumulators is at least as fast
+/// for L1-resident vectors and does not pay the 512-bit frequency/power cost elsewhere.
+pub const F32_PREFERENCE: [Isa; 4] = [Isa::Avx2Fma, Isa::Avx512, Isa::Neon, Isa::Scalar];
+
+/// Measured preference for the int8 dot product, best first: VNNI does 64 multiply-adds
+/// per instruction, the widening paths need sign-extension first.
+pub const I8_PREFERENCE: [Isa; 6] = [
+    Isa::Avx512Vnni,
+    Isa::Avx512,
+    Isa::Avx2Fma,
+    Isa::NeonDotprod,
+    Isa::Neon,
+    Isa::Scalar,
+];
+
+/// The first family in `preference` that runs on `features` (scalar always does).
+pub fn best_of(preference: &[Isa], features: &CpuFeatures) -> Isa {
+    preference
+        .iter()
+        .copied()
+        .find(|isa| isa.runs_on(features))
+        .unwrap_or(Isa::Scalar)
+}
+
+/// The dispatch decision for a CPU with `features`.
+pub fn plan(features: &CpuFeatures) -> Plan {
+    let f32_isa = best_of(&F32_PREFERENCE, features);
+    Plan {
+        dot_f32: f32_isa,
+        cosine_f32: f32_isa,
+        l2sq_f32: f32_isa,
+        dot_i8: best_of(&I8_PREFERENCE, features),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zen4() -> CpuFeatures {
+        CpuFeatures {
+            avx2: true,
+            fma: true,
+            avx512f: true,
+            avx512bw: true,
+            avx512vl: true,
+            avx512vnni: true,
+            ..CpuFeatures::default()
+        }
+    }
+
+    #[test]
+    fn no_features_means_scalar_everywhere() {
+        let p = plan(&CpuFeatures::default());
+        assert_eq!(
+            p,
+            Plan {
+                dot_f32: Isa::Scalar,
+                cosine_f32: Isa::Scalar,
+                l2sq_f32: Isa::Scalar,
+                dot_i8: Isa::Scalar
+            }
+        );
+        assert_eq!(p.describe(), "scalar");
+    }
+
+    #[test]
+    fn zen4_uses_avx2_for_f32_and_vnni_for_int8() {
+        let p = plan(&zen4());
+        assert_eq!(p.dot_f32, Isa::Avx2Fma);
+        assert_eq!(p.dot_i8, Isa::Avx512Vnni);
+        assert_eq!(p.describe(), "f32:avx2+fma i8:avx512-vnni");
+    }
+
+    #[test]
+    fn avx512_without_vnni_falls_back_to_avx512bw_for_int8() {
+        let features = CpuFeatures {
+            avx512vnni: false,
+            ..zen4()
+        };
+        assert_eq!(plan(&features).dot_i8, Isa::Avx512);
+    }
+
+    #[test]
+    fn avx2_without_fma_is_not_used() {
+        let features = CpuFeatures {
+            avx2: true,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(plan(&features).dot_f32, Isa::Scalar);
+        assert!(!Isa::Avx2Fma.runs_on(&features));
+    }
+
+    #[test]
+    fn avx512_needs_bw_and_vl() {
+        let features = CpuFeatures {
+            avx512bw: false,
+            ..zen4()
+        };
+        assert!(!Isa::Avx512.runs_on(&features));
+        assert!(!Isa::Avx512Vnni.runs_on(&features));
+        assert_eq!(plan(&features).dot_i8, Isa::Avx2Fma);
+    }
+
+    #[test]
+    fn arm_with_dotprod_uses_sdot_for_int8_and_neon_for_f32() {
+        let features = CpuFeatures {
+            neon: true,
+            dotprod: true,
+            ..CpuFeatures::default()
+        };
+        let p = plan(&features);
+        assert_eq!(p.dot_f32, Isa::Neon);
+        assert_eq!(p.dot_i8, Isa::NeonDotprod);
+        assert_eq!(p.describe(), "f32:neon i8:neon-dotprod");
+    }
+
+    #[test]
+    fn arm_without_dotprod_uses_widening_neon() {
+        let features = CpuFeatures {
+            neon: true,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(plan(&features).describe(), "neon");
+    }
+
+    #[test]
+    fn every_preference_list_ends_in_scalar() {
+        assert_eq!(F32_PREFERENCE.last(), Some(&Isa::Scalar));
+        assert_eq!(I8_PREFERENCE.last(), Some(&Isa::Scalar));
+    }
+}

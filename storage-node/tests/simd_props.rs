@@ -1,0 +1,300 @@
+//! Every kernel table this CPU can run must agree with the scalar reference.
+//!
+//! f32 tolerance: the SIMD kernels sum the same products in a different order (8 or 16
+//! lane-wise partial sums per chain, four chains, FMA without intermediate rounding). Each
+//! ordering of an n-term sum is within about n * eps * sum(|terms|) of the exact value, with
+//! eps = 2^-24 ~ 6e-8; for n <= 2100 that bound is ~1.3e-4 * sum(|terms|) in the worst case
+//! and orders of magnitude smaller in practice (errors cancel, pairwise sums grow slowly), so
+//!   |simd - scalar| <= 1e-4 * sum(|terms|) + 1e-5
+//! catches any wrong lane, tail or chain (those errors are whole terms, not eps-sized) while
+//! tolerating legitimate reordering. Cosine is compared after the division:
+//!   |simd - scalar| <= 1e-4 * (sum|x*y| / (|x| |y|)) + 1e-5,
+//! which follows from the dot bound because the norms are sums of positive terms.
+//! int8 results must be exactly equal.
+
+use proptest::prelude::*;
+use sutra_storage::simd::{self, Isa, Kernels, SCALAR, scalar};
+
+const MAX_LEN: usize = 2100;
+/// Slices start at up to this many elements into a larger buffer, so loads are unaligned.
+const MAX_OFFSET: usize = 17;
+
+fn simd_tables() -> Vec<Kernels> {
+    simd::available()
+        .into_iter()
+        .filter(|k| k.isa != SCALAR.isa)
+        .collect()
+}
+
+fn sum_abs_products(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum()
+}
+
+fn sum_abs_sq_diffs(a: &[f32], b: &[f32]) -> f32 {
+    scalar::l2sq_f32(a, b)
+}
+
+fn assert_close(what: &str, isa: &str, got: f32, want: f32, scale: f32) {
+    let tolerance = 1e-4 * scale + 1e-5;
+    assert!(
+        (got - want).abs() <= tolerance,
+        "{isa} {what}: got {got}, scalar {want}, |diff| {} > tolerance {tolerance}",
+        (got - want).abs()
+    );
+}
+
+fn check_f32(k: &Kernels, a: &[f32], b: &[f32]) {
+    assert_close(
+        "dot_f32",
+        k.isa,
+        (k.dot_f32)(a, b),
+        scalar::dot_f32(a, b),
+        sum_abs_products(a, b),
+    );
+    assert_close(
+        "l2sq_f32",
+        k.isa,
+        (k.l2sq_f32)(a, b),
+        scalar::l2sq_f32(a, b),
+        sum_abs_sq_diffs(a, b),
+    );
+    let norms = scalar::dot_f32(a, a).sqrt() * scalar::dot_f32(b, b).sqrt();
+    let cosine_scale = if norms == 0.0 {
+        0.0
+    } else {
+        sum_abs_products(a, b) / norms
+    };
+    assert_close(
+        "cosine_f32",
+        k.isa,
+        (k.cosine_f32)(a, b),
+        scalar::cosine_f32(a, b),
+        cosine_scale,
+    );
+}
+
+fn check_i8(k: &Kernels, a: &[i8], b: &[i8]) {
+    assert_eq!(
+        (k.dot_i8)(a, b),
+        scalar::dot_i8(a, b),
+        "{} dot_i8 differs from scalar at len {}",
+        k.isa,
+        a.len()
+    );
+}
+
+/// Two buffers and, for each, an offset and a common length that fit inside them.
+fn f32_case() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize, usize, usize)> {
+    (0..=MAX_LEN, 0..=MAX_OFFSET, 0..=MAX_OFFSET).prop_flat_map(|(len, off_a, off_b)| {
+        let values = -100.0f32..100.0;
+        (
+            prop::collection::vec(values.clone(), len + off_a),
+            prop::collection::vec(values, len + off_b),
+            Just(off_a),
+            Just(off_b),
+            Just(len),
+        )
+    })
+}
+
+fn i8_case() -> impl Strategy<Value = (Vec<i8>, Vec<i8>, usize, usize, usize)> {
+    (0..=MAX_LEN, 0..=MAX_OFFSET, 0..=MAX_OFFSET).prop_flat_map(|(len, off_a, off_b)| {
+        (
+            prop::collection::vec(any::<i8>(), len + off_a),
+            prop::collection::vec(any::<i8>(), len + off_b),
+            Just(off_a),
+            Just(off_b),
+            Just(len),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn f32_kernels_match_scalar((a, b, off_a, off_b, len) in f32_case()) {
+        let (a, b) = (&a[off_a..off_a + len], &b[off_b..off_b + len]);
+        for k in simd_tables() {
+            check_f32(&k, a, b);
+        }
+        check_f32(simd::kernels(), a, b);
+    }
+
+    #[test]
+    fn i8_kernels_match_scalar_exactly((a, b, off_a, off_b, len) in i8_case()) {
+        let (a, b) = (&a[off_a..off_a + len], &b[off_b..off_b + len]);
+        for k in simd_tables() {
+            check_i8(&k, a, b);
+        }
+        check_i8(simd::kernels(), a, b);
+    }
+}
+
+/// Deterministic pseudo-random values (xorshift), so edge-case tests need no strategy.
+fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % 2001) as f32 / 100.0 - 10.0
+        })
+        .collect()
+}
+
+fn pseudo_random_i8(len: usize, seed: u64) -> Vec<i8> {
+    pseudo_random(len, seed)
+        .iter()
+        .map(|&x| (x * 12.7) as i8)
+        .collect()
+}
+
+const BOUNDARY_LENGTHS: [usize; 15] = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65];
+const MORE_BOUNDARY_LENGTHS: [usize; 6] = [127, 128, 129, 255, 768, 1536];
+
+#[test]
+fn boundary_lengths_match_scalar_at_every_offset() {
+    for len in BOUNDARY_LENGTHS.into_iter().chain(MORE_BOUNDARY_LENGTHS) {
+        let a = pseudo_random(len + MAX_OFFSET, 1 + len as u64);
+        let b = pseudo_random(len + MAX_OFFSET, 1000 + len as u64);
+        let a8 = pseudo_random_i8(len + MAX_OFFSET, 7 + len as u64);
+        let b8 = pseudo_random_i8(len + MAX_OFFSET, 70 + len as u64);
+        for offset in 0..=MAX_OFFSET {
+            let end = offset + len;
+            for k in simd_tables() {
+                check_f32(&k, &a[offset..end], &b[..len]);
+                check_i8(&k, &a8[offset..end], &b8[MAX_OFFSET - offset..][..len]);
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_inputs_give_zero() {
+    for k in simd::available() {
+        assert_eq!((k.dot_f32)(&[], &[]), 0.0, "{}", k.isa);
+        assert_eq!((k.cosine_f32)(&[], &[]), 0.0, "{}", k.isa);
+        assert_eq!((k.l2sq_f32)(&[], &[]), 0.0, "{}", k.isa);
+        assert_eq!((k.dot_i8)(&[], &[]), 0, "{}", k.isa);
+    }
+}
+
+#[test]
+fn single_element_is_exact() {
+    for k in simd::available() {
+        assert_eq!((k.dot_f32)(&[3.0], &[-2.5]), -7.5, "{}", k.isa);
+        assert_eq!((k.l2sq_f32)(&[3.0], &[-2.5]), 30.25, "{}", k.isa);
+        assert_eq!((k.cosine_f32)(&[3.0], &[-2.5]), -1.0, "{}", k.isa);
+        assert_eq!((k.dot_i8)(&[-128], &[-128]), 16384, "{}", k.isa);
+    }
+}
+
+#[test]
+fn cosine_of_a_zero_vector_is_zero() {
+    for len in BOUNDARY_LENGTHS.into_iter().chain(MORE_BOUNDARY_LENGTHS) {
+        let zeros = vec![0.0f32; len];
+        let other = pseudo_random(len, 5);
+        for k in simd::available() {
+            assert_eq!((k.cosine_f32)(&zeros, &other), 0.0, "{} len {len}", k.isa);
+            assert_eq!((k.cosine_f32)(&other, &zeros), 0.0, "{} len {len}", k.isa);
+            assert_eq!((k.cosine_f32)(&zeros, &zeros), 0.0, "{} len {len}", k.isa);
+        }
+    }
+}
+
+#[test]
+fn cosine_of_parallel_vectors_is_one_and_opposite_is_minus_one() {
+    let a = pseudo_random(1000, 9);
+    let doubled: Vec<f32> = a.iter().map(|x| 2.0 * x).collect();
+    let negated: Vec<f32> = a.iter().map(|x| -x).collect();
+    for k in simd::available() {
+        assert!(
+            ((k.cosine_f32)(&a, &doubled) - 1.0).abs() < 1e-5,
+            "{}",
+            k.isa
+        );
+        assert!(
+            ((k.cosine_f32)(&a, &negated) + 1.0).abs() < 1e-5,
+            "{}",
+            k.isa
+        );
+    }
+}
+
+#[test]
+fn large_magnitudes_stay_within_relative_tolerance() {
+    for len in [33, 1536, 2100] {
+        let a: Vec<f32> = pseudo_random(len, 11).iter().map(|x| x * 1e15).collect();
+        let b: Vec<f32> = pseudo_random(len, 12).iter().map(|x| x * 1e15).collect();
+        for k in simd_tables() {
+            check_f32(&k, &a, &b);
+        }
+    }
+}
+
+#[test]
+fn int8_extremes_are_exact() {
+    for len in [1, 31, 32, 33, 64, 65, 129, 2100] {
+        let min = vec![i8::MIN; len];
+        let max = vec![i8::MAX; len];
+        let expected_min_min = 16384 * len as i32;
+        let expected_min_max = -16256 * len as i32;
+        for k in simd::available() {
+            assert_eq!(
+                (k.dot_i8)(&min, &min),
+                expected_min_min,
+                "{} len {len}",
+                k.isa
+            );
+            assert_eq!(
+                (k.dot_i8)(&min, &max),
+                expected_min_max,
+                "{} len {len}",
+                k.isa
+            );
+            assert_eq!(
+                (k.dot_i8)(&max, &min),
+                expected_min_max,
+                "{} len {len}",
+                k.isa
+            );
+        }
+    }
+}
+
+#[test]
+fn int8_is_exact_at_the_stated_length_bound() {
+    // 131_071 * 16384 = 2_147_467_264 <= i32::MAX: the longest input whose worst case fits.
+    let len = 131_071;
+    let min = vec![i8::MIN; len];
+    for k in simd::available() {
+        assert_eq!((k.dot_i8)(&min, &min), 2_147_467_264, "{}", k.isa);
+    }
+}
+
+#[test]
+fn available_lists_exactly_the_families_this_cpu_runs() {
+    let features = simd::CpuFeatures::detect();
+    let names: Vec<&str> = simd::available().iter().map(|k| k.isa).collect();
+    for isa in Isa::ALL {
+        assert_eq!(
+            names.contains(&isa.name()),
+            isa.runs_on(&features),
+            "{} offered: {names:?}",
+            isa.name()
+        );
+    }
+    assert_eq!(names.first(), Some(&"scalar"));
+}
+
+#[test]
+fn chosen_table_names_the_plan_for_this_cpu() {
+    let plan = simd::dispatch::plan(&simd::CpuFeatures::detect());
+    assert_eq!(simd::kernels().isa, plan.describe());
+    assert_eq!(
+        simd::table_for(plan.dot_i8).map(|k| k.isa),
+        Some(plan.dot_i8.name())
+    );
+}
