@@ -2,10 +2,10 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: test test-rust test-manifests lint fmt crds bench deps-python
+.PHONY: test test-rust test-manifests test-chart chart-files lint fmt crds bench deps-python
 
 ## test: every test of the workspace (Rust unit, integration, e2e) and the manifest checks.
-test: test-rust test-manifests
+test: test-rust test-manifests test-chart
 
 test-rust:
 	$(CARGO) test --workspace --all-targets --no-fail-fast
@@ -16,6 +16,10 @@ deps-python:
 ## test-manifests: the generated CRDs validate against the Kubernetes API schemas.
 test-manifests: deps-python
 	$(PYTHON) scripts/validate_manifests.py crds/*.yaml
+
+## test-chart: render, lint and validate the Helm chart with Helm's Go SDK; check config/samples.
+test-chart: deps-python
+	$(PYTHON) -m pytest -q charts/tests
 
 ## lint: formatting and clippy with warnings as errors.
 lint:
@@ -28,6 +32,14 @@ fmt:
 ## crds: regenerate crds/*.yaml from the Rust types.
 crds:
 	$(CARGO) run --quiet -p sutra-grid -- crds --output-dir crds
+	$(MAKE) chart-files
+
+## chart-files: the chart renders copies of crds/ and config/variants.yaml (Helm reads no
+## file outside the chart); a chart test fails while they differ.
+chart-files:
+	rm -f charts/sutra-grid/files/crds/*.yaml
+	cp crds/*.yaml charts/sutra-grid/files/crds/
+	cp config/variants.yaml charts/sutra-grid/files/variants.yaml
 
 ## bench: the benchmarks recorded in docs/PERFORMANCE.md.
 bench:
