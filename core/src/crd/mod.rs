@@ -19,7 +19,9 @@ pub use common::{
     DEFAULT_METRICS_PORT, DEFAULT_STORAGE_SIZE, ImageSpec, Metric, PortsSpec, PullPolicy,
     ReclaimPolicy, StorageSpec, VectorSpec,
 };
-pub use condition::{Condition, ConditionStatus, find, is_true, new_condition, set_condition};
+pub use condition::{
+    Condition, ConditionStatus, Time, find, is_true, new_condition, set_condition,
+};
 pub use generate::{CrdFile, GENERATED_HEADER, crd_files, crds, generate_crds_yaml};
 pub use grid::{
     DEFAULT_NODE_LOSS_GRACE_PERIOD_SECONDS, NodeLossPolicy, PlacementSpec, StorageGrid,

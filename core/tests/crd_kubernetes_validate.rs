@@ -1,0 +1,129 @@
+//! `scripts/validate_manifests.py` (the CI check of the CRD YAML against the Kubernetes 1.33
+//! API schemas) accepts the generated CRDs and rejects broken ones.
+//!
+//! Needs `python3` with `pip install -r scripts/requirements.txt`, as `.ci/run` installs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sutra_core::crd::crd_files;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn validate(files: &[&Path]) -> Output {
+    let output = Command::new("python3")
+        .arg(repo_root().join("scripts/validate_manifests.py"))
+        .args(files)
+        .output()
+        .expect("python3 runs; install it to validate manifests");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "missing Python packages; run: pip install -r scripts/requirements.txt\n{stderr}"
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The generated StorageGrid CRD with one line replaced.
+fn broken_grid_crd(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let original = &crd_files()[0].contents;
+    assert!(original.contains(from), "fixture needs {from:?} in the CRD");
+    let path = dir.join("broken.yaml");
+    std::fs::write(&path, original.replacen(from, to, 1)).unwrap();
+    path
+}
+
+#[test]
+fn checked_in_crds_pass_one_line_per_document() {
+    let files: Vec<PathBuf> = crd_files()
+        .iter()
+        .map(|f| repo_root().join("crds").join(&f.file_name))
+        .collect();
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let output = validate(&paths);
+    let printed = stdout(&output);
+    assert!(output.status.success(), "{printed}");
+    assert_eq!(printed.lines().count(), 2, "{printed}");
+    assert!(
+        printed.lines().all(|line| line.starts_with("ok ")),
+        "{printed}"
+    );
+    assert!(printed.contains("Kubernetes 1.33, strict"), "{printed}");
+}
+
+#[test]
+fn unknown_field_in_a_crd_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = broken_grid_crd(
+        dir.path(),
+        "    served: true\n",
+        "    served: true\n    servedd: true\n",
+    );
+    let output = validate(&[&path]);
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.starts_with("FAIL "), "{printed}");
+    assert!(printed.contains("servedd"), "{printed}");
+}
+
+#[test]
+fn wrongly_typed_field_in_a_crd_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = broken_grid_crd(
+        dir.path(),
+        "    shortNames:\n    - sg\n",
+        "    shortNames: sg\n",
+    );
+    let output = validate(&[&path]);
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("spec.names.shortNames"), "{printed}");
+}
+
+#[test]
+fn one_bad_document_fails_the_file_and_the_good_one_still_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.yaml");
+    let good = &crd_files()[1].contents;
+    let bad = crd_files()[0]
+        .contents
+        .replacen("  scope: Namespaced\n", "  scope: 7\n", 1);
+    std::fs::write(&path, format!("{good}---\n{bad}")).unwrap();
+    let output = validate(&[&path]);
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(
+        lines[0].starts_with("ok ") && lines[0].contains("storagenodes"),
+        "{printed}"
+    );
+    assert!(
+        lines[1].starts_with("FAIL ") && lines[1].contains("spec.scope"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_kind_without_a_schema_fails_instead_of_being_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grid.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: g\nspec:\n  vector:\n    dimension: 3\n",
+    )
+    .unwrap();
+    let output = validate(&[&path]);
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("no schema to validate against"),
+        "{printed}"
+    );
+}
