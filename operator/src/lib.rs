@@ -1,1 +1,2 @@
 //! sutra-grid: Kubernetes operator and local agent.
+pub mod cli;
