@@ -1,0 +1,339 @@
+//! Crash recovery, corruption detection, group commit, checkpoints and compaction, with
+//! real files.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+
+use sutra_storage::simd::Metric;
+use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig, StoreError};
+
+const DIM: u32 = 16;
+
+fn config(dir: &Path) -> StoreConfig {
+    let mut cfg = StoreConfig::new(dir, DIM, Metric::L2);
+    cfg.page_size = 4096;
+    cfg.segment_bytes = 4096;
+    cfg.checkpoint_wal_bytes = 1 << 30;
+    cfg
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
+fn record(id: u64) -> Record {
+    let values = (0..DIM)
+        .map(|d| ((id * 31 + u64::from(d) * 7) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    Record {
+        id,
+        values,
+        payload: id.to_le_bytes().to_vec(),
+    }
+}
+
+fn wal_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("wal-"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Writes five single-record batches (ids 0..5, 10..15, ...) and drops the store without
+/// a checkpoint, so everything lives in one WAL file. Returns that file.
+fn store_with_five_wal_records(dir: &Path) -> PathBuf {
+    let store = Store::open(config(dir)).unwrap();
+    for batch in 0..5u64 {
+        store
+            .upsert((batch * 10..batch * 10 + 5).map(record).collect())
+            .unwrap();
+    }
+    drop(store);
+    let files = wal_files(dir);
+    assert_eq!(files.len(), 1);
+    files[0].clone()
+}
+
+/// Byte offsets at which each record of a WAL file starts.
+fn record_offsets(wal: &Path) -> Vec<u64> {
+    let bytes = std::fs::read(wal).unwrap();
+    let mut offsets = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        offsets.push(at as u64);
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 17 + len;
+    }
+    offsets
+}
+
+fn present(store: &Store, ids: impl IntoIterator<Item = u64>) -> usize {
+    let ids: Vec<u64> = ids.into_iter().collect();
+    store.get(&ids).iter().filter(|r| r.is_some()).count()
+}
+
+#[test]
+fn cut_last_record_is_a_torn_tail_and_the_rest_survives() {
+    let dir = tempdir();
+    let wal = store_with_five_wal_records(dir.path());
+    let len = std::fs::metadata(&wal).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&wal)
+        .unwrap()
+        .set_len(len - 9)
+        .unwrap();
+
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(
+        present(&store, 0..40),
+        20,
+        "the first four batches are complete"
+    );
+    assert_eq!(
+        present(&store, 40..45),
+        0,
+        "the torn batch was never acknowledged"
+    );
+    assert_eq!(store.get(&[12])[0], Some(record(12)));
+    store.upsert(vec![record(99)]).unwrap();
+    drop(store);
+    assert_eq!(
+        present(&Store::open(config(dir.path())).unwrap(), [99]),
+        1,
+        "the log continues after the cut"
+    );
+}
+
+#[test]
+fn garbage_after_the_last_record_is_a_torn_tail() {
+    let dir = tempdir();
+    let wal = store_with_five_wal_records(dir.path());
+    let mut file = OpenOptions::new().append(true).open(&wal).unwrap();
+    file.write_all(&[0x5A; 300]).unwrap();
+    drop(file);
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(present(&store, 0..50), 25);
+}
+
+#[test]
+fn bad_record_followed_by_good_ones_is_corruption_naming_file_and_offset() {
+    let dir = tempdir();
+    let wal = store_with_five_wal_records(dir.path());
+    let offsets = record_offsets(&wal);
+    assert_eq!(offsets.len(), 5);
+    let mut bytes = std::fs::read(&wal).unwrap();
+    bytes[offsets[2] as usize + 40] ^= 0xFF;
+    std::fs::write(&wal, bytes).unwrap();
+
+    match Store::open(config(dir.path())) {
+        Err(StoreError::Corrupt {
+            file,
+            offset,
+            detail,
+        }) => {
+            assert_eq!(file, wal);
+            assert_eq!(offset, offsets[2]);
+            assert!(detail.contains("valid record"), "{detail}");
+        }
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("a store with a corrupt WAL must not open"),
+    }
+    // Refusing is stable: nothing was truncated or rewritten.
+    assert!(matches!(
+        Store::open(config(dir.path())),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn damaged_manifest_and_segment_files_are_reported() {
+    let dir = tempdir();
+    let store = Store::open(config(dir.path())).unwrap();
+    store.upsert((0..100).map(record).collect()).unwrap();
+    store.close().unwrap();
+
+    let segment = dir.path().join("seg-000001.vec");
+    let good = std::fs::read(&segment).unwrap();
+    std::fs::write(&segment, &good[..1000]).unwrap();
+    match Store::open(config(dir.path())) {
+        Err(StoreError::Corrupt { file, offset, .. }) => {
+            assert_eq!((file, offset), (segment.clone(), 1000))
+        }
+        other => panic!(
+            "expected Corrupt for a short segment, got {:?}",
+            other.err()
+        ),
+    }
+    std::fs::write(&segment, &good).unwrap();
+
+    let manifest = dir.path().join("MANIFEST");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0x01;
+    std::fs::write(&manifest, bytes).unwrap();
+    let error = Store::open(config(dir.path()))
+        .err()
+        .expect("damaged manifest");
+    assert!(
+        matches!(&error, StoreError::Corrupt { file, .. } if *file == manifest),
+        "{error}"
+    );
+
+    std::fs::remove_file(&manifest).unwrap();
+    let error = Store::open(config(dir.path()))
+        .err()
+        .expect("missing manifest");
+    assert!(error.to_string().contains("manifest is missing"), "{error}");
+}
+
+#[test]
+fn concurrent_writers_share_fsyncs_and_all_acked_writes_survive() {
+    const THREADS: u64 = 16;
+    const WRITES: u64 = 25;
+    let dir = tempdir();
+    let store = Arc::new(Store::open(config(dir.path())).unwrap());
+    let start = Arc::new(Barrier::new(THREADS as usize));
+    let writers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..WRITES {
+                    store.upsert(vec![record(t * 1000 + i)]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let metrics = store.metrics();
+    assert_eq!(metrics.wal.records, THREADS * WRITES);
+    assert!(
+        metrics.wal.fsyncs < THREADS * WRITES,
+        "group commit shared no fsync: {metrics:?}"
+    );
+    assert!(metrics.wal.largest_group > 1);
+    drop(store);
+
+    let store = Store::open(config(dir.path())).unwrap();
+    for t in 0..THREADS {
+        let ids = (0..WRITES).map(|i| t * 1000 + i);
+        assert_eq!(present(&store, ids), WRITES as usize, "writer {t}");
+    }
+    assert_eq!(store.get(&[3007])[0], Some(record(3007)));
+}
+
+#[test]
+fn concurrent_upserts_of_one_id_end_as_the_last_logged_write() {
+    let dir = tempdir();
+    let store = Arc::new(Store::open(config(dir.path())).unwrap());
+    let writers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..50u64 {
+                    let mut r = record(7);
+                    r.payload = vec![t as u8, i as u8];
+                    store.upsert(vec![r]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let live = store.get(&[7])[0].clone();
+    drop(store);
+    let replayed = Store::open(config(dir.path())).unwrap().get(&[7])[0].clone();
+    assert_eq!(live, replayed, "live state equals a replay of the log");
+}
+
+#[test]
+fn checkpoints_bound_the_wal() {
+    let dir = tempdir();
+    let mut cfg = config(dir.path());
+    cfg.checkpoint_wal_bytes = 16 * 1024;
+    let store = Store::open(cfg.clone()).unwrap();
+    let record_bytes = 17 + 4 + 10 * (12 + 8 + DIM as u64 * 4);
+    for batch in 0..100u64 {
+        store
+            .upsert((batch * 10..batch * 10 + 10).map(record).collect())
+            .unwrap();
+        assert!(store.stats().wal_bytes <= cfg.checkpoint_wal_bytes + record_bytes);
+    }
+    assert!(store.metrics().checkpoints >= 5, "{:?}", store.metrics());
+    store.checkpoint().unwrap();
+    assert_eq!(store.stats().wal_bytes, 0);
+    assert_eq!(store.stats().checkpoint_lsn, store.stats().last_lsn);
+    assert!(wal_files(dir.path()).len() <= 1);
+    drop(store);
+    let store = Store::open(cfg).unwrap();
+    assert_eq!(present(&store, 0..1000), 1000);
+}
+
+#[test]
+fn compaction_keeps_results_and_reclaims_space() {
+    let dir = tempdir();
+    let store = Store::open(config(dir.path())).unwrap();
+    store.upsert((0..1000).map(record).collect()).unwrap();
+    store
+        .upsert(
+            (0..200)
+                .map(|id| Record {
+                    payload: vec![9; 100],
+                    ..record(id)
+                })
+                .collect(),
+        )
+        .unwrap();
+    store
+        .delete(&(0..1000).filter(|id| id % 5 != 0).collect::<Vec<_>>())
+        .unwrap();
+    let query: Vec<f32> = record(123).values;
+    let filter = SearchFilter {
+        id_range: Some(0..=800),
+        payload_prefix: None,
+    };
+    let before = store.search(&query, 20, &filter).unwrap();
+    let kept: Vec<Option<Record>> = store.get(&(0..1000).collect::<Vec<_>>());
+    assert_eq!(store.stats().segments, 16);
+
+    let report = store.compact().unwrap();
+    assert_eq!(report.vectors_kept, 200);
+    assert_eq!(report.slots_reclaimed, 800);
+    assert_eq!((report.segments_before, report.segments_after), (16, 4));
+    assert!(report.bytes_after < report.bytes_before, "{report:?}");
+    let stats = store.stats();
+    assert_eq!((stats.vectors, stats.deleted, stats.segments), (200, 0, 4));
+    assert_eq!(
+        stats.payload_bytes,
+        40 * 100 + 160 * 8,
+        "replaced payloads are dropped"
+    );
+    assert_eq!(store.search(&query, 20, &filter).unwrap(), before);
+    assert_eq!(store.get(&(0..1000).collect::<Vec<_>>()), kept);
+
+    store.upsert(vec![record(5000)]).unwrap();
+    drop(store);
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(store.search(&query, 20, &filter).unwrap(), before);
+    assert_eq!(present(&store, [5000]), 1);
+    let segment_files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".vec")
+        })
+        .count();
+    assert_eq!(segment_files, 4, "the old segment files are gone");
+}
