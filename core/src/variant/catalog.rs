@@ -78,6 +78,8 @@ pub struct Condition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub name: String,
+    /// Why the rule exists, quoted in selection reasons.
+    pub description: String,
     pub variant: String,
     pub when: Condition,
 }
@@ -348,6 +350,8 @@ fn feature_names(name: fn(SimdFeature) -> &'static str) -> String {
 #[serde(deny_unknown_fields)]
 struct RawRule {
     name: String,
+    #[serde(default)]
+    description: String,
     variant: String,
     #[serde(default)]
     when: RawCondition,
@@ -385,6 +389,7 @@ impl RawRule {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Rule {
             name: self.name,
+            description: self.description,
             variant: self.variant,
             when: Condition {
                 arch,
