@@ -415,6 +415,12 @@ fn grid_variant_is_auto_or_a_catalog_name() {
     }
     assert_eq!(field(schema, "spec.variant")["default"], "auto");
     assert_eq!(field(schema, "spec.variant")["maxLength"], 63);
+    for name in VariantCatalog::builtin().names() {
+        assert!(
+            name.len() <= 63,
+            "{name} does not fit the variant maxLength"
+        );
+    }
 }
 
 #[test]
