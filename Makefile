@@ -19,7 +19,7 @@ test-manifests: deps-python
 
 ## test-chart: render, lint and validate the Helm chart with Helm's Go SDK; check config/samples.
 test-chart: deps-python
-	$(PYTHON) -m pytest -q charts/tests
+	$(PYTHON) -m pytest -q -p no:cacheprovider charts/tests
 
 ## lint: formatting and clippy with warnings as errors.
 lint:
