@@ -167,6 +167,17 @@ def test_single_namespace_without_election_changes_the_args(rendered: dict[str, 
     assert render_.of_kind("Role") == [] and render_.of_kind("RoleBinding") == []
 
 
+def test_several_replicas_need_leader_election() -> None:
+    assert render({"replicaCount": 3}).one("Deployment")["spec"]["replicas"] == 3
+    with pytest.raises(helm.HelmRenderError, match="replicaCount above 1 needs leaderElection.enabled=true"):
+        render({"replicaCount": 2, "leaderElection": {"enabled": False}})
+
+
+def test_chart_metadata() -> None:
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert (chart["apiVersion"], chart["name"], chart["version"], chart["appVersion"]) == ("v2", "sutra-grid", "0.1.0", "0.1.0")
+
+
 def test_image_tag_defaults_to_app_version(defaults: Rendered) -> None:
     app_version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
     assert operator_container(defaults)["image"] == f"sutra-grid:{app_version}"
