@@ -2,7 +2,7 @@
 //! `skipped: no cluster (set KUBECONFIG)` and returns without claiming a run.
 //!
 //! With a cluster it:
-//! 1. applies `crds/` with kubectl,
+//! 1. applies `crds/` with kubectl and waits until they are established,
 //! 2. builds the operator (`cargo build -p sutra-grid`) and runs
 //!    `<target>/debug/sutra-grid operator` from this machine against the cluster, watching
 //!    only a fresh namespace, with its metrics on a free loopback port,
@@ -60,6 +60,14 @@ fn sample_grid_gets_storage_nodes_with_the_variants_their_nodes_call_for() -> Re
         "--server-side",
         "-f",
         path_str(&root.join("crds"))?,
+    ])?;
+    // A grid applied before its CRD is established fails with "no matches for kind".
+    kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/storagegrids.grid.sutra.ai",
+        "crd/storagenodes.grid.sutra.ai",
     ])?;
     let operator_binary = build_operator(&root)?;
 
