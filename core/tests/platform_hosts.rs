@@ -1,0 +1,709 @@
+//! One test per fixture host: the whole detected `PlatformReport` and the whole derived
+//! `PlatformConfig`, by struct equality. Fixtures live in `tests/fixtures/hosts/<host>/`
+//! as a filesystem root (`proc/`, `sys/`) plus `probes.json` for the live-only facts.
+
+use std::path::{Path, PathBuf};
+
+use sutra_core::platform::{
+    Arch, Compression, CpuInfo, FixedProbes, LiveProbes, MemoryInfo, OptLevel, Os, PlatformConfig,
+    PlatformReport, Probes, SimdFeature, ThpMode, detect, detect_from, macos,
+};
+use sutra_core::variant::VariantCatalog;
+
+use SimdFeature::*;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// x86 `flags` line of the `ICX` fixture CPUs, as the kernel prints it.
+const ICX: &str = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush \
+    mmx fxsr sse sse2 ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl \
+    xtopology nonstop_tsc cpuid aperfmperf tsc_known_freq pni pclmulqdq ssse3 fma \
+    cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx \
+    f16c rdrand hypervisor lahf_lm abm 3dnowprefetch invpcid_single ssbd ibrs ibpb \
+    stibp ibrs_enhanced fsgsbase tsc_adjust bmi1 avx2 smep bmi2 erms invpcid avx512f \
+    avx512dq rdseed adx smap avx512ifma clflushopt clwb avx512cd sha_ni avx512bw \
+    avx512vl xsaveopt xsavec xgetbv1 xsaves wbnoinvd ida arat avx512vbmi pku ospke \
+    avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg tme avx512_vpopcntdq \
+    rdpid md_clear flush_l1d arch_capabilities";
+/// x86 `flags` line of the `ROME` fixture CPUs, as the kernel prints it.
+const ROME: &str = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush \
+    mmx fxsr sse sse2 ht syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm constant_tsc \
+    rep_good nopl nonstop_tsc cpuid extd_apicid aperfmperf rapl pni pclmulqdq \
+    monitor ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt aes xsave avx f16c rdrand \
+    lahf_lm cmp_legacy svm extapic cr8_legacy abm sse4a misalignsse 3dnowprefetch \
+    osvw ibs skinit wdt tce topoext perfctr_core perfctr_nb bpext perfctr_llc mwaitx \
+    cpb cat_l3 cdp_l3 hw_pstate ssbd mba ibrs ibpb stibp vmmcall fsgsbase bmi1 avx2 \
+    smep bmi2 cqm rdt_a rdseed adx smap clflushopt clwb sha_ni xsaveopt xsavec \
+    xgetbv1 xsaves cqm_llc cqm_occup_llc cqm_mbm_total cqm_mbm_local clzero irperf \
+    xsaveerptr rdpru wbnoinvd amd_ppin arat npt lbrv svm_lock nrip_save tsc_scale \
+    vmcb_clean flushbyasid decodeassists pausefilter pfthreshold avic \
+    v_vmsave_vmload vgif v_spec_ctrl umip rdpid overflow_recov succor smca sev \
+    sev_es";
+/// x86 `flags` line of the `MILAN` fixture CPUs, as the kernel prints it.
+const MILAN: &str = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush \
+    mmx fxsr sse sse2 ht syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm constant_tsc \
+    rep_good nopl nonstop_tsc cpuid extd_apicid aperfmperf tsc_known_freq pni \
+    pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx \
+    f16c rdrand hypervisor lahf_lm cmp_legacy cr8_legacy abm sse4a misalignsse \
+    3dnowprefetch topoext perfctr_core invpcid_single ssbd ibrs ibpb stibp vmmcall \
+    fsgsbase bmi1 avx2 smep bmi2 invpcid rdseed adx smap clflushopt clwb sha_ni \
+    xsaveopt xsavec xgetbv1 clzero xsaveerptr rdpru wbnoinvd arat npt nrip_save vaes \
+    vpclmulqdq rdpid";
+/// arm64 `Features` line of the `N1` fixture CPUs, as the kernel prints it.
+const N1: &str = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm \
+    lrcpc dcpop asimddp ssbs";
+/// arm64 `Features` line of the `V1` fixture CPUs, as the kernel prints it.
+const V1: &str = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm \
+    jscvt fcma lrcpc dcpop sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc \
+    flagm ssbs paca pacg dcpodp svei8mm svebf16 i8mm bf16 dgh rng";
+/// arm64 `Features` line of the `V2` fixture CPUs, as the kernel prints it.
+const V2: &str = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm \
+    jscvt fcma lrcpc dcpop sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc \
+    flagm ssbs sb paca pacg dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 \
+    flagm2 frint svei8mm svebf16 i8mm bf16 dgh rng bti";
+/// arm64 `Features` line of the `A72` fixture CPUs, as the kernel prints it.
+const A72: &str = "fp asimd evtstrm crc32 cpuid";
+/// arm64 `Features` line of the `A76` fixture CPUs, as the kernel prints it.
+const A76: &str = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm \
+    lrcpc dcpop asimddp";
+/// arm64 `Features` line of the `A53` fixture CPUs, as the kernel prints it.
+const A53: &str = "fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid";
+
+fn fixture(host: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hosts")
+        .join(host)
+}
+
+fn fixture_probes(host: &str) -> FixedProbes {
+    let path = fixture(host).join("probes.json");
+    let text = std::fs::read_to_string(&path).expect("fixture has probes.json");
+    serde_json::from_str(&text).expect("probes.json matches FixedProbes")
+}
+
+fn detect_fixture(host: &str) -> PlatformReport {
+    detect_from(&fixture(host), &fixture_probes(host))
+}
+
+fn derive(report: &PlatformReport) -> PlatformConfig {
+    PlatformConfig::derive(report, VariantCatalog::builtin())
+}
+
+/// The kernel's flag words, sorted and deduplicated as `CpuInfo::flags` holds them.
+fn sorted_flags(line: &str) -> Vec<String> {
+    let mut flags: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+const X86_AVX512: [SimdFeature; 10] = [
+    Sse42, Avx, Avx2, Fma, Avx512f, Avx512bw, Avx512vl, Avx512dq, Avx512cd, Avx512vnni,
+];
+
+#[test]
+fn intel_xeon_with_avx512_on_ec2_m6i() {
+    let report = detect_fixture("intel-xeon-avx512");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Amd64,
+            os: Os::Linux,
+            cpu: CpuInfo {
+                vendor: "GenuineIntel".into(),
+                model: "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz".into(),
+                implementer: None,
+                part: None,
+                logical_cpus: 4,
+                x86_64_level: Some(4),
+                flags: sorted_flags(ICX),
+            },
+            simd: X86_AVX512.to_vec(),
+            sve_vector_bytes: None,
+            page_size: 4096,
+            cache_line: 64,
+            thp: ThpMode::Madvise,
+            pi_model: None,
+            board: Some("m6i.xlarge".into()),
+            instance_type: Some("m6i.xlarge".into()),
+            memory: MemoryInfo {
+                total_bytes: 15_928_760 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 64,
+            segment_bytes: 64 * MIB,
+            huge_pages: true,
+            compression: Compression::None,
+            variant: "x86-64-v4".into(),
+            opt_level: OptLevel::Simd512,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn intel_xeon_whose_os_disabled_avx512_falls_back_to_level_3() {
+    let probes = FixedProbes {
+        page_size: 4096,
+        cpu_features: Some(vec![Sse42, Avx, Avx2, Fma]),
+        sve_vector_bytes: None,
+    };
+    let report = detect_from(&fixture("intel-xeon-avx512"), &probes);
+    assert_eq!(report.simd, [Sse42, Avx, Avx2, Fma]);
+    assert_eq!(report.cpu.x86_64_level, Some(3));
+    let config = derive(&report);
+    assert_eq!(config.variant, "x86-64-v3");
+    assert_eq!(config.opt_level, OptLevel::Simd256);
+    assert_eq!(config.simd_alignment, 32);
+    let selection = VariantCatalog::builtin().best_for_host(&report);
+    assert!(
+        selection.reason.contains("x86-64-v4 needs avx512f"),
+        "{}",
+        selection.reason
+    );
+}
+
+#[test]
+fn amd_epyc_with_avx2_and_no_avx512_on_a_cgroup_v1_host() {
+    let report = detect_fixture("amd-epyc-avx2");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Amd64,
+            os: Os::Linux,
+            cpu: CpuInfo {
+                vendor: "AuthenticAMD".into(),
+                model: "AMD EPYC 7402P 24-Core Processor".into(),
+                implementer: None,
+                part: None,
+                logical_cpus: 4,
+                x86_64_level: Some(3),
+                flags: sorted_flags(ROME),
+            },
+            simd: vec![Sse42, Avx, Avx2, Fma],
+            sve_vector_bytes: None,
+            page_size: 4096,
+            cache_line: 64,
+            thp: ThpMode::Always,
+            pi_model: None,
+            board: Some("PowerEdge R6515".into()),
+            instance_type: None,
+            // cgroup v1 reports "unlimited" as 9223372036854771712: no limit.
+            memory: MemoryInfo {
+                total_bytes: 65_682_592 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 32,
+            segment_bytes: 64 * MIB,
+            huge_pages: true,
+            compression: Compression::None,
+            variant: "x86-64-v3".into(),
+            opt_level: OptLevel::Simd256,
+            cache_line: 64,
+        }
+    );
+}
+
+/// An Arm Ltd core (implementer 0x41) as the 4-CPU fixtures show it.
+fn arm_cpu(model: &str, part: u32, features: &str) -> CpuInfo {
+    CpuInfo {
+        vendor: "ARM".into(),
+        model: model.into(),
+        implementer: Some(0x41),
+        part: Some(part),
+        logical_cpus: 4,
+        x86_64_level: None,
+        flags: sorted_flags(features),
+    }
+}
+
+#[test]
+fn graviton2_on_ec2_m6g() {
+    let report = detect_fixture("graviton2");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Arm64,
+            os: Os::Linux,
+            cpu: arm_cpu("Neoverse-N1", 0xd0c, N1),
+            simd: vec![Neon, Dotprod, Lse],
+            sve_vector_bytes: None,
+            page_size: 4096,
+            cache_line: 64,
+            thp: ThpMode::Madvise,
+            pi_model: None,
+            board: Some("m6g.xlarge".into()),
+            instance_type: Some("m6g.xlarge".into()),
+            memory: MemoryInfo {
+                total_bytes: 15_847_336 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 16,
+            segment_bytes: 64 * MIB,
+            huge_pages: true,
+            compression: Compression::None,
+            variant: "graviton2".into(),
+            opt_level: OptLevel::Simd128,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn graviton3_on_ec2_m7g_with_a_64k_page_kernel() {
+    let report = detect_fixture("graviton3");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Arm64,
+            os: Os::Linux,
+            cpu: arm_cpu("Neoverse-V1", 0xd40, V1),
+            simd: vec![Neon, Dotprod, I8mm, Sve, Lse],
+            sve_vector_bytes: Some(32),
+            page_size: 64 * KIB,
+            cache_line: 64,
+            thp: ThpMode::Madvise,
+            pi_model: None,
+            board: Some("m7g.xlarge".into()),
+            instance_type: Some("m7g.xlarge".into()),
+            memory: MemoryInfo {
+                total_bytes: 15_866_368 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    // 256-bit SVE sets the alignment; with 64 KiB pages a huge page is 512 MiB, larger
+    // than a 64 MiB segment, so no MADV_HUGEPAGE.
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 64 * KIB,
+            simd_alignment: 32,
+            segment_bytes: 64 * MIB,
+            huge_pages: false,
+            compression: Compression::None,
+            variant: "graviton3".into(),
+            opt_level: OptLevel::Simd256,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn graviton3_guest_without_sve_falls_back_to_graviton2() {
+    let probes = FixedProbes {
+        page_size: 4096,
+        cpu_features: Some(vec![Neon, Dotprod, I8mm, Lse]),
+        sve_vector_bytes: Some(32),
+    };
+    let report = detect_from(&fixture("graviton3"), &probes);
+    assert_eq!(report.simd, [Neon, Dotprod, I8mm, Lse]);
+    assert_eq!(report.sve_vector_bytes, None);
+    let config = derive(&report);
+    assert_eq!(config.variant, "graviton2");
+    assert_eq!(config.simd_alignment, 16);
+}
+
+#[test]
+fn graviton4_on_ec2_r8g() {
+    let report = detect_fixture("graviton4");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Arm64,
+            os: Os::Linux,
+            cpu: arm_cpu("Neoverse-V2", 0xd4f, V2),
+            simd: vec![Neon, Dotprod, I8mm, Sve, Sve2, Lse],
+            sve_vector_bytes: Some(16),
+            page_size: 4096,
+            cache_line: 64,
+            thp: ThpMode::Always,
+            pi_model: None,
+            board: Some("r8g.xlarge".into()),
+            instance_type: Some("r8g.xlarge".into()),
+            memory: MemoryInfo {
+                total_bytes: 32_330_452 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    // Graviton4's SVE2 vectors are 128 bits: no wider than NEON.
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 16,
+            segment_bytes: 64 * MIB,
+            huge_pages: true,
+            compression: Compression::None,
+            variant: "graviton4".into(),
+            opt_level: OptLevel::Simd128,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn raspberry_pi_4() {
+    let report = detect_fixture("raspberry-pi-4");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Arm64,
+            os: Os::Linux,
+            cpu: arm_cpu("Cortex-A72", 0xd08, A72),
+            simd: vec![Neon],
+            sve_vector_bytes: None,
+            page_size: 4096,
+            // The Pi 4 kernel exposes no cache sysfs: the default applies.
+            cache_line: 64,
+            thp: ThpMode::Madvise,
+            pi_model: Some(4),
+            board: Some("Raspberry Pi 4 Model B Rev 1.4".into()),
+            instance_type: None,
+            memory: MemoryInfo {
+                total_bytes: 3_880_176 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 16,
+            segment_bytes: 16 * MIB,
+            huge_pages: true,
+            compression: Compression::Int8,
+            variant: "pi4".into(),
+            opt_level: OptLevel::Simd128,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn raspberry_pi_5_with_a_16k_page_kernel() {
+    let report = detect_fixture("raspberry-pi-5");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Arm64,
+            os: Os::Linux,
+            cpu: arm_cpu("Cortex-A76", 0xd0b, A76),
+            simd: vec![Neon, Dotprod, Lse],
+            sve_vector_bytes: None,
+            page_size: 16 * KIB,
+            cache_line: 64,
+            thp: ThpMode::Madvise,
+            pi_model: Some(5),
+            board: Some("Raspberry Pi 5 Model B Rev 1.0".into()),
+            instance_type: None,
+            memory: MemoryInfo {
+                total_bytes: 8_245_856 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    // With 16 KiB pages a huge page is 32 MiB, more than a 16 MiB segment of this
+    // memory-poor board: no MADV_HUGEPAGE.
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 16 * KIB,
+            simd_alignment: 16,
+            segment_bytes: 16 * MIB,
+            huge_pages: false,
+            compression: Compression::Int8,
+            variant: "pi5".into(),
+            opt_level: OptLevel::Simd128,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn generic_cortex_a53_board_runs_universal() {
+    let report = detect_fixture("cortex-a53-board");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Arm64,
+            os: Os::Linux,
+            cpu: arm_cpu("Cortex-A53", 0xd03, A53),
+            simd: vec![Neon],
+            sve_vector_bytes: None,
+            page_size: 4096,
+            cache_line: 64,
+            thp: ThpMode::Never,
+            pi_model: None,
+            board: Some("Pine64 Rock64".into()),
+            instance_type: None,
+            memory: MemoryInfo {
+                total_bytes: 2_031_888 * KIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 16,
+            segment_bytes: 4 * MIB,
+            huge_pages: false,
+            compression: Compression::Int8,
+            variant: "universal".into(),
+            opt_level: OptLevel::Simd128,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn apple_m2_from_sysctl_runs_universal() {
+    let text = std::fs::read_to_string(fixture("apple-m2").join("sysctl.txt")).unwrap();
+    let report = macos::parse_sysctl(&text);
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Arm64,
+            os: Os::Macos,
+            cpu: CpuInfo {
+                vendor: "Apple".into(),
+                model: "Apple M2".into(),
+                implementer: None,
+                part: None,
+                logical_cpus: 8,
+                x86_64_level: None,
+                flags: vec![
+                    "hw.optional.AdvSIMD".into(),
+                    "hw.optional.AdvSIMD_HPFPCvt".into(),
+                    "hw.optional.arm.FEAT_AES".into(),
+                    "hw.optional.arm.FEAT_AFP".into(),
+                    "hw.optional.arm.FEAT_BF16".into(),
+                    "hw.optional.arm.FEAT_BTI".into(),
+                    "hw.optional.arm.FEAT_CSV2".into(),
+                    "hw.optional.arm.FEAT_CSV3".into(),
+                    "hw.optional.arm.FEAT_DIT".into(),
+                    "hw.optional.arm.FEAT_DPB".into(),
+                    "hw.optional.arm.FEAT_DPB2".into(),
+                    "hw.optional.arm.FEAT_DotProd".into(),
+                    "hw.optional.arm.FEAT_ECV".into(),
+                    "hw.optional.arm.FEAT_FCMA".into(),
+                    "hw.optional.arm.FEAT_FHM".into(),
+                    "hw.optional.arm.FEAT_FP16".into(),
+                    "hw.optional.arm.FEAT_FRINTTS".into(),
+                    "hw.optional.arm.FEAT_FlagM".into(),
+                    "hw.optional.arm.FEAT_FlagM2".into(),
+                    "hw.optional.arm.FEAT_I8MM".into(),
+                    "hw.optional.arm.FEAT_JSCVT".into(),
+                    "hw.optional.arm.FEAT_LRCPC".into(),
+                    "hw.optional.arm.FEAT_LRCPC2".into(),
+                    "hw.optional.arm.FEAT_LSE".into(),
+                    "hw.optional.arm.FEAT_LSE2".into(),
+                    "hw.optional.arm.FEAT_PAuth".into(),
+                    "hw.optional.arm.FEAT_PMULL".into(),
+                    "hw.optional.arm.FEAT_RDM".into(),
+                    "hw.optional.arm.FEAT_SB".into(),
+                    "hw.optional.arm.FEAT_SHA1".into(),
+                    "hw.optional.arm.FEAT_SHA256".into(),
+                    "hw.optional.arm.FEAT_SHA3".into(),
+                    "hw.optional.arm.FEAT_SHA512".into(),
+                    "hw.optional.arm.FEAT_SSBS".into(),
+                    "hw.optional.arm.FP_SyncExceptions".into(),
+                    "hw.optional.arm64".into(),
+                    "hw.optional.armv8_1_atomics".into(),
+                    "hw.optional.armv8_2_fhm".into(),
+                    "hw.optional.armv8_2_sha3".into(),
+                    "hw.optional.armv8_2_sha512".into(),
+                    "hw.optional.armv8_3_compnum".into(),
+                    "hw.optional.armv8_crc32".into(),
+                    "hw.optional.armv8_gpi".into(),
+                    "hw.optional.floatingpoint".into(),
+                    "hw.optional.neon".into(),
+                    "hw.optional.neon_fp16".into(),
+                    "hw.optional.neon_hpfp".into(),
+                    "hw.optional.ucnormal_mem".into(),
+                ],
+            },
+            simd: vec![Neon, Dotprod, I8mm, Lse],
+            sve_vector_bytes: None,
+            page_size: 16 * KIB,
+            cache_line: 128,
+            thp: ThpMode::Unavailable,
+            pi_model: None,
+            board: Some("Mac14,2".into()),
+            instance_type: None,
+            memory: MemoryInfo {
+                total_bytes: 8 * GIB,
+                limit_bytes: None,
+            },
+        }
+    );
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 16 * KIB,
+            simd_alignment: 16,
+            segment_bytes: 64 * MIB,
+            huge_pages: false,
+            compression: Compression::None,
+            variant: "universal".into(),
+            opt_level: OptLevel::Simd128,
+            cache_line: 128,
+        }
+    );
+    let selection = VariantCatalog::builtin().best_for_host(&report);
+    assert!(
+        selection.reason.contains("Apple Silicon"),
+        "{}",
+        selection.reason
+    );
+}
+
+#[test]
+fn container_with_a_cgroup_v2_memory_limit() {
+    let report = detect_fixture("container-cgroup-limit");
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Amd64,
+            os: Os::Linux,
+            cpu: CpuInfo {
+                vendor: "AuthenticAMD".into(),
+                model: "AMD EPYC 7R13 Processor".into(),
+                implementer: None,
+                part: None,
+                logical_cpus: 2,
+                x86_64_level: Some(3),
+                flags: sorted_flags(MILAN),
+            },
+            simd: vec![Sse42, Avx, Avx2, Fma],
+            sve_vector_bytes: None,
+            page_size: 4096,
+            cache_line: 64,
+            thp: ThpMode::Madvise,
+            pi_model: None,
+            board: Some("m6a.large".into()),
+            instance_type: Some("m6a.large".into()),
+            memory: MemoryInfo {
+                total_bytes: 7_908_568 * KIB,
+                limit_bytes: Some(GIB),
+            },
+        }
+    );
+    // The 1 GiB limit, not the 7.5 GiB host, sizes everything.
+    assert_eq!(
+        derive(&report),
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 32,
+            segment_bytes: 4 * MIB,
+            huge_pages: false,
+            compression: Compression::Int8,
+            variant: "x86-64-v3".into(),
+            opt_level: OptLevel::Simd256,
+            cache_line: 64,
+        }
+    );
+}
+
+#[test]
+fn empty_root_degrades_to_safe_defaults() {
+    let root = tempfile::tempdir().unwrap();
+    let probes = FixedProbes {
+        page_size: 4096,
+        cpu_features: None,
+        sve_vector_bytes: None,
+    };
+    let report = detect_from(root.path(), &probes);
+    assert_eq!(
+        report,
+        PlatformReport {
+            arch: Arch::Other,
+            os: Os::Linux,
+            cpu: CpuInfo {
+                logical_cpus: 1,
+                ..CpuInfo::default()
+            },
+            simd: vec![],
+            sve_vector_bytes: None,
+            page_size: 4096,
+            cache_line: 64,
+            thp: ThpMode::Unavailable,
+            pi_model: None,
+            board: None,
+            instance_type: None,
+            memory: MemoryInfo::default(),
+        }
+    );
+    let config = derive(&report);
+    assert_eq!(config.variant, "universal");
+    assert_eq!(config.opt_level, OptLevel::Baseline);
+    assert_eq!(config.compression, Compression::Int8);
+}
+
+#[test]
+fn cgroup_limit_on_a_parent_slice_applies_to_the_process() {
+    let root = tempfile::tempdir().unwrap();
+    let write = |relative: &str, text: &str| {
+        let path = root.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("proc/meminfo", "MemTotal:       16000000 kB\n");
+    write("proc/self/cgroup", "0::/grid.slice/node-a.scope\n");
+    write("sys/fs/cgroup/grid.slice/memory.max", "2147483648\n");
+    write("sys/fs/cgroup/grid.slice/node-a.scope/memory.max", "max\n");
+    let probes = FixedProbes {
+        page_size: 4096,
+        cpu_features: None,
+        sve_vector_bytes: None,
+    };
+    let report = detect_from(root.path(), &probes);
+    assert_eq!(report.memory.limit_bytes, Some(2 * GIB));
+    assert_eq!(report.memory.usable_bytes(), 2 * GIB);
+}
+
+#[test]
+fn live_detection_on_this_machine_agrees_with_the_live_probes() {
+    let report = detect();
+    assert_eq!(report.arch, Arch::current());
+    assert_eq!(report.page_size, LiveProbes.page_size());
+    assert!(report.cache_line >= 16, "cache line {}", report.cache_line);
+    if let Some(live) = LiveProbes.cpu_features() {
+        assert!(
+            report.simd.iter().all(|feature| live.contains(feature)),
+            "{:?} not all confirmed by {live:?}",
+            report.simd
+        );
+    }
+    let config = derive(&report);
+    assert_eq!(config.page_size, report.page_size);
+    assert!(
+        VariantCatalog::builtin()
+            .missing_features(&config.variant, &report)
+            .is_empty()
+    );
+}
