@@ -1,0 +1,243 @@
+//! Backends realise storage nodes off Kubernetes: as child processes ([`process`]) or as
+//! Docker containers. The local agent drives them through one trait, [`Backend`], the
+//! same operations the Kubernetes side performs on Pods: spawn a node, stop it, ask whether
+//! it lives, read its status (with the platform it detected), list nodes, read its logs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sutra_core::crd::{NodePhase, VectorSpec};
+use sutra_core::platform::{PlatformReport, SimdFeature};
+
+/// Everything a backend needs to start one storage node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSpec {
+    /// Name of the StorageGrid the node belongs to.
+    pub grid: String,
+    /// Node name, unique in its grid, e.g. `local-0`.
+    pub name: String,
+    /// Position of the node in its grid (0-based).
+    pub ordinal: u32,
+    /// Resolved image variant (a catalog name, never `auto`).
+    pub variant: String,
+    /// Full image reference, `<repository>:<tag>-<variant>`; only the Docker backend uses it.
+    pub image: String,
+    pub vector: VectorSpec,
+    pub grpc_port: u16,
+    pub metrics_port: u16,
+    /// Where the node keeps its vectors; survives restarts and `down` without `--purge`.
+    pub data_dir: PathBuf,
+    /// Memory limit in bytes, when the grid sets `resources.limits.memory`.
+    pub memory_limit: Option<u64>,
+}
+
+/// What a backend returns for a node it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeHandle {
+    pub name: String,
+    /// Process id (process backend) or container id (Docker backend).
+    pub id: String,
+    pub grpc_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+}
+
+/// What the node reported about its hardware through the `Platform` RPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePlatform {
+    /// One line for a table column, e.g. `Neoverse-V1 arm64 sve 64KiB`.
+    pub summary: String,
+    /// Best variant for the detected hardware.
+    pub best_variant: String,
+    /// Whether the running variant is the best one or an allowed fallback.
+    pub variant_matched: bool,
+    pub variant_message: String,
+    pub report: PlatformReport,
+}
+
+/// Observed state of one node, the columns of `kubectl get storagenodes` and a bit more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub name: String,
+    pub variant: String,
+    pub phase: NodePhase,
+    /// The node answers its readiness check.
+    pub ready: bool,
+    /// Present once the node answered the `Platform` RPC.
+    pub platform: Option<NodePlatform>,
+    /// When the current process or container started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// How often the node was restarted after a crash.
+    pub restarts: u32,
+    pub grpc_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    /// Process id on this host, when one runs (for a container: its init process).
+    pub pid: Option<u32>,
+}
+
+/// The operations the local agent performs on storage nodes.
+///
+/// `spawn` of a name the backend already holds replaces a node that is no longer alive and
+/// counts a restart; it fails with [`BackendError::AlreadyRunning`] while the node lives.
+/// Every method returns a `Send` future so the agent can drive nodes from spawned tasks.
+pub trait Backend: Send + Sync {
+    /// Starts a node; returns once the process or container exists, not once it is ready.
+    fn spawn(&self, spec: &NodeSpec) -> impl Future<Output = BackendResult<NodeHandle>> + Send;
+
+    /// Asks the node to shut down (SIGTERM), kills it after `grace`; waits until it is gone.
+    /// Stopping a node that is not running succeeds.
+    fn stop(&self, name: &str, grace: Duration) -> impl Future<Output = BackendResult<()>> + Send;
+
+    /// Forgets a stopped node; deletes its data too when `purge` is set.
+    fn remove(&self, name: &str, purge: bool) -> impl Future<Output = BackendResult<()>> + Send;
+
+    /// Whether the node's process or container runs.
+    fn is_alive(&self, name: &str) -> impl Future<Output = BackendResult<bool>> + Send;
+
+    fn status(&self, name: &str) -> impl Future<Output = BackendResult<NodeStatus>> + Send;
+
+    /// Every node the backend holds, sorted by name.
+    fn list(&self) -> impl Future<Output = BackendResult<Vec<NodeStatus>>> + Send;
+
+    /// The last `tail_lines` lines the node wrote (stdout and stderr).
+    fn logs(
+        &self,
+        name: &str,
+        tail_lines: usize,
+    ) -> impl Future<Output = BackendResult<String>> + Send;
+}
+
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// Why a backend operation failed; each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(
+        "the sutra-storage binary was not found (looked at {}); build it with `cargo build --release -p sutra-storage`, or pass --storage-bin / set SUTRA_STORAGE_BIN",
+        looked.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    BinaryNotFound { looked: Vec<PathBuf> },
+    #[error(
+        "port {port} ({purpose} of node {node}) is already in use; stop what listens there, or pick other ports with --port-base"
+    )]
+    PortInUse {
+        node: String,
+        purpose: &'static str,
+        port: u16,
+    },
+    #[error("no node named {name:?} in grid {grid:?}; `sutra-grid agent status` lists the nodes")]
+    UnknownNode { grid: String, name: String },
+    #[error("node {name} is already running ({id}); stop it first with `sutra-grid agent down`")]
+    AlreadyRunning { name: String, id: String },
+    #[error("could not start node {name}: {source}")]
+    Spawn {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "state file {} is unreadable: {message}; stop leftover nodes by their pids and delete the file",
+        path.display()
+    )]
+    State { path: PathBuf, message: String },
+    #[error("the {backend} backend failed: {message}")]
+    Engine {
+        backend: &'static str,
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// An I/O error with what was being done when it happened.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> BackendError {
+        BackendError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// One line describing a detected platform for a table column: CPU model, arch, the widest
+/// SIMD family, page size, e.g. `Neoverse-V1 arm64 sve 64KiB`.
+pub fn platform_summary(report: &PlatformReport) -> String {
+    let model = if report.cpu.model.trim().is_empty() {
+        report.cpu.vendor.trim()
+    } else {
+        report.cpu.model.trim()
+    };
+    let mut parts = vec![model.replace(' ', "-"), report.arch.label().to_owned()];
+    if let Some(simd) = widest_simd(report) {
+        parts.push(simd.to_owned());
+    }
+    parts.push(format_page_size(report.page_size));
+    parts.retain(|part| !part.is_empty());
+    parts.join(" ")
+}
+
+/// The most capable SIMD family present, the one a reader compares hosts by.
+fn widest_simd(report: &PlatformReport) -> Option<&'static str> {
+    const BY_WIDTH: [(SimdFeature, &str); 6] = [
+        (SimdFeature::Sve2, "sve2"),
+        (SimdFeature::Sve, "sve"),
+        (SimdFeature::Avx512f, "avx512"),
+        (SimdFeature::Avx2, "avx2"),
+        (SimdFeature::Neon, "neon"),
+        (SimdFeature::Sse42, "sse4.2"),
+    ];
+    BY_WIDTH
+        .iter()
+        .find(|(feature, _)| report.has(*feature))
+        .map(|(_, name)| *name)
+}
+
+fn format_page_size(bytes: u64) -> String {
+    if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{}KiB", bytes / 1024)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+/// How long a backend waits for a node between SIGTERM and SIGKILL unless told otherwise.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use sutra_core::platform::detect;
+
+    use super::*;
+
+    #[test]
+    fn summary_names_model_arch_simd_and_page_size() {
+        let mut report = detect();
+        report.cpu.model = "Neoverse V1".to_owned();
+        report.arch = sutra_core::platform::Arch::Arm64;
+        report.simd = vec![SimdFeature::Neon, SimdFeature::Sve];
+        report.page_size = 65536;
+        assert_eq!(platform_summary(&report), "Neoverse-V1 arm64 sve 64KiB");
+    }
+
+    #[test]
+    fn summary_falls_back_to_vendor_and_skips_missing_simd() {
+        let mut report = detect();
+        report.cpu.model = String::new();
+        report.cpu.vendor = "GenuineIntel".to_owned();
+        report.arch = sutra_core::platform::Arch::Amd64;
+        report.simd = Vec::new();
+        report.page_size = 4096;
+        assert_eq!(platform_summary(&report), "GenuineIntel amd64 4KiB");
+    }
+}
