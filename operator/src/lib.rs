@@ -1,2 +1,3 @@
 //! sutra-grid: Kubernetes operator and local agent.
 pub mod cli;
+pub mod backend;
