@@ -1,3 +1,4 @@
 //! sutra-grid: Kubernetes operator and local agent.
 pub mod cli;
+pub mod plan;
 pub mod backend;
