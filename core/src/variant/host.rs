@@ -90,9 +90,12 @@ impl VariantCatalog {
     pub fn best_for_host(&self, report: &PlatformReport) -> Selection {
         let by_labels = self.select(&host_labels(report));
         let mut notes = vec![by_labels.reason];
-        let variant = self.first_with_features(&by_labels.variant, &mut notes, |feature| {
-            report.has(feature)
-        });
+        let variant = self.first_with_features(
+            &by_labels.variant,
+            "this CPU lacks",
+            &mut notes,
+            |feature| report.has(feature),
+        );
         Selection {
             variant: variant.name.clone(),
             rule: by_labels.rule,

@@ -73,9 +73,12 @@ impl VariantCatalog {
             rule.name, rule.description, picked.name
         ));
         let variant = if has_nfd_cpuid_labels(labels) {
-            self.first_with_features(&picked.name, &mut notes, |feature| {
-                !feature.nfd_published_by_default() || nfd_labelled(labels, feature)
-            })
+            self.first_with_features(
+                &picked.name,
+                "the NFD labels do not show",
+                &mut notes,
+                |feature| !feature.nfd_published_by_default() || nfd_labelled(labels, feature),
+            )
         } else {
             picked
         };
@@ -87,10 +90,11 @@ impl VariantCatalog {
     }
 
     /// The first variant in `name`'s fallback chain whose required features all satisfy
-    /// `present`; each skipped variant adds a note naming what was missing.
+    /// `present`; each skipped variant adds a note naming what was missing, and where it was looked for.
     pub(super) fn first_with_features(
         &self,
         name: &str,
+        absent_from: &str,
         notes: &mut Vec<String>,
         present: impl Fn(SimdFeature) -> bool,
     ) -> &Variant {
@@ -105,9 +109,10 @@ impl VariantCatalog {
                 return variant;
             }
             notes.push(format!(
-                "{} needs {} which the CPU lacks, falling back",
+                "{} needs {} which {absent_from}, falling back to {}",
                 variant.name,
-                missing.join(", ")
+                missing.join(", "),
+                variant.fallback.as_deref().unwrap_or(UNIVERSAL)
             ));
         }
         self.get(UNIVERSAL)
