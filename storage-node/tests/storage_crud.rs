@@ -275,7 +275,7 @@ fn every_rejected_call_leaves_the_store_unchanged() {
         "query"
     );
     let backwards = SearchFilter {
-        id_range: Some(9..=3),
+        id_range: Some(std::ops::RangeInclusive::new(9, 3)),
         payload_prefix: None,
     };
     assert_eq!(

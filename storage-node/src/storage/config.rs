@@ -92,7 +92,7 @@ impl StoreConfig {
                 ),
             ));
         }
-        if self.segment_bytes == 0 || self.segment_bytes % self.page_size != 0 {
+        if self.segment_bytes == 0 || !self.segment_bytes.is_multiple_of(self.page_size) {
             return Err(StoreError::invalid(
                 "segment_bytes",
                 format!(

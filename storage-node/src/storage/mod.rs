@@ -507,6 +507,27 @@ impl Store {
     }
 }
 
+/// How the store in a directory was created, read from its manifest without opening it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredLayout {
+    pub dimension: u32,
+    pub metric: Metric,
+    pub slot_bytes: usize,
+    pub segment_bytes: u64,
+    pub compression: bool,
+}
+
+/// The layout of the store in `dir`; `None` when `dir` holds no store yet.
+pub fn stored_layout(dir: &std::path::Path) -> Result<Option<StoredLayout>, StoreError> {
+    Ok(manifest::load(dir)?.map(|m| StoredLayout {
+        dimension: m.dimension,
+        metric: m.metric,
+        slot_bytes: m.slot_bytes,
+        segment_bytes: m.segment_bytes,
+        compression: m.compression,
+    }))
+}
+
 /// Takes an exclusive `flock` on `dir/LOCK`, held for the life of the store.
 fn lock_dir(cfg: &StoreConfig) -> Result<File, StoreError> {
     let path = cfg.dir.join("LOCK");

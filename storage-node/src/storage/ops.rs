@@ -29,9 +29,17 @@ pub(crate) fn encode_upsert(records: &[Record], out: &mut Vec<u8>) {
         out.extend_from_slice(&record.id.to_le_bytes());
         out.extend_from_slice(&(record.payload.len() as u32).to_le_bytes());
         out.extend_from_slice(&record.payload);
-        for value in &record.values {
-            out.extend_from_slice(&value.to_le_bytes());
-        }
+        append_f32s(&record.values, out);
+    }
+}
+
+/// Appends little-endian floats; sizing the buffer first lets the copy vectorise (a push
+/// per value costs more than the WAL write of the same bytes).
+fn append_f32s(values: &[f32], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + values.len() * 4, 0);
+    for (bytes, value) in out[start..].chunks_exact_mut(4).zip(values) {
+        bytes.copy_from_slice(&value.to_le_bytes());
     }
 }
 
@@ -55,11 +63,10 @@ pub(crate) fn decode(kind: u8, body: &[u8], dim: usize) -> Result<Op, String> {
                 let id = reader.u64()?;
                 let payload_len = reader.u32()? as usize;
                 let payload = reader.take(payload_len)?.to_vec();
-                let values = reader
-                    .take(dim * 4)?
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-                    .collect();
+                let mut values = vec![0.0f32; dim];
+                for (value, bytes) in values.iter_mut().zip(reader.take(dim * 4)?.chunks_exact(4)) {
+                    *value = f32::from_le_bytes(bytes.try_into().expect("4 bytes"));
+                }
                 records.push(Record {
                     id,
                     values,

@@ -261,7 +261,7 @@ impl Segment {
         let dst = as_f32_mut(&mut self.vectors[start..start + self.layout.dim * 4]);
         dst.copy_from_slice(values);
         let code_scale = self.write_codes(slot, values);
-        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
         let meta = self.meta_mut(slot);
         *meta = SlotMeta {
             id,
