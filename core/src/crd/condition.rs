@@ -33,12 +33,11 @@ pub mod reason {
     pub const DETECTED: &str = "Detected";
     /// `PlatformDetected=Unknown`: no report yet (the storage node has not started).
     pub const AWAITING_REPORT: &str = "AwaitingReport";
-    /// `VariantMatched=True`: the running variant is the best one.
-    pub const BEST_VARIANT: &str = "BestVariant";
-    /// `VariantMatched=False`: the hardware supports a faster variant than the one running.
-    pub const BETTER_VARIANT_AVAILABLE: &str = "BetterVariantAvailable";
-    /// `VariantMatched=False`: the running variant needs features the hardware lacks.
-    pub const VARIANT_UNSUPPORTED: &str = "VariantUnsupported";
+    /// `VariantMatched` reasons come from the variant rules, so the storage node, the operator
+    /// and the agent all report the same words for the same decision.
+    pub use crate::variant::reason::{
+        ALLOWED_FALLBACK, BEST_VARIANT, BETTER_VARIANT_AVAILABLE, MISSING_FEATURES, UNKNOWN_VARIANT,
+    };
     /// `Ready=True` on a storage node: it serves requests.
     pub const SERVING: &str = "Serving";
     /// `Ready=False`: the Pod or process is not ready yet.
