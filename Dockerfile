@@ -1,0 +1,26 @@
+# sutra-storage image for one variant, built by scripts/build-image.sh:
+#   scripts/build-image.sh x86-64-v3        -> sutra-storage:0.1.0-x86-64-v3
+# The script compiles a static binary on the host (no builder image, no registry) into the
+# build context target/image/<variant>/; this file only assembles the image.
+FROM scratch
+
+ARG VARIANT=universal
+ARG VERSION=0.1.0
+
+LABEL org.opencontainers.image.title="sutra-storage" \
+      org.opencontainers.image.description="sutra-storage vector storage server, ${VARIANT} build" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.source="https://github.com/sutra-ai/sutra-grid" \
+      ai.sutra.grid.variant="${VARIANT}"
+
+COPY ${VARIANT}/sutra-storage /sutra-storage
+# An empty directory owned by the image user: a named volume mounted here copies this
+# ownership on first use, so the non-root server can write its data.
+COPY --chown=65532:65532 ${VARIANT}/data /data
+
+USER 65532:65532
+VOLUME /data
+EXPOSE 50051 9090
+ENTRYPOINT ["/sutra-storage"]
+CMD ["serve", "--data", "/data"]
