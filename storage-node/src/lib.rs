@@ -9,5 +9,10 @@ pub mod proto {
         tonic::include_file_descriptor_set!("storage_descriptor");
 }
 
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod server;
 pub mod simd;
+pub mod status;
 pub mod storage;

@@ -1,0 +1,195 @@
+//! `sutra-storage serve`: settings, logging, platform, store layout, then the server until
+//! SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use sutra_core::platform::PlatformReport;
+use sutra_core::variant::VariantCatalog;
+
+use crate::config::{
+    CompressionChoice, ConfigError, LogFormat, PartialSettings, ServeSettings, store_config,
+};
+use crate::server::{ServeError, ServerSettings};
+use crate::simd::Metric;
+use crate::status::{ClusterIdentity, PlatformStatus, spawn_reporter};
+use crate::storage::stored_layout;
+
+/// The flags of `serve`; each falls back to its environment variable, then the config
+/// file, then the default.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file (keys as the long flags, e.g. `grpc-addr = "0.0.0.0:50051"`).
+    #[arg(long, env = "SUTRA_CONFIG", value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding the collection [default: ./data].
+    #[arg(long, env = "SUTRA_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Vector dimension; required unless the data directory holds a collection.
+    #[arg(long, env = "SUTRA_DIMENSION", value_name = "N")]
+    pub dimension: Option<u32>,
+    /// Similarity metric of a new collection: cosine, dot or l2 [default: cosine].
+    #[arg(long, env = "SUTRA_METRIC", value_name = "cosine|dot|l2")]
+    pub metric: Option<Metric>,
+    /// gRPC listen address [default: 0.0.0.0:50051]; port 0 picks a free port.
+    #[arg(long, env = "SUTRA_GRPC_ADDR", value_name = "ADDR")]
+    pub grpc_addr: Option<std::net::SocketAddr>,
+    /// Metrics and probes listen address [default: 0.0.0.0:9090].
+    #[arg(long, env = "SUTRA_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Vector compression [default: auto, which follows the detected platform].
+    #[arg(long, env = "SUTRA_COMPRESSION", value_enum)]
+    pub compression: Option<CompressionChoice>,
+    /// The image variant this process runs as [default: the variant it was built as].
+    #[arg(long, env = "SUTRA_VARIANT", value_name = "NAME")]
+    pub variant: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "SUTRA_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Largest gRPC request message in bytes [default: 67108864].
+    #[arg(long, env = "SUTRA_MAX_MESSAGE_BYTES", value_name = "N")]
+    pub max_message_bytes: Option<usize>,
+}
+
+impl ServeArgs {
+    /// Flags and env over the config file, then defaults.
+    pub fn settings(&self) -> Result<ServeSettings, ConfigError> {
+        let file = match &self.config {
+            Some(path) => PartialSettings::from_file(path)?,
+            None => PartialSettings::default(),
+        };
+        self.flags().over(file).resolve()
+    }
+
+    fn flags(&self) -> PartialSettings {
+        PartialSettings {
+            data: self.data.clone(),
+            dimension: self.dimension,
+            metric: self.metric,
+            grpc_addr: self.grpc_addr,
+            metrics_addr: self.metrics_addr,
+            compression: self.compression,
+            variant: self.variant.clone(),
+            log_format: self.log_format,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+}
+
+/// Why `serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeFailure {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailure> {
+    let settings = args.settings()?;
+    init_logging(settings.log_format);
+    let platform = PlatformStatus::new(report, &settings.variant, VariantCatalog::builtin());
+    log_platform(&platform);
+    let store = store_config(
+        &settings,
+        &platform.config,
+        stored_layout(&settings.data).map_err(ConfigError::Store)?,
+    )?;
+    let server = ServerSettings {
+        store,
+        grpc_addr: settings.grpc_addr,
+        metrics_addr: settings.metrics_addr,
+        max_message_bytes: settings.max_message_bytes,
+        platform,
+    };
+    tokio::runtime::Runtime::new()
+        .map_err(ServeFailure::Runtime)?
+        .block_on(run(server))
+}
+
+async fn run(settings: ServerSettings) -> Result<(), ServeFailure> {
+    if let Some(identity) = ClusterIdentity::from_env() {
+        spawn_reporter(identity, settings.platform.clone());
+    }
+    let server = crate::server::start(settings).await?;
+    announce(&server);
+    wait_for_stop_signal().await;
+    tracing::info!("stop signal received; shutting down");
+    server.shutdown().await?;
+    Ok(())
+}
+
+/// The one stdout line scripts and tests wait for, with the real bound addresses.
+fn announce(server: &crate::server::RunningServer) {
+    let mut stdout = std::io::stdout().lock();
+    // stdout may be closed by a supervisor that does not read it; serving goes on.
+    let _ = writeln!(
+        stdout,
+        "sutra-storage listening grpc={} metrics={}",
+        server.grpc_addr(),
+        server.metrics_addr()
+    );
+    let _ = stdout.flush();
+}
+
+async fn wait_for_stop_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr: stdout carries only the listening line.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if let Err(error) = installed {
+        eprintln!("warning: logging was already set up: {error}");
+    }
+}
+
+fn log_platform(platform: &PlatformStatus) {
+    let verdict = &platform.verdict;
+    tracing::info!(
+        platform = %platform.summary(),
+        variant = %verdict.running,
+        best_variant = %verdict.best,
+        matched = verdict.matched,
+        reason = %verdict.reason,
+        "detected the platform"
+    );
+    if !verdict.matched {
+        tracing::warn!(message = %verdict.message, "the running variant does not match this host");
+    }
+}

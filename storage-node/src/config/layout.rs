@@ -1,0 +1,257 @@
+//! The [`StoreConfig`] a server opens: the detected platform decides the layout of a new
+//! collection; an existing collection keeps the layout it was created with, and a setting
+//! that contradicts it is an error naming both values.
+
+use sutra_core::platform::{Compression, PlatformConfig};
+
+use super::{CompressionChoice, ConfigError, DEFAULT_METRIC, ServeSettings};
+use crate::storage::{StoreConfig, StoredLayout};
+
+/// The store config for `settings` on a host with `platform`, given the collection
+/// already in the data directory (if any).
+pub fn store_config(
+    settings: &ServeSettings,
+    platform: &PlatformConfig,
+    stored: Option<StoredLayout>,
+) -> Result<StoreConfig, ConfigError> {
+    match stored {
+        None => new_collection(settings, platform),
+        Some(stored) => existing_collection(settings, platform, stored),
+    }
+}
+
+fn new_collection(
+    settings: &ServeSettings,
+    platform: &PlatformConfig,
+) -> Result<StoreConfig, ConfigError> {
+    let dimension = settings.dimension.ok_or_else(|| {
+        ConfigError::invalid(
+            "dimension",
+            format!(
+                "required: {} holds no collection yet; pass --dimension N or set SUTRA_DIMENSION",
+                settings.data.display()
+            ),
+        )
+    })?;
+    let metric = settings.metric.unwrap_or(DEFAULT_METRIC);
+    let mut config = StoreConfig::new(&settings.data, dimension, metric);
+    config.page_size = platform.page_size;
+    config.alignment = platform.simd_alignment.max(16) as usize;
+    config.segment_bytes = platform.segment_bytes;
+    config.huge_pages = platform.huge_pages;
+    config.compression = match settings.compression {
+        CompressionChoice::Auto => platform.compression == Compression::Int8,
+        CompressionChoice::None => false,
+        CompressionChoice::Int8 => true,
+    };
+    Ok(config)
+}
+
+fn existing_collection(
+    settings: &ServeSettings,
+    platform: &PlatformConfig,
+    stored: StoredLayout,
+) -> Result<StoreConfig, ConfigError> {
+    let conflict = |field: &str, given: String, found: String| {
+        ConfigError::invalid(
+            field,
+            format!(
+                "{given} was given but the collection in {} was created with {found}",
+                settings.data.display()
+            ),
+        )
+    };
+    if let Some(dimension) = settings.dimension.filter(|d| *d != stored.dimension) {
+        return Err(conflict(
+            "dimension",
+            dimension.to_string(),
+            stored.dimension.to_string(),
+        ));
+    }
+    if let Some(metric) = settings.metric.filter(|m| *m != stored.metric) {
+        return Err(conflict(
+            "metric",
+            metric.name().to_string(),
+            stored.metric.name().to_string(),
+        ));
+    }
+    let explicit_compression = match settings.compression {
+        CompressionChoice::Auto => None,
+        CompressionChoice::None => Some(false),
+        CompressionChoice::Int8 => Some(true),
+    };
+    if let Some(wanted) = explicit_compression.filter(|c| *c != stored.compression) {
+        return Err(conflict(
+            "compression",
+            compression_name(wanted).to_string(),
+            compression_name(stored.compression).to_string(),
+        ));
+    }
+    let mut config = StoreConfig::new(&settings.data, stored.dimension, stored.metric);
+    config.page_size = platform.page_size;
+    config.alignment = alignment_reproducing(stored, platform.page_size);
+    config.segment_bytes = stored.segment_bytes;
+    config.huge_pages = platform.huge_pages;
+    config.compression = stored.compression;
+    Ok(config)
+}
+
+/// An alignment that gives the stored slot size for the stored dimension.
+///
+/// The original alignment divided the slot size and was larger than the padding, so the
+/// lowest set bit of the slot size (capped at the page size) is at least as large and
+/// rounds `dimension * 4` up to the same slot size.
+fn alignment_reproducing(stored: StoredLayout, page_size: u64) -> usize {
+    let lowest_bit = 1usize << stored.slot_bytes.trailing_zeros();
+    lowest_bit.min(page_size as usize).max(16)
+}
+
+fn compression_name(int8: bool) -> &'static str {
+    if int8 { "int8" } else { "none" }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use sutra_core::platform::OptLevel;
+
+    use super::*;
+    use crate::config::PartialSettings;
+    use crate::simd::Metric;
+
+    fn platform() -> PlatformConfig {
+        PlatformConfig {
+            page_size: 4096,
+            simd_alignment: 32,
+            segment_bytes: 64 << 20,
+            huge_pages: true,
+            compression: Compression::Int8,
+            variant: "x86-64-v3".into(),
+            opt_level: OptLevel::Simd256,
+            cache_line: 64,
+        }
+    }
+
+    fn settings(flags: PartialSettings) -> ServeSettings {
+        PartialSettings {
+            data: Some(PathBuf::from("/data")),
+            ..flags
+        }
+        .resolve()
+        .unwrap()
+    }
+
+    fn stored() -> StoredLayout {
+        StoredLayout {
+            dimension: 3,
+            metric: Metric::Dot,
+            slot_bytes: 16,
+            segment_bytes: 16 << 20,
+            compression: false,
+        }
+    }
+
+    #[test]
+    fn a_new_collection_follows_the_platform() {
+        let flags = PartialSettings {
+            dimension: Some(768),
+            ..PartialSettings::default()
+        };
+        let config = store_config(&settings(flags), &platform(), None).unwrap();
+        assert_eq!(config.dimension, 768);
+        assert_eq!(config.metric, DEFAULT_METRIC);
+        assert_eq!(config.alignment, 32);
+        assert_eq!(config.segment_bytes, 64 << 20);
+        assert!(config.huge_pages);
+        assert!(
+            config.compression,
+            "auto follows PlatformConfig.compression"
+        );
+    }
+
+    #[test]
+    fn explicit_compression_overrides_auto() {
+        let flags = PartialSettings {
+            dimension: Some(8),
+            compression: Some(CompressionChoice::None),
+            ..PartialSettings::default()
+        };
+        let config = store_config(&settings(flags), &platform(), None).unwrap();
+        assert!(!config.compression);
+    }
+
+    #[test]
+    fn a_new_collection_needs_a_dimension() {
+        let error = store_config(&settings(PartialSettings::default()), &platform(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("dimension: required"), "{error}");
+        assert!(error.contains("--dimension"), "{error}");
+    }
+
+    #[test]
+    fn an_existing_collection_supplies_its_layout() {
+        let config = store_config(
+            &settings(PartialSettings::default()),
+            &platform(),
+            Some(stored()),
+        )
+        .unwrap();
+        assert_eq!(config.dimension, 3);
+        assert_eq!(config.metric, Metric::Dot);
+        assert_eq!(config.segment_bytes, 16 << 20);
+        assert!(!config.compression, "auto keeps what the collection has");
+        assert_eq!(config.alignment, 16);
+    }
+
+    #[test]
+    fn a_conflicting_dimension_names_both_values() {
+        let flags = PartialSettings {
+            dimension: Some(768),
+            ..PartialSettings::default()
+        };
+        let error = store_config(&settings(flags), &platform(), Some(stored()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "dimension: 768 was given but the collection in /data was created with 3"
+        );
+    }
+
+    #[test]
+    fn a_conflicting_metric_names_both_values() {
+        let flags = PartialSettings {
+            metric: Some(Metric::Cosine),
+            ..PartialSettings::default()
+        };
+        let error = store_config(&settings(flags), &platform(), Some(stored()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "metric: cosine was given but the collection in /data was created with dot"
+        );
+    }
+
+    #[test]
+    fn the_reproduced_alignment_gives_the_stored_slot_size() {
+        for dimension in 1..200u32 {
+            for alignment in [16usize, 32, 64, 128] {
+                let slot_bytes = (dimension as usize * 4).div_ceil(alignment) * alignment;
+                let layout = StoredLayout {
+                    dimension,
+                    slot_bytes,
+                    ..stored()
+                };
+                let reproduced = alignment_reproducing(layout, 4096);
+                assert_eq!(
+                    (dimension as usize * 4).div_ceil(reproduced) * reproduced,
+                    slot_bytes,
+                    "dimension {dimension} alignment {alignment}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Between the wire types and the engine's, and from engine errors to gRPC statuses.
+
+use tonic::Status;
+
+use crate::proto;
+use crate::storage::{Record, SearchFilter, StoreError, StoreStats};
+
+/// Moves the values and payload out of the message; no vector is copied.
+pub(crate) fn records(vectors: Vec<proto::Vector>) -> Vec<Record> {
+    vectors
+        .into_iter()
+        .map(|v| Record {
+            id: v.id,
+            values: v.values,
+            payload: v.payload,
+        })
+        .collect()
+}
+
+pub(crate) fn vector(record: Record) -> proto::Vector {
+    proto::Vector {
+        id: record.id,
+        values: record.values,
+        payload: record.payload,
+    }
+}
+
+pub(crate) fn filter(request: &proto::SearchRequest) -> SearchFilter {
+    SearchFilter {
+        id_range: request.id_range.map(|range| range.start..=range.end),
+        payload_prefix: (!request.payload_prefix.is_empty())
+            .then(|| request.payload_prefix.clone()),
+    }
+}
+
+pub(crate) fn stats(stats: StoreStats) -> proto::StatsResponse {
+    proto::StatsResponse {
+        vectors: stats.vectors,
+        dimension: stats.dimension,
+        metric: stats.metric.name().to_string(),
+        segments: stats.segments,
+        bytes_mapped: stats.bytes_mapped,
+        wal_bytes: stats.wal_bytes,
+        compression: stats.compression,
+        deleted: stats.deleted,
+    }
+}
+
+/// Bad input is the caller's to fix; a failed store needs a restart (which replays the
+/// WAL), so callers may retry elsewhere or later; I/O and corruption are server faults.
+pub(crate) fn status(error: StoreError) -> Status {
+    match error {
+        StoreError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
+        StoreError::Failed(_) => Status::unavailable(error.to_string()),
+        StoreError::Io { .. } | StoreError::Corrupt { .. } => Status::internal(error.to_string()),
+    }
+}
+
+/// tonic rejects a message over the decoding limit with `OUT_OF_RANGE`; the API promises
+/// `RESOURCE_EXHAUSTED` (what gRPC itself uses for a size limit), so it is translated here
+/// and, for unary calls, in [`super::limits`].
+pub(crate) fn oversized_as_resource_exhausted(status: Status) -> Status {
+    if is_oversized(&status) {
+        Status::resource_exhausted(format!(
+            "{}; send smaller batches or raise --max-message-bytes",
+            status.message()
+        ))
+    } else {
+        status
+    }
+}
+
+pub(crate) fn is_oversized(status: &Status) -> bool {
+    status.code() == tonic::Code::OutOfRange
+        && status.message().contains("message length too large")
+}

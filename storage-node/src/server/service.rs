@@ -1,0 +1,239 @@
+//! `sutra.storage.v1.Storage` on top of the engine. Engine calls block (fsync, locks), so
+//! each runs on the blocking pool; every call is counted and timed by RPC and code.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use crate::metrics::Metrics;
+use crate::proto::storage_server::Storage;
+use crate::proto::{
+    DeleteRequest, DeleteResponse, GetRequest, GetResponse, Hit, PlatformRequest, PlatformResponse,
+    SearchRequest, SearchResponse, StatsRequest, StatsResponse, UpsertRequest, UpsertResponse,
+};
+use crate::status::PlatformStatus;
+use crate::storage::{Store, StoreError};
+
+pub struct StorageService {
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    platform: Arc<PlatformStatus>,
+}
+
+impl StorageService {
+    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>, platform: Arc<PlatformStatus>) -> Self {
+        StorageService {
+            store,
+            metrics,
+            platform,
+        }
+    }
+
+    /// Runs `work` and records its outcome under `rpc`.
+    async fn timed<T>(
+        &self,
+        rpc: &str,
+        work: impl Future<Output = Result<T, Status>>,
+    ) -> Result<Response<T>, Status> {
+        let started = Instant::now();
+        let result = work.await;
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics
+            .observe_request(rpc, code, started.elapsed().as_secs_f64());
+        result.map(Response::new)
+    }
+
+    /// Runs an engine call on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || call(&store))
+            .await
+            .map_err(|error| Status::internal(format!("the storage task failed: {error}")))?
+            .map_err(convert::status)
+    }
+
+    async fn upsert_batch(&self, request: UpsertRequest) -> Result<u64, Status> {
+        let records = convert::records(request.vectors);
+        self.blocking(move |store| store.upsert(records)).await
+    }
+
+    async fn upsert_stream_batches(
+        &self,
+        mut stream: Streaming<UpsertRequest>,
+    ) -> Result<UpsertResponse, Status> {
+        let mut upserted = 0;
+        let mut index = 0usize;
+        while let Some(batch) = stream
+            .message()
+            .await
+            .map_err(|status| in_batch(index, convert::oversized_as_resource_exhausted(status)))?
+        {
+            upserted += self
+                .upsert_batch(batch)
+                .await
+                .map_err(|status| in_batch(index, status))?;
+            index += 1;
+        }
+        Ok(UpsertResponse { upserted })
+    }
+
+    async fn get_records(&self, request: GetRequest) -> Result<GetResponse, Status> {
+        if request.ids.is_empty() {
+            return Err(Status::invalid_argument(
+                "ids: no ids given; send at least one",
+            ));
+        }
+        let ids = request.ids;
+        self.blocking(move |store| {
+            let found = store.get(&ids);
+            let mut response = GetResponse::default();
+            for (id, record) in ids.into_iter().zip(found) {
+                match record {
+                    Some(record) => response.vectors.push(convert::vector(record)),
+                    None => response.missing.push(id),
+                }
+            }
+            Ok(response)
+        })
+        .await
+    }
+
+    async fn search_vectors(&self, request: SearchRequest) -> Result<SearchResponse, Status> {
+        let filter = convert::filter(&request);
+        let with_vectors = request.with_vectors;
+        let k = request.k as usize;
+        let query = request.query;
+        let response = self
+            .blocking(move |store| {
+                let result = store.search(&query, k, &filter)?;
+                let stored = if with_vectors {
+                    let ids: Vec<u64> = result.hits.iter().map(|hit| hit.id).collect();
+                    store.get(&ids)
+                } else {
+                    vec![None; result.hits.len()]
+                };
+                let hits = result
+                    .hits
+                    .iter()
+                    .zip(stored)
+                    .map(|(hit, record)| Hit {
+                        id: hit.id,
+                        score: hit.score,
+                        vector: record.map(convert::vector),
+                    })
+                    .collect();
+                Ok(SearchResponse {
+                    hits,
+                    scanned: result.scanned,
+                })
+            })
+            .await?;
+        self.metrics.add_scanned(response.scanned);
+        Ok(response)
+    }
+
+    fn platform_response(&self) -> Result<PlatformResponse, Status> {
+        let platform = &self.platform;
+        Ok(PlatformResponse {
+            report_json: to_json(&platform.report)?,
+            config_json: to_json(&platform.config)?,
+            variant: platform.verdict.running.clone(),
+            best_variant: platform.verdict.best.clone(),
+            variant_matched: platform.verdict.matched,
+            variant_message: platform.verdict.message.clone(),
+        })
+    }
+}
+
+/// Names the failing batch of a stream; earlier batches are durable and stay.
+fn in_batch(index: usize, status: Status) -> Status {
+    Status::new(
+        status.code(),
+        format!(
+            "batch {index}: {} (batches before it were stored)",
+            status.message()
+        ),
+    )
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Status> {
+    serde_json::to_string(value)
+        .map_err(|error| Status::internal(format!("encoding the platform: {error}")))
+}
+
+#[tonic::async_trait]
+impl Storage for StorageService {
+    async fn upsert(
+        &self,
+        request: Request<UpsertRequest>,
+    ) -> Result<Response<UpsertResponse>, Status> {
+        self.timed("Upsert", async {
+            let upserted = self.upsert_batch(request.into_inner()).await?;
+            Ok(UpsertResponse { upserted })
+        })
+        .await
+    }
+
+    async fn upsert_stream(
+        &self,
+        request: Request<Streaming<UpsertRequest>>,
+    ) -> Result<Response<UpsertResponse>, Status> {
+        self.timed(
+            "UpsertStream",
+            self.upsert_stream_batches(request.into_inner()),
+        )
+        .await
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        self.timed("Get", self.get_records(request.into_inner()))
+            .await
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        self.timed("Delete", async {
+            let ids = request.into_inner().ids;
+            let deleted = self.blocking(move |store| store.delete(&ids)).await?;
+            Ok(DeleteResponse { deleted })
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        request: Request<SearchRequest>,
+    ) -> Result<Response<SearchResponse>, Status> {
+        self.timed("Search", self.search_vectors(request.into_inner()))
+            .await
+    }
+
+    async fn stats(
+        &self,
+        _request: Request<StatsRequest>,
+    ) -> Result<Response<StatsResponse>, Status> {
+        self.timed("Stats", async {
+            let stats = self.blocking(|store| Ok(store.stats())).await?;
+            Ok(convert::stats(stats))
+        })
+        .await
+    }
+
+    async fn platform(
+        &self,
+        _request: Request<PlatformRequest>,
+    ) -> Result<Response<PlatformResponse>, Status> {
+        self.timed("Platform", async { self.platform_response() })
+            .await
+    }
+}
