@@ -66,17 +66,17 @@ const F32_METRICS: [F32Metric; 3] = [
     F32Metric {
         name: "dot_f32",
         entry: |k| k.dot_f32,
-        simsimd: f32::dot,
+        simsimd: <f32 as SpatialSimilarity>::dot,
     },
     F32Metric {
         name: "cosine_f32",
         entry: |k| k.cosine_f32,
-        simsimd: f32::cos,
+        simsimd: <f32 as SpatialSimilarity>::cos,
     },
     F32Metric {
         name: "l2sq_f32",
         entry: |k| k.l2sq_f32,
-        simsimd: f32::sqeuclidean,
+        simsimd: <f32 as SpatialSimilarity>::sqeuclidean,
     },
 ];
 
@@ -107,7 +107,13 @@ fn i8_kernels(c: &mut Criterion) {
         let (a, b) = (vector_i8(dim, 3), vector_i8(dim, 4));
         let mut group = c.benchmark_group(format!("dot_i8/{dim}"));
         bench(&mut group, "scalar", &a, &b, SCALAR.dot_i8);
-        bench(&mut group, "simsimd", &a, &b, i8::dot);
+        bench(
+            &mut group,
+            "simsimd",
+            &a,
+            &b,
+            <i8 as SpatialSimilarity>::dot,
+        );
         for table in simd_tables(true) {
             bench(&mut group, table.isa, &a, &b, table.dot_i8);
         }
