@@ -2,3 +2,5 @@
 pub mod cli;
 pub mod plan;
 pub mod backend;
+pub mod controller;
+pub mod runtime;

@@ -257,13 +257,13 @@ fn host_loss(grid: &StorageGrid, host: Option<&Host>, host_name: &str) -> HostSt
     let grace = placement.node_loss_grace_period_seconds;
     if host.not_ready_seconds >= grace {
         HostState::Lost(format!(
-            "host {host_name} has been NotReady for {}s, past the {grace}s grace period",
-            host.not_ready_seconds
+            "host {host_name} is NotReady, past the {grace}s grace period"
         ))
     } else {
+        // No elapsed seconds in the text: it feeds conditions, which must not change on
+        // every reconcile while nothing happens.
         HostState::Unavailable(format!(
-            "host {host_name} has been NotReady for {}s, within the {grace}s grace period",
-            host.not_ready_seconds
+            "host {host_name} is NotReady, within the {grace}s grace period"
         ))
     }
 }

@@ -1,0 +1,62 @@
+//! `sutra-grid operator`: runs the controllers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args};
+
+use crate::runtime::{LogFormat, OperatorOptions};
+
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// Namespace to watch; all namespaces when absent.
+    #[arg(long, env = "SUTRA_GRID_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "SUTRA_GRID_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Variant rules file (the mounted ConfigMap); the builtin rules when absent.
+    #[arg(long, env = "SUTRA_GRID_VARIANT_RULES", value_name = "FILE")]
+    pub variant_rules: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "SUTRA_GRID_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Run the controllers only while holding the Lease (one active replica).
+    #[arg(long = "leader-election", env = "SUTRA_GRID_LEADER_ELECTION", action = ArgAction::SetTrue, overrides_with = "no_leader_election")]
+    pub leader_election: bool,
+    /// Run the controllers without a Lease (a single replica).
+    #[arg(long = "no-leader-election", action = ArgAction::SetTrue)]
+    pub no_leader_election: bool,
+    #[arg(
+        long,
+        env = "SUTRA_GRID_LEASE_NAME",
+        default_value = "sutra-grid-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease; `POD_NAMESPACE` or the client's default when absent.
+    #[arg(long, env = "SUTRA_GRID_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+}
+
+impl OperatorArgs {
+    pub fn options(&self) -> OperatorOptions {
+        OperatorOptions {
+            namespace: self.namespace.clone(),
+            metrics_addr: self.metrics_addr,
+            variant_rules: self.variant_rules.clone(),
+            log_format: self.log_format,
+            leader_election: self.leader_election && !self.no_leader_election,
+            lease_name: self.lease_name.clone(),
+            lease_namespace: self.lease_namespace.clone(),
+        }
+    }
+}
+
+pub fn run(args: &OperatorArgs) -> anyhow::Result<()> {
+    let options = args.options();
+    tokio::runtime::Runtime::new()?.block_on(crate::runtime::run(options))
+}

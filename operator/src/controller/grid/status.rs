@@ -1,0 +1,177 @@
+//! A grid's status, computed from its StorageNodes and the plan.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sutra_core::crd::condition::grid::{DEGRADED, PROGRESSING, READY};
+use sutra_core::crd::condition::{now, reason};
+use sutra_core::crd::{
+    Condition, ConditionStatus, StorageGrid, StorageNode, new_condition, set_condition,
+};
+
+use crate::controller::node::is_ready;
+use crate::plan::{LossAction, Plan};
+
+/// `Degraded=True`: some ordinals found no eligible host.
+pub const UNPLACED: &str = "Unplaced";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridStatus {
+    pub observed_generation: Option<i64>,
+    pub replicas: i32,
+    pub ready_replicas: i32,
+    pub variants: BTreeMap<String, i32>,
+    pub conditions: Vec<Condition>,
+}
+
+/// The status for `nodes` (the grid's StorageNodes that the plan keeps) after a reconcile
+/// that issued `writes` changes.
+pub fn desired_status(
+    grid: &StorageGrid,
+    nodes: &[&StorageNode],
+    plan: &Plan,
+    writes: usize,
+) -> GridStatus {
+    let generation = grid.metadata.generation;
+    let wanted = grid.spec.replicas.max(0);
+    let ready = nodes.iter().filter(|n| is_ready(n)).count() as i32;
+    let mut variants = BTreeMap::new();
+    for node in nodes {
+        let running = node
+            .status
+            .as_ref()
+            .and_then(|s| s.variant.clone())
+            .unwrap_or_else(|| node.spec.variant.clone());
+        *variants.entry(running).or_insert(0) += 1;
+    }
+    let mut conditions = grid
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let condition = |type_: &str, status: bool, reason: &str, message: String| {
+        new_condition(
+            type_,
+            ConditionStatus::from(status),
+            reason,
+            message,
+            generation,
+            now(),
+        )
+    };
+    let all_ready = ready == wanted;
+    set_condition(
+        &mut conditions,
+        condition(
+            READY,
+            all_ready,
+            if all_ready {
+                reason::ALL_REPLICAS_READY
+            } else {
+                reason::REPLICAS_NOT_READY
+            },
+            format!("{ready} of {wanted} storage nodes are Ready"),
+        ),
+    );
+    let progressing = writes > 0 || (!all_ready && plan.unplaced.is_empty());
+    set_condition(
+        &mut conditions,
+        condition(
+            PROGRESSING,
+            progressing,
+            if progressing {
+                reason::RECONCILING
+            } else {
+                reason::RECONCILED
+            },
+            if progressing {
+                "storage nodes are being created, moved or replaced".to_owned()
+            } else {
+                "the storage nodes match the spec".to_owned()
+            },
+        ),
+    );
+    set_condition(&mut conditions, degraded(plan, generation));
+    GridStatus {
+        observed_generation: generation,
+        replicas: nodes.len() as i32,
+        ready_replicas: ready,
+        variants,
+        conditions,
+    }
+}
+
+fn degraded(plan: &Plan, generation: Option<i64>) -> Condition {
+    let lost: Vec<String> = plan
+        .lost
+        .iter()
+        .map(|lost| {
+            let action = match &lost.action {
+                LossAction::Wait => "waiting for it".to_owned(),
+                LossAction::MovedTo(host) => format!("moved to {host}"),
+                LossAction::NoHostAvailable => "no eligible host to move to".to_owned(),
+            };
+            format!("{}: {} ({action})", lost.name, lost.why)
+        })
+        .collect();
+    let unplaced: Vec<String> = plan
+        .unplaced
+        .iter()
+        .map(|(ordinal, why)| format!("ordinal {ordinal}: {why}"))
+        .collect();
+    let (status, reason, message) = if !lost.is_empty() {
+        (ConditionStatus::True, reason::NODE_LOST, lost.join("; "))
+    } else if !unplaced.is_empty() {
+        (ConditionStatus::True, UNPLACED, unplaced.join("; "))
+    } else {
+        (
+            ConditionStatus::False,
+            reason::AS_EXPECTED,
+            "every storage node has a host".to_owned(),
+        )
+    };
+    new_condition(DEGRADED, status, reason, message, generation, now())
+}
+
+impl GridStatus {
+    /// Whether the grid's status already says all of this (condition times aside).
+    pub fn is_current(&self, grid: &StorageGrid) -> bool {
+        let Some(current) = &grid.status else {
+            return false;
+        };
+        let same = |a: &Condition, b: &Condition| {
+            a.status == b.status
+                && a.reason == b.reason
+                && a.message == b.message
+                && a.observed_generation == b.observed_generation
+        };
+        current.observed_generation == self.observed_generation
+            && current.replicas == self.replicas
+            && current.ready_replicas == self.ready_replicas
+            && current.variants == self.variants
+            && self.conditions.iter().all(|wanted| {
+                current
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == wanted.type_ && same(c, wanted))
+            })
+    }
+
+    pub fn apply_body(&self, name: &str) -> Value {
+        let mut status = json!({
+            "replicas": self.replicas,
+            "readyReplicas": self.ready_replicas,
+            "variants": self.variants,
+            "conditions": self.conditions,
+        });
+        if let Some(generation) = self.observed_generation {
+            status["observedGeneration"] = generation.into();
+        }
+        json!({
+            "apiVersion": "grid.sutra.ai/v1alpha1",
+            "kind": "StorageGrid",
+            "metadata": {"name": name},
+            "status": status,
+        })
+    }
+}

@@ -1,0 +1,81 @@
+//! The Kubernetes controllers: `StorageGrid` → `StorageNode`s, `StorageNode` → Pod, PVC and
+//! Service.
+//!
+//! Each reconcile is a pipeline `dereference → validate → build → apply → update_status`,
+//! one submodule per step; only the first and the last two talk to the API server. Every
+//! write is a server-side apply with field manager [`FIELD_MANAGER`], issued only when the
+//! desired object differs from the observed one, so a steady state issues no writes.
+
+mod backoff;
+mod error;
+pub mod grid;
+pub mod metrics;
+pub mod node;
+pub mod rbac;
+
+use std::sync::Arc;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use sutra_core::variant::VariantCatalog;
+
+pub use backoff::Backoff;
+pub use error::{Error, Result};
+pub use metrics::Metrics;
+
+/// Field manager of every server-side apply the operator issues.
+pub const FIELD_MANAGER: &str = "sutra-grid";
+/// Finalizer that decides the fate of a StorageNode's volume before it goes.
+pub const FINALIZER: &str = "grid.sutra.ai/storage-volume";
+/// Hash of the desired spec of an owned object; a different hash means the object must
+/// change (Pods: be re-created, since their spec is mostly immutable).
+pub const SPEC_HASH_ANNOTATION: &str = "grid.sutra.ai/spec-hash";
+/// On a StorageNode: `auto` when its grid picks variants per host, so the operator may
+/// switch it to the variant the node itself reports as best.
+pub const VARIANT_POLICY_ANNOTATION: &str = "grid.sutra.ai/variant-policy";
+/// `app.kubernetes.io/managed-by` value.
+pub const MANAGER_NAME: &str = "sutra-grid";
+
+/// Operator settings the controllers read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Namespace watched; `None` for all.
+    pub namespace: Option<String>,
+}
+
+/// Everything a reconcile needs, shared by all of them.
+pub struct Context {
+    pub client: Client,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub catalog: Arc<VariantCatalog>,
+    pub config: Config,
+    pub backoff: Backoff,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        catalog: Arc<VariantCatalog>,
+        config: Config,
+    ) -> Arc<Context> {
+        let reporter = Reporter {
+            controller: MANAGER_NAME.to_owned(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            catalog,
+            config,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Variant names the specs may use.
+    pub fn variant_names(&self) -> Vec<&str> {
+        self.catalog.names()
+    }
+}

@@ -1,0 +1,359 @@
+//! Pure builders of the objects a StorageNode owns: its Pod, volume claim and headless
+//! Service.
+//!
+//! The Pod is pinned with a required node affinity on `metadata.name` (as DaemonSets do)
+//! rather than `spec.nodeName`: the scheduler still runs, so volumes with
+//! `WaitForFirstConsumer` binding are provisioned on the right host, resource requests are
+//! checked, and a Pod that cannot fit stays visibly `Pending` instead of being rejected by
+//! the kubelet.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, GRPCAction,
+    NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
+    PodSecurityContext, PodSpec, Probe, SeccompProfile, SecurityContext, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
+use serde::Serialize;
+use sutra_core::crd::{Compression, Metric, ReclaimPolicy, StorageNode};
+use sutra_core::labels;
+
+use crate::controller::{MANAGER_NAME, SPEC_HASH_ANNOTATION};
+
+/// Name of the storage container.
+pub const CONTAINER: &str = "sutra-storage";
+/// Where the volume is mounted and the storage node keeps its data.
+pub const DATA_PATH: &str = "/data";
+/// The non-root user and group of the storage image (distroless `nonroot`).
+pub const RUN_AS: i64 = 65532;
+
+pub fn pod_name(node: &StorageNode) -> String {
+    node_name(node)
+}
+
+pub fn pvc_name(node: &StorageNode) -> String {
+    format!("{}-data", node_name(node))
+}
+
+pub fn service_name(node: &StorageNode) -> String {
+    node_name(node)
+}
+
+fn node_name(node: &StorageNode) -> String {
+    node.metadata.name.clone().unwrap_or_default()
+}
+
+/// Labels on every object a StorageNode owns; the Service selects the Pod by them.
+pub fn selector_labels(node: &StorageNode) -> BTreeMap<String, String> {
+    BTreeMap::from([(labels::NODE_NAME.to_owned(), node_name(node))])
+}
+
+fn owned_labels(node: &StorageNode, variant: Option<&str>) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(node);
+    labels.insert(labels::MANAGED_BY.to_owned(), MANAGER_NAME.to_owned());
+    if let Some(grid) = &node.spec.grid {
+        labels.insert(labels::GRID_NAME.to_owned(), grid.clone());
+    }
+    if let Some(variant) = variant {
+        labels.insert(labels::VARIANT.to_owned(), variant.to_owned());
+    }
+    labels
+}
+
+/// Metadata of an owned object, with the hash of its content.
+fn owned_meta<T: Serialize>(
+    node: &StorageNode,
+    name: String,
+    labels: BTreeMap<String, String>,
+    owned: bool,
+    content: &T,
+) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: node.metadata.namespace.clone(),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([(
+            SPEC_HASH_ANNOTATION.to_owned(),
+            spec_hash(content),
+        )])),
+        owner_references: owned
+            .then(|| node.controller_owner_ref(&()))
+            .flatten()
+            .map(|owner| vec![owner]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// FNV-1a of the JSON form: stable across runs and releases, unlike `DefaultHasher`.
+pub fn spec_hash<T: Serialize>(content: &T) -> String {
+    let json = serde_json::to_vec(content).expect("k8s objects always serialise");
+    let hash = json.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// The Pod running `variant` of the storage image on the StorageNode's host.
+pub fn build_pod(node: &StorageNode, variant: &str) -> Pod {
+    let spec = pod_spec(node, variant);
+    Pod {
+        metadata: owned_meta(
+            node,
+            pod_name(node),
+            owned_labels(node, Some(variant)),
+            true,
+            &spec,
+        ),
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+fn pod_spec(node: &StorageNode, variant: &str) -> PodSpec {
+    PodSpec {
+        affinity: node.spec.node_name.as_deref().map(pinned_to),
+        tolerations: (!node.spec.tolerations.is_empty()).then(|| node.spec.tolerations.clone()),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS),
+            run_as_group: Some(RUN_AS),
+            fs_group: Some(RUN_AS),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                localhost_profile: None,
+            }),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![container(node, variant)],
+        volumes: Some(vec![Volume {
+            name: "data".to_owned(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: pvc_name(node),
+                read_only: None,
+            }),
+            ..Volume::default()
+        }]),
+        restart_policy: Some("Always".to_owned()),
+        ..PodSpec::default()
+    }
+}
+
+fn pinned_to(host: &str) -> Affinity {
+    Affinity {
+        node_affinity: Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![NodeSelectorTerm {
+                    match_fields: Some(vec![NodeSelectorRequirement {
+                        key: "metadata.name".to_owned(),
+                        operator: "In".to_owned(),
+                        values: Some(vec![host.to_owned()]),
+                    }]),
+                    match_expressions: None,
+                }],
+            }),
+            preferred_during_scheduling_ignored_during_execution: None,
+        }),
+        ..Affinity::default()
+    }
+}
+
+fn container(node: &StorageNode, variant: &str) -> Container {
+    let spec = &node.spec;
+    Container {
+        name: CONTAINER.to_owned(),
+        image: Some(spec.image.reference(variant)),
+        image_pull_policy: Some(spec.image.pull_policy.as_str().to_owned()),
+        args: Some(serve_args(node)),
+        env: Some(environment(node, variant)),
+        ports: Some(vec![
+            port("grpc", spec.ports.grpc),
+            port("metrics", spec.ports.metrics),
+        ]),
+        readiness_probe: Some(grpc_probe(spec.ports.grpc, 5, 10)),
+        liveness_probe: Some(grpc_probe(spec.ports.grpc, 15, 20)),
+        resources: spec.resources.clone(),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                add: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "data".to_owned(),
+            mount_path: DATA_PATH.to_owned(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+/// `sutra-storage serve ...` with the vector settings and listen addresses.
+pub fn serve_args(node: &StorageNode) -> Vec<String> {
+    let spec = &node.spec;
+    [
+        "serve".to_owned(),
+        "--data".to_owned(),
+        DATA_PATH.to_owned(),
+        "--dimension".to_owned(),
+        spec.vector.dimension.to_string(),
+        "--metric".to_owned(),
+        metric_name(spec.vector.metric).to_owned(),
+        "--compression".to_owned(),
+        compression_name(spec.vector.compression).to_owned(),
+        "--grpc-addr".to_owned(),
+        format!("0.0.0.0:{}", spec.ports.grpc),
+        "--metrics-addr".to_owned(),
+        format!("0.0.0.0:{}", spec.ports.metrics),
+    ]
+    .into()
+}
+
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Cosine => "cosine",
+        Metric::Dot => "dot",
+        Metric::L2 => "l2",
+    }
+}
+
+fn compression_name(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Auto => "auto",
+        Compression::None => "none",
+        Compression::Int8 => "int8",
+    }
+}
+
+fn environment(node: &StorageNode, variant: &str) -> Vec<EnvVar> {
+    let spec = &node.spec;
+    vec![
+        env("STORAGENODE_NAME", &node_name(node)),
+        EnvVar {
+            name: "POD_NAMESPACE".to_owned(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "metadata.namespace".to_owned(),
+                    api_version: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+        },
+        env("SUTRA_VARIANT", variant),
+        env("SUTRA_DIMENSION", &spec.vector.dimension.to_string()),
+        env("SUTRA_METRIC", metric_name(spec.vector.metric)),
+        env(
+            "SUTRA_COMPRESSION",
+            compression_name(spec.vector.compression),
+        ),
+    ]
+}
+
+fn env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.to_owned()),
+        value_from: None,
+    }
+}
+
+fn port(name: &str, number: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: number,
+        protocol: Some("TCP".to_owned()),
+        ..ContainerPort::default()
+    }
+}
+
+/// A gRPC health probe (GA since Kubernetes 1.27) against the storage node's health
+/// service.
+fn grpc_probe(port: i32, initial_delay: i32, period: i32) -> Probe {
+    Probe {
+        grpc: Some(GRPCAction {
+            port,
+            service: None,
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(period),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+/// The claim for `/data`. With `reclaimPolicy: Delete` the StorageNode owns it (and the
+/// finalizer deletes it); with `Retain` it has no owner, so nothing collects it.
+pub fn build_pvc(node: &StorageNode) -> PersistentVolumeClaim {
+    let storage = &node.spec.storage;
+    let spec = PersistentVolumeClaimSpec {
+        access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+        storage_class_name: storage.storage_class_name.clone(),
+        resources: Some(VolumeResourceRequirements {
+            requests: Some(BTreeMap::from([(
+                "storage".to_owned(),
+                Quantity(storage.size.clone()),
+            )])),
+            limits: None,
+        }),
+        ..PersistentVolumeClaimSpec::default()
+    };
+    let owned = storage.reclaim_policy == ReclaimPolicy::Delete;
+    PersistentVolumeClaim {
+        metadata: owned_meta(node, pvc_name(node), owned_labels(node, None), owned, &spec),
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+/// A headless Service giving the Pod a stable DNS name for gRPC and metrics.
+pub fn build_service(node: &StorageNode) -> Service {
+    let spec = ServiceSpec {
+        cluster_ip: Some("None".to_owned()),
+        selector: Some(selector_labels(node)),
+        publish_not_ready_addresses: Some(false),
+        ports: Some(vec![
+            service_port("grpc", node.spec.ports.grpc),
+            service_port("metrics", node.spec.ports.metrics),
+        ]),
+        ..ServiceSpec::default()
+    };
+    Service {
+        metadata: owned_meta(
+            node,
+            service_name(node),
+            owned_labels(node, None),
+            true,
+            &spec,
+        ),
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+fn service_port(name: &str, number: i32) -> ServicePort {
+    ServicePort {
+        name: Some(name.to_owned()),
+        port: number,
+        target_port: Some(IntOrString::String(name.to_owned())),
+        protocol: Some("TCP".to_owned()),
+        ..ServicePort::default()
+    }
+}
+
+/// The spec hash an owned object carries, if any.
+pub fn hash_of(meta: &ObjectMeta) -> Option<&str> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(SPEC_HASH_ANNOTATION))
+        .map(String::as_str)
+}

@@ -1,0 +1,259 @@
+//! The StorageNode controller: a Pod pinned to the node's host, a volume claim for `/data`
+//! and a headless Service, and a status computed from what it observes.
+//!
+//! Pipeline: [`dereference`] (read Pod, PVC, Service, Node) → validate → [`build`] (pure) →
+//! [`apply`] (only what differs) → [`status`] (only when it changed).
+
+pub mod apply;
+pub mod build;
+pub mod dereference;
+pub mod status;
+pub mod variant;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use sutra_core::crd::condition::node::READY;
+use sutra_core::crd::condition::reason;
+use sutra_core::crd::{ReclaimPolicy, StorageNode, find};
+
+use crate::controller::{Context, Error, FIELD_MANAGER, FINALIZER, Result};
+use apply::{Desired, PodOutcome};
+use dereference::HostObservation;
+use status::NODE_AVAILABLE;
+
+/// The `controller` label of the metrics.
+pub const CONTROLLER: &str = "storagenode";
+
+/// How soon to look again while a Pod is being replaced.
+const REPLACING: Duration = Duration::from_secs(5);
+/// How soon to look again while the roll waits for a sibling.
+const WAITING_FOR_ROLLOUT: Duration = Duration::from_secs(15);
+/// Periodic re-check of a settled StorageNode.
+const SETTLED: Duration = Duration::from_secs(300);
+
+/// Reconciles one StorageNode, recording metrics.
+pub async fn reconcile(node: Arc<StorageNode>, ctx: Arc<Context>) -> Result<Action> {
+    let key = object_key(node.as_ref());
+    let result = ctx
+        .metrics
+        .measure(CONTROLLER, reconcile_with_finalizer(node, &ctx))
+        .await;
+    if result.is_ok() {
+        ctx.backoff.reset(&key);
+    }
+    result
+}
+
+/// Requeue after a failure, with backoff per object.
+pub fn error_policy(node: Arc<StorageNode>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(storagenode = %object_key(node.as_ref()), %error, "reconcile failed");
+    Action::requeue(ctx.backoff.next(&object_key(node.as_ref()), error))
+}
+
+fn object_key<K: Resource>(object: &K) -> String {
+    format!(
+        "{}/{}",
+        object.meta().namespace.as_deref().unwrap_or_default(),
+        object.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+async fn reconcile_with_finalizer(node: Arc<StorageNode>, ctx: &Context) -> Result<Action> {
+    let namespace = namespace_of(node.as_ref())?;
+    let api = Api::<StorageNode>::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, node, |event| async {
+        match event {
+            Finalizer::Apply(node) => reconcile_live(&node, ctx, &namespace).await,
+            Finalizer::Cleanup(node) => cleanup(&node, ctx, &namespace).await,
+        }
+    })
+    .await
+    .map_err(|error| match error {
+        kube::runtime::finalizer::Error::ApplyFailed(inner)
+        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
+        other => Error::Finalizer(other.to_string()),
+    })
+}
+
+fn namespace_of(node: &StorageNode) -> Result<String> {
+    node.namespace().ok_or(Error::MissingField {
+        kind: "StorageNode",
+        field: "metadata.namespace",
+    })
+}
+
+async fn reconcile_live(node: &StorageNode, ctx: &Context, namespace: &str) -> Result<Action> {
+    let observed = dereference::observe(ctx, node, namespace).await?;
+    if let Err(invalid) = node.validate(&ctx.variant_names()) {
+        publish(
+            ctx,
+            node,
+            EventType::Warning,
+            reason::INVALID_SPEC,
+            "Validate",
+            invalid.to_string(),
+        )
+        .await?;
+        return Err(invalid.into());
+    }
+    let decision = variant::decide_variant(node, &ctx.catalog);
+    let recreated_generation = match &decision.switched {
+        Some(why) => {
+            publish(
+                ctx,
+                node,
+                EventType::Normal,
+                "RecreatingWithBestVariant",
+                "SwitchVariant",
+                why.clone(),
+            )
+            .await?;
+            node.metadata.generation
+        }
+        None => node
+            .status
+            .as_ref()
+            .and_then(|s| s.variant_recreated_generation),
+    };
+    let desired = Desired {
+        pod: build::build_pod(node, &decision.variant),
+        pvc: build::build_pvc(node),
+        service: build::build_service(node),
+    };
+    let outcome = apply::apply(ctx, node, namespace, &observed, &desired).await?;
+    report_pod_outcome(ctx, node, &outcome, &decision.variant).await?;
+    let pod = match outcome {
+        PodOutcome::Created => Some(&desired.pod),
+        _ => observed.pod.as_ref(),
+    };
+    let wanted = status::desired_status(
+        node,
+        pod,
+        &outcome,
+        &observed.host,
+        &decision.variant,
+        recreated_generation,
+    );
+    report_host_loss(ctx, node, &observed.host).await?;
+    ctx.metrics.set_storagenode(
+        &object_key(node),
+        Some((&format!("{:?}", wanted.phase), &wanted.variant)),
+    );
+    if !wanted.is_current(node) {
+        let name = node.name_any();
+        Api::<StorageNode>::namespaced(ctx.client.clone(), namespace)
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(wanted.apply_body(&name)),
+            )
+            .await?;
+    }
+    Ok(match outcome {
+        PodOutcome::Deleted | PodOutcome::Terminating => Action::requeue(REPLACING),
+        PodOutcome::WaitingForRollout(_) => Action::requeue(WAITING_FOR_ROLLOUT),
+        PodOutcome::UpToDate | PodOutcome::Created => Action::requeue(SETTLED),
+    })
+}
+
+async fn report_pod_outcome(
+    ctx: &Context,
+    node: &StorageNode,
+    outcome: &PodOutcome,
+    variant: &str,
+) -> Result<()> {
+    let (reason, note) = match outcome {
+        PodOutcome::Created => (
+            "PodCreated",
+            format!("created Pod running variant {variant}"),
+        ),
+        PodOutcome::Deleted => (
+            "PodDeleted",
+            "deleted the Pod to re-create it with a new spec".to_owned(),
+        ),
+        _ => return Ok(()),
+    };
+    publish(ctx, node, EventType::Normal, reason, "Reconcile", note).await
+}
+
+/// An Event when the host turns unavailable; the `NodeAvailable` condition carries it on.
+async fn report_host_loss(ctx: &Context, node: &StorageNode, host: &HostObservation) -> Result<()> {
+    let was_available = node
+        .status
+        .as_ref()
+        .and_then(|s| find(&s.conditions, NODE_AVAILABLE))
+        .is_none_or(|c| c.status == "True");
+    if !host.is_unavailable() || !was_available {
+        return Ok(());
+    }
+    let note = match host {
+        HostObservation::Missing(name) => format!("Node {name} was deleted"),
+        HostObservation::Present(host) => format!("Node {} is NotReady", host.name),
+        HostObservation::Unpinned => return Ok(()),
+    };
+    publish(ctx, node, EventType::Warning, "NodeLost", "WatchNode", note).await
+}
+
+/// Deletes the claim when `reclaimPolicy: Delete`; with `Retain` it stays for whoever
+/// needs the vectors on it.
+async fn cleanup(node: &StorageNode, ctx: &Context, namespace: &str) -> Result<Action> {
+    ctx.metrics.set_storagenode(&object_key(node), None);
+    if node.spec.storage.reclaim_policy == ReclaimPolicy::Delete {
+        let name = build::pvc_name(node);
+        let deleted = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace)
+            .delete(&name, &DeleteParams::default())
+            .await;
+        match deleted {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error.into()),
+        }
+        publish(
+            ctx,
+            node,
+            EventType::Normal,
+            "VolumeDeleted",
+            "Cleanup",
+            format!("deleted PersistentVolumeClaim {name} (reclaimPolicy Delete)"),
+        )
+        .await?;
+    }
+    Ok(Action::await_change())
+}
+
+async fn publish(
+    ctx: &Context,
+    node: &StorageNode,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) -> Result<()> {
+    ctx.recorder
+        .publish(
+            &Event {
+                type_,
+                reason: reason.to_owned(),
+                note: Some(note),
+                action: action.to_owned(),
+                secondary: None,
+            },
+            &node.object_ref(&()),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether the StorageNode is Ready.
+pub fn is_ready(node: &StorageNode) -> bool {
+    node.status
+        .as_ref()
+        .is_some_and(|s| sutra_core::crd::is_true(&s.conditions, READY))
+}

@@ -1,0 +1,243 @@
+//! A StorageNode's status as the operator sees it: phase and `Ready` from the Pod,
+//! `NodeAvailable` from its host. The node's own report (`PlatformDetected`,
+//! `VariantMatched`, `platform`, `bestVariant`) belongs to the storage node's field manager
+//! and is never written here.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+use sutra_core::crd::condition::node::READY;
+use sutra_core::crd::condition::{now, reason};
+use sutra_core::crd::{
+    Condition, ConditionStatus, NodePhase, StorageNode, new_condition, set_condition,
+};
+
+use super::apply::{PodOutcome, pod_is_ready};
+use super::dereference::HostObservation;
+
+/// Condition type: whether the host the node is pinned to exists and is Ready.
+pub const NODE_AVAILABLE: &str = "NodeAvailable";
+/// `NodeAvailable=False`: the Node object is gone.
+pub const NODE_DELETED: &str = "NodeDeleted";
+/// `NodeAvailable=False`: the Node is NotReady.
+pub const NODE_NOT_READY: &str = "NodeNotReady";
+/// `NodeAvailable=True`.
+pub const NODE_READY: &str = "NodeReady";
+
+/// The status fields the operator owns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedStatus {
+    pub observed_generation: Option<i64>,
+    pub phase: NodePhase,
+    pub node_name: Option<String>,
+    pub pod_name: Option<String>,
+    pub variant: String,
+    pub variant_recreated_generation: Option<i64>,
+    pub conditions: Vec<Condition>,
+}
+
+/// The phase a Pod puts the storage node in.
+pub fn phase_of(pod: Option<&Pod>, outcome: &PodOutcome) -> NodePhase {
+    let Some(pod) = pod else {
+        return NodePhase::Pending;
+    };
+    if matches!(outcome, PodOutcome::Deleted | PodOutcome::Terminating) {
+        return NodePhase::Pending;
+    }
+    let status = pod.status.as_ref();
+    let crashing = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|containers| {
+            containers.iter().any(|c| {
+                c.state
+                    .as_ref()
+                    .and_then(|state| state.waiting.as_ref())
+                    .and_then(|waiting| waiting.reason.as_deref())
+                    .is_some_and(|reason| {
+                        matches!(
+                            reason,
+                            "CrashLoopBackOff"
+                                | "ImagePullBackOff"
+                                | "ErrImagePull"
+                                | "InvalidImageName"
+                        )
+                    })
+            })
+        });
+    match status.and_then(|s| s.phase.as_deref()) {
+        _ if crashing => NodePhase::Failed,
+        Some("Failed" | "Succeeded") => NodePhase::Failed,
+        Some("Running") if pod_is_ready(pod) => NodePhase::Ready,
+        Some("Running") => NodePhase::Running,
+        _ if pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some() =>
+        {
+            NodePhase::Scheduled
+        }
+        _ => NodePhase::Pending,
+    }
+}
+
+/// The owned status for this reconcile, starting from the current conditions so
+/// unchanged ones keep their `lastTransitionTime`.
+pub fn desired_status(
+    node: &StorageNode,
+    pod: Option<&Pod>,
+    outcome: &PodOutcome,
+    host: &HostObservation,
+    variant: &str,
+    recreated_generation: Option<i64>,
+) -> OwnedStatus {
+    let generation = node.metadata.generation;
+    let phase = phase_of(pod, outcome);
+    let mut conditions: Vec<Condition> = node
+        .status
+        .as_ref()
+        .map(|s| {
+            s.conditions
+                .iter()
+                .filter(|c| c.type_ == READY || c.type_ == NODE_AVAILABLE)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let ready = phase == NodePhase::Ready;
+    let (ready_reason, ready_message) = if ready {
+        (
+            reason::SERVING,
+            "the storage node serves requests".to_owned(),
+        )
+    } else {
+        (reason::NOT_SERVING, not_ready_message(phase, outcome))
+    };
+    set_condition(
+        &mut conditions,
+        new_condition(
+            READY,
+            ready.into(),
+            ready_reason,
+            ready_message,
+            generation,
+            now(),
+        ),
+    );
+    if let Some(condition) = host_condition(host, generation) {
+        set_condition(&mut conditions, condition);
+    }
+    OwnedStatus {
+        observed_generation: generation,
+        phase,
+        node_name: pod
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.node_name.clone())
+            .or_else(|| node.spec.node_name.clone()),
+        pod_name: pod.and_then(|p| p.metadata.name.clone()),
+        variant: variant.to_owned(),
+        variant_recreated_generation: recreated_generation,
+        conditions,
+    }
+}
+
+fn not_ready_message(phase: NodePhase, outcome: &PodOutcome) -> String {
+    match outcome {
+        PodOutcome::WaitingForRollout(blocker) => {
+            format!("Pod update waits until {blocker} is Ready (one node of a grid at a time)")
+        }
+        PodOutcome::Deleted | PodOutcome::Terminating => {
+            "the Pod is being re-created with a new spec".to_owned()
+        }
+        _ => format!("the storage node is {phase:?}"),
+    }
+}
+
+fn host_condition(host: &HostObservation, generation: Option<i64>) -> Option<Condition> {
+    let (status, reason, message) = match host {
+        HostObservation::Unpinned => return None,
+        HostObservation::Present(host) if host.ready => (
+            ConditionStatus::True,
+            NODE_READY,
+            format!("Node {} is Ready", host.name),
+        ),
+        HostObservation::Present(host) => (
+            ConditionStatus::False,
+            NODE_NOT_READY,
+            format!("Node {} is NotReady", host.name),
+        ),
+        HostObservation::Missing(name) => (
+            ConditionStatus::False,
+            NODE_DELETED,
+            format!("Node {name} no longer exists; its local data is unreachable"),
+        ),
+    };
+    Some(new_condition(
+        NODE_AVAILABLE,
+        status,
+        reason,
+        message,
+        generation,
+        now(),
+    ))
+}
+
+impl OwnedStatus {
+    /// Whether the StorageNode's current status already says all of this (times aside).
+    pub fn is_current(&self, node: &StorageNode) -> bool {
+        let Some(current) = &node.status else {
+            return false;
+        };
+        let owned_conditions_equal = self.conditions.iter().all(|wanted| {
+            current
+                .conditions
+                .iter()
+                .any(|c| c.type_ == wanted.type_ && same_condition(c, wanted))
+        });
+        current.observed_generation == self.observed_generation
+            && current.phase == self.phase
+            && current.node_name == self.node_name
+            && current.pod_name == self.pod_name
+            && current.variant.as_deref() == Some(self.variant.as_str())
+            && current.variant_recreated_generation == self.variant_recreated_generation
+            && owned_conditions_equal
+    }
+
+    /// The server-side apply body of the status subresource: only the owned fields.
+    pub fn apply_body(&self, name: &str) -> Value {
+        let mut status = json!({
+            "phase": self.phase,
+            "variant": self.variant,
+            "conditions": self.conditions,
+        });
+        let optional = [
+            (
+                "observedGeneration",
+                self.observed_generation.map(Value::from),
+            ),
+            ("nodeName", self.node_name.clone().map(Value::from)),
+            ("podName", self.pod_name.clone().map(Value::from)),
+            (
+                "variantRecreatedGeneration",
+                self.variant_recreated_generation.map(Value::from),
+            ),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                status[key] = value;
+            }
+        }
+        json!({
+            "apiVersion": "grid.sutra.ai/v1alpha1",
+            "kind": "StorageNode",
+            "metadata": {"name": name},
+            "status": status,
+        })
+    }
+}
+
+fn same_condition(a: &Condition, b: &Condition) -> bool {
+    a.status == b.status
+        && a.reason == b.reason
+        && a.message == b.message
+        && a.observed_generation == b.observed_generation
+}

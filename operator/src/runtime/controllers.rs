@@ -1,0 +1,88 @@
+//! Wires the two controllers to their watches and runs them until told to stop.
+//!
+//! * StorageGrid: its own objects, the StorageNodes it owns, and every Node (a Node that
+//!   appears, changes labels, is cordoned or goes NotReady re-plans every grid);
+//! * StorageNode: its own objects and the Pods, PVCs and Services it owns.
+//!
+//! Reconciles issue no writes when nothing changed, so a status update caused by a
+//! reconcile triggers one more reconcile that ends without writing, not a storm.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use sutra_core::crd::{StorageGrid, StorageNode};
+use tokio::sync::watch;
+
+use super::http::Health;
+use crate::controller::{Context, grid, node};
+
+fn scoped<K>(ctx: &Context) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    match &ctx.config.namespace {
+        Some(namespace) => Api::namespaced(ctx.client.clone(), namespace),
+        None => Api::all(ctx.client.clone()),
+    }
+}
+
+/// Runs both controllers until `stop` turns true; marks `health` synced once their
+/// caches are filled.
+pub async fn run(ctx: Arc<Context>, health: Health, stop: watch::Receiver<bool>) {
+    let config = watcher::Config::default().any_semantic();
+    let grids = Controller::new(scoped::<StorageGrid>(&ctx), config.clone());
+    let grid_store = grids.store();
+    let every_grid = grid_store.clone();
+    let grids = grids
+        .owns(scoped::<StorageNode>(&ctx), config.clone())
+        .watches(
+            Api::<Node>::all(ctx.client.clone()),
+            config.clone(),
+            move |_: Node| {
+                every_grid
+                    .state()
+                    .iter()
+                    .map(|grid| ObjectRef::from_obj(grid.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stopped(stop.clone()))
+        .run(grid::reconcile, grid::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    let nodes = Controller::new(scoped::<StorageNode>(&ctx), config.clone());
+    let node_store = nodes.store();
+    let nodes = nodes
+        .owns(scoped::<Pod>(&ctx), config.clone())
+        .owns(scoped::<PersistentVolumeClaim>(&ctx), config.clone())
+        .owns(scoped::<Service>(&ctx), config)
+        .graceful_shutdown_on(stopped(stop))
+        .run(node::reconcile, node::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()));
+
+    let synced = tokio::spawn({
+        let health = health.clone();
+        async move {
+            if grid_store.wait_until_ready().await.is_ok()
+                && node_store.wait_until_ready().await.is_ok()
+            {
+                tracing::info!("watch caches synced");
+                health.set_synced(true);
+            }
+        }
+    });
+    futures::join!(grids, nodes);
+    synced.abort();
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}

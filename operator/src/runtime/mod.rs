@@ -1,0 +1,94 @@
+//! The operator process: logging, the health/metrics server, leader election, the
+//! controllers, and a graceful shutdown on SIGTERM or Ctrl-C.
+
+pub mod controllers;
+pub mod http;
+pub mod leader;
+pub mod logging;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sutra_core::variant::VariantCatalog;
+use tokio::sync::watch;
+
+use crate::controller::{Config, Context, Metrics};
+use http::Health;
+pub use logging::LogFormat;
+
+/// Everything the `operator` subcommand configures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorOptions {
+    pub namespace: Option<String>,
+    pub metrics_addr: SocketAddr,
+    pub variant_rules: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub leader_election: bool,
+    pub lease_name: String,
+    pub lease_namespace: Option<String>,
+}
+
+/// The variant rules: the mounted file when given, the builtin catalog otherwise.
+pub fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<VariantCatalog> {
+    match path {
+        None => Ok(VariantCatalog::builtin().clone()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading variant rules {}", path.display()))?;
+            VariantCatalog::from_yaml(&text)
+                .with_context(|| format!("variant rules {} are invalid", path.display()))
+        }
+    }
+}
+
+/// Runs until SIGTERM/Ctrl-C, or until leadership is lost for good.
+pub async fn run(options: OperatorOptions) -> anyhow::Result<()> {
+    logging::init(options.log_format);
+    let catalog = Arc::new(load_catalog(options.variant_rules.as_deref())?);
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::default();
+    let server = http::serve(options.metrics_addr, metrics.clone(), health.clone()).await?;
+    let context = Context::new(
+        client.clone(),
+        metrics,
+        catalog,
+        Config {
+            namespace: options.namespace.clone(),
+        },
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    let result = if options.leader_election {
+        leader::run_as_leader(&options, client, context, health, stop_rx).await
+    } else {
+        health.set_standby_or_leader(true);
+        controllers::run(context, health, stop_rx).await;
+        Ok(())
+    };
+    server.abort();
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
