@@ -10,6 +10,7 @@ use std::time::Duration;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use sutra_core::crd::StorageNode;
+use sutra_core::crd::Time;
 use sutra_core::crd::condition::now;
 
 use super::{FIELD_MANAGER, PlatformStatus, status_patch};
@@ -42,6 +43,16 @@ pub async fn report_once(
     identity: &ClusterIdentity,
     status: &PlatformStatus,
 ) -> Result<(), kube::Error> {
+    report_at(client, identity, status, now()).await
+}
+
+/// [`report_once`] with a given clock reading for new condition transitions.
+pub async fn report_at(
+    client: kube::Client,
+    identity: &ClusterIdentity,
+    status: &PlatformStatus,
+    now: Time,
+) -> Result<(), kube::Error> {
     let api: Api<StorageNode> = Api::namespaced(client, &identity.namespace);
     let current = api.get(&identity.name).await?;
     let existing = current.status.map(|s| s.conditions).unwrap_or_default();
@@ -50,7 +61,7 @@ pub async fn report_once(
         status,
         current.metadata.generation,
         &existing,
-        now(),
+        now,
     );
     api.patch_status(
         &identity.name,

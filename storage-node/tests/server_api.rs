@@ -1,0 +1,403 @@
+//! The gRPC API of a real server on loopback: CRUD, exact search against a brute-force
+//! reference, stats, platform, health, reflection, metrics and graceful shutdown.
+
+mod server_support;
+
+use server_support::*;
+use sutra_core::platform::{Arch, PlatformConfig, PlatformReport};
+use sutra_storage::proto::{
+    DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, StatsRequest, UpsertRequest,
+};
+use sutra_storage::simd::Metric;
+use sutra_storage::storage::{Store, StoreConfig};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+const DIM: u32 = 24;
+
+/// Scores as the API defines them: higher is more similar for every metric.
+fn reference_score(metric: Metric, query: &[f32], stored: &[f32]) -> f64 {
+    let dot: f64 = query
+        .iter()
+        .zip(stored)
+        .map(|(a, b)| *a as f64 * *b as f64)
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    match metric {
+        Metric::Dot => dot,
+        Metric::Cosine => dot / (norm(query) * norm(stored)),
+        Metric::L2 => -query
+            .iter()
+            .zip(stored)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum::<f64>(),
+    }
+}
+
+fn brute_force_top_k(metric: Metric, query: &[f32], ids: &[u64], k: usize) -> Vec<(u64, f64)> {
+    let mut scored: Vec<(u64, f64)> = ids
+        .iter()
+        .map(|&id| (id, reference_score(metric, query, &values(id, DIM))))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.truncate(k);
+    scored
+}
+
+#[tokio::test]
+async fn search_returns_the_exact_top_k_for_every_metric() {
+    for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+        let mut node = start_server(DIM, metric).await;
+        let ids: Vec<u64> = (1..=600).collect();
+        for chunk in ids.chunks(200) {
+            let reply = node
+                .client
+                .upsert(batch(chunk.iter().copied(), DIM))
+                .await
+                .unwrap();
+            assert_eq!(reply.into_inner().upserted, chunk.len() as u64);
+        }
+        for query_seed in [10_001, 10_002, 10_003] {
+            let query = values(query_seed, DIM);
+            let expected = brute_force_top_k(metric, &query, &ids, 10);
+            let reply = node
+                .client
+                .search(SearchRequest {
+                    query: query.clone(),
+                    k: 10,
+                    ..SearchRequest::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(reply.scanned, ids.len() as u64, "{metric:?}");
+            let got: Vec<u64> = reply.hits.iter().map(|hit| hit.id).collect();
+            let want: Vec<u64> = expected.iter().map(|(id, _)| *id).collect();
+            assert_eq!(got, want, "{metric:?} query {query_seed}");
+            for (hit, (_, score)) in reply.hits.iter().zip(&expected) {
+                let tolerance = 1e-4 * score.abs().max(1.0);
+                assert!(
+                    (hit.score as f64 - score).abs() <= tolerance,
+                    "{metric:?}: score {} for id {} but the reference says {score}",
+                    hit.score,
+                    hit.id
+                );
+            }
+        }
+        node.server.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn search_filters_by_id_range_and_payload_prefix_and_returns_vectors() {
+    let mut node = start_server(DIM, Metric::Dot).await;
+    node.client.upsert(batch(1..=100, DIM)).await.unwrap();
+    let query = values(777, DIM);
+
+    let in_range = node
+        .client
+        .search(SearchRequest {
+            query: query.clone(),
+            k: 5,
+            id_range: Some(IdRange { start: 20, end: 29 }),
+            with_vectors: true,
+            ..SearchRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let range_ids: Vec<u64> = (20..=29).collect();
+    let want: Vec<u64> = brute_force_top_k(Metric::Dot, &query, &range_ids, 5)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let got: Vec<u64> = in_range.hits.iter().map(|hit| hit.id).collect();
+    assert_eq!(got, want);
+    for hit in &in_range.hits {
+        assert_eq!(hit.vector.as_ref(), Some(&vector(hit.id, DIM)));
+    }
+
+    // Payloads are `doc-<id>`: the prefix `doc-7` admits 7 and 70..=79.
+    let prefixed = node
+        .client
+        .search(SearchRequest {
+            query,
+            k: 100,
+            payload_prefix: b"doc-7".to_vec(),
+            ..SearchRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got: Vec<u64> = prefixed.hits.iter().map(|hit| hit.id).collect();
+    got.sort_unstable();
+    let mut want: Vec<u64> = (70..=79).collect();
+    want.insert(0, 7);
+    assert_eq!(got, want);
+    assert!(prefixed.hits.iter().all(|hit| hit.vector.is_none()));
+    node.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn get_delete_and_stats_follow_the_writes() {
+    let mut node = start_server(DIM, Metric::Cosine).await;
+    node.client.upsert(batch(1..=10, DIM)).await.unwrap();
+
+    let got = node
+        .client
+        .get(GetRequest {
+            ids: vec![3, 42, 1],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.vectors, vec![vector(3, DIM), vector(1, DIM)]);
+    assert_eq!(got.missing, vec![42]);
+
+    let replaced = UpsertRequest {
+        vectors: vec![sutra_storage::proto::Vector {
+            id: 3,
+            values: values(333, DIM),
+            payload: b"replaced".to_vec(),
+        }],
+    };
+    node.client.upsert(replaced.clone()).await.unwrap();
+    let got = node
+        .client
+        .get(GetRequest { ids: vec![3] })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.vectors, replaced.vectors);
+
+    let deleted = node
+        .client
+        .delete(DeleteRequest {
+            ids: vec![2, 4, 99],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.deleted, 2);
+
+    let stats = node
+        .client
+        .stats(StatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.vectors, 8);
+    assert_eq!(stats.deleted, 2);
+    assert_eq!(stats.dimension, DIM);
+    assert_eq!(stats.metric, "cosine");
+    assert!(stats.segments >= 1);
+    assert!(stats.bytes_mapped > 0);
+
+    let got = node
+        .client
+        .get(GetRequest { ids: vec![2, 4] })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(got.vectors.is_empty());
+    assert_eq!(got.missing, vec![2, 4]);
+    node.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn upsert_stream_stores_every_batch_and_acks_the_total() {
+    let mut node = start_server(DIM, Metric::L2).await;
+    let batches: Vec<UpsertRequest> = (0..5u64)
+        .map(|b| batch(b * 100 + 1..=b * 100 + 100, DIM))
+        .collect();
+    let reply = node
+        .client
+        .upsert_stream(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.upserted, 500);
+    let stats = node
+        .client
+        .stats(StatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.vectors, 500);
+    let got = node
+        .client
+        .get(GetRequest {
+            ids: vec![1, 250, 500],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        got.vectors,
+        vec![vector(1, DIM), vector(250, DIM), vector(500, DIM)]
+    );
+    node.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn platform_serves_the_detected_report_and_the_variant_verdict() {
+    let mut node = start_server(DIM, Metric::Cosine).await;
+    let reply = node
+        .client
+        .platform(PlatformRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let report: PlatformReport = serde_json::from_str(&reply.report_json).unwrap();
+    assert_eq!(report.arch, Arch::current());
+    let config: PlatformConfig = serde_json::from_str(&reply.config_json).unwrap();
+    assert_eq!(config.page_size, report.page_size);
+    assert_eq!(reply.variant, "universal");
+    assert_eq!(reply.best_variant, config.variant);
+    // universal is every chain's last fallback, so it always matches.
+    assert!(reply.variant_matched, "{}", reply.variant_message);
+    node.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn health_reports_serving_for_the_server_and_the_storage_service() {
+    let node = start_server(DIM, Metric::Cosine).await;
+    let mut health = HealthClient::new(node.channel.clone());
+    for service in ["", "sutra.storage.v1.Storage"] {
+        let reply = health
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            reply.status(),
+            ServingStatus::Serving,
+            "service {service:?}"
+        );
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".to_string(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    node.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services_and_describes_the_storage_api() {
+    let node = start_server(DIM, Metric::Cosine).await;
+    let mut reflection = ServerReflectionClient::new(node.channel.clone());
+    let requests = vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "sutra.storage.v1.Storage".to_string(),
+            )),
+        },
+    ];
+    let mut replies = reflection
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let listed = replies.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = listed.message_response else {
+        panic!("expected a service list, got {listed:?}");
+    };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"sutra.storage.v1.Storage"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+
+    let described = replies.message().await.unwrap().unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(files)) = described.message_response else {
+        panic!("expected file descriptors, got {described:?}");
+    };
+    // The serialised FileDescriptorProto of storage.proto names its package and methods.
+    let file = String::from_utf8_lossy(&files.file_descriptor_proto[0]).into_owned();
+    assert!(file.contains("sutra.storage.v1"), "{file:?}");
+    for method in [
+        "Upsert",
+        "UpsertStream",
+        "Get",
+        "Delete",
+        "Search",
+        "Stats",
+        "Platform",
+    ] {
+        assert!(file.contains(method), "{method} missing from {file:?}");
+    }
+    node.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_metrics_port_serves_probes_and_request_metrics() {
+    let mut node = start_server(DIM, Metric::Cosine).await;
+    node.client.upsert(batch(1..=7, DIM)).await.unwrap();
+    node.client
+        .search(SearchRequest {
+            query: values(1, DIM),
+            k: 3,
+            ..SearchRequest::default()
+        })
+        .await
+        .unwrap();
+    let metrics_addr = node.server.metrics_addr();
+    assert_eq!(http_get(metrics_addr, "/healthz").await.0, 200);
+    assert_eq!(http_get(metrics_addr, "/readyz").await.0, 200);
+    let (status, text) = http_get(metrics_addr, "/metrics").await;
+    assert_eq!(status, 200);
+    for expected in [
+        "sutra_storage_requests_total{code=\"OK\",rpc=\"Upsert\"} 1",
+        "sutra_storage_requests_total{code=\"OK\",rpc=\"Search\"} 1",
+        "sutra_storage_request_duration_seconds_count{rpc=\"Upsert\"} 1",
+        "sutra_storage_vectors 7",
+        "sutra_storage_search_vectors_scanned_total 7",
+        "sutra_storage_wal_batch_size_sum 1",
+        "sutra_storage_wal_fsync_seconds_count",
+        "sutra_storage_bytes_mapped",
+        "sutra_storage_platform_info{arch=",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
+    node.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_checkpoints_the_store_and_keeps_every_write() {
+    let mut node = start_server(DIM, Metric::Dot).await;
+    node.client.upsert(batch(1..=50, DIM)).await.unwrap();
+    node.client
+        .delete(DeleteRequest { ids: vec![10] })
+        .await
+        .unwrap();
+    let dir = node.dir.path().to_path_buf();
+    node.server.shutdown().await.unwrap();
+
+    let mut config = StoreConfig::new(&dir, DIM, Metric::Dot);
+    config.segment_bytes = 1 << 20;
+    let store = Store::open(config).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.vectors, 49);
+    assert_eq!(
+        stats.checkpoint_lsn, stats.last_lsn,
+        "nothing left to replay"
+    );
+    let records = store.get(&[1, 10, 50]);
+    assert_eq!(records[0].as_ref().unwrap().values, values(1, DIM));
+    assert!(records[1].is_none());
+    assert_eq!(records[2].as_ref().unwrap().payload, b"doc-50");
+}

@@ -1,0 +1,257 @@
+//! The StorageNode status write, checked at the HTTP level against a mocked API server
+//! (`tower_test::mock::pair` behind a real `kube::Client`).
+
+use http::{Method, Request, Response, StatusCode};
+use kube::client::Body;
+use serde_json::{Value, json};
+use sutra_core::crd::Time;
+use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, SimdFeature, ThpMode};
+use sutra_core::variant::VariantCatalog;
+use sutra_storage::status::{
+    Backoff, ClusterIdentity, PlatformStatus, report_at, report_with_retry,
+};
+use tower_test::mock;
+
+type ApiHandle = mock::Handle<Request<Body>, Response<Body>>;
+
+const NAMESPACE: &str = "vectors";
+const NAME: &str = "grid-a-0";
+const NODE_PATH: &str = "/apis/grid.sutra.ai/v1alpha1/namespaces/vectors/storagenodes/grid-a-0";
+
+fn mock_client() -> (kube::Client, ApiHandle) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    (kube::Client::new(service, "default"), handle)
+}
+
+fn identity() -> ClusterIdentity {
+    ClusterIdentity {
+        name: NAME.into(),
+        namespace: NAMESPACE.into(),
+    }
+}
+
+/// A Graviton3 host (c7g, Neoverse-V1, 256-bit SVE, 64 KiB pages).
+fn graviton3_report() -> PlatformReport {
+    PlatformReport {
+        arch: Arch::Arm64,
+        os: Os::Linux,
+        cpu: CpuInfo {
+            vendor: "ARM".into(),
+            model: "Neoverse-V1".into(),
+            implementer: Some(0x41),
+            part: Some(0xd40),
+            logical_cpus: 4,
+            x86_64_level: None,
+            flags: vec!["asimd".into(), "sve".into()],
+        },
+        simd: vec![
+            SimdFeature::Neon,
+            SimdFeature::Dotprod,
+            SimdFeature::I8mm,
+            SimdFeature::Sve,
+            SimdFeature::Lse,
+        ],
+        sve_vector_bytes: Some(32),
+        page_size: 65536,
+        cache_line: 64,
+        thp: ThpMode::Madvise,
+        pi_model: None,
+        board: None,
+        instance_type: Some("c7g.xlarge".into()),
+        memory: MemoryInfo {
+            total_bytes: 8 << 30,
+            limit_bytes: None,
+        },
+    }
+}
+
+fn time(text: &str) -> Time {
+    Time(text.parse().unwrap())
+}
+
+/// The StorageNode as the API server holds it: generation 4, and a `PlatformDetected`
+/// condition from an earlier run of this node.
+fn stored_node() -> Value {
+    json!({
+        "apiVersion": "grid.sutra.ai/v1alpha1",
+        "kind": "StorageNode",
+        "metadata": { "name": NAME, "namespace": NAMESPACE, "generation": 4 },
+        "spec": { "variant": "pi4", "vector": { "dimension": 768 } },
+        "status": {
+            "conditions": [{
+                "type": "PlatformDetected",
+                "status": "True",
+                "reason": "Detected",
+                "message": "detected earlier",
+                "lastTransitionTime": "2025-01-01T00:00:00Z",
+                "observedGeneration": 3
+            }]
+        }
+    })
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+fn query_pairs(request: &Request<Body>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key.to_string(), value.to_string())
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// Serves the GET, then checks the PATCH and returns its body.
+async fn expect_get_then_apply(handle: &mut ApiHandle) -> Value {
+    let (request, respond) = handle.next_request().await.expect("a GET of the node");
+    assert_eq!(request.method(), Method::GET);
+    assert_eq!(request.uri().path(), NODE_PATH);
+    respond.send_response(json_response(StatusCode::OK, &stored_node()));
+
+    let (request, respond) = handle.next_request().await.expect("a status PATCH");
+    assert_eq!(request.method(), Method::PATCH);
+    assert_eq!(request.uri().path(), format!("{NODE_PATH}/status"));
+    assert_eq!(
+        query_pairs(&request),
+        vec![
+            ("fieldManager".to_string(), "sutra-storage".to_string()),
+            ("force".to_string(), "true".to_string()),
+        ]
+    );
+    assert_eq!(
+        request.headers().get("content-type").unwrap(),
+        "application/apply-patch+yaml"
+    );
+    let body = request.into_body().collect_bytes().await.unwrap();
+    respond.send_response(json_response(StatusCode::OK, &stored_node()));
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn the_status_patch_reports_the_platform_and_a_better_variant() {
+    let (client, mut handle) = mock_client();
+    let report = graviton3_report();
+    let status = PlatformStatus::new(report.clone(), "pi4", VariantCatalog::builtin());
+    let now = time("2025-06-01T12:00:00Z");
+    let api = tokio::spawn(async move { expect_get_then_apply(&mut handle).await });
+
+    report_at(client, &identity(), &status, now).await.unwrap();
+    let body = api.await.unwrap();
+
+    assert_eq!(status.verdict.best, "graviton3");
+    let expected = json!({
+        "apiVersion": "grid.sutra.ai/v1alpha1",
+        "kind": "StorageNode",
+        "metadata": { "name": NAME },
+        "status": {
+            "platform": serde_json::to_value(&report).unwrap(),
+            "platformSummary": "Neoverse-V1 arm64 sve 64KiB",
+            "variant": "pi4",
+            "bestVariant": "graviton3",
+            "conditions": [
+                {
+                    "type": "PlatformDetected",
+                    "status": "True",
+                    "reason": "Detected",
+                    "message": "detected Neoverse-V1 arm64 sve 64KiB",
+                    // Still True: the time it became True stays.
+                    "lastTransitionTime": "2025-01-01T00:00:00Z",
+                    "observedGeneration": 4
+                },
+                {
+                    "type": "VariantMatched",
+                    "status": "False",
+                    "reason": "BetterVariantAvailable",
+                    "message": status.verdict.message,
+                    "lastTransitionTime": "2025-06-01T12:00:00Z",
+                    "observedGeneration": 4
+                }
+            ]
+        }
+    });
+    assert_eq!(body, expected);
+    assert!(
+        status.verdict.message.contains("graviton3"),
+        "the reason names the better variant: {}",
+        status.verdict.message
+    );
+}
+
+#[tokio::test]
+async fn a_variant_the_cpu_cannot_run_is_reported_as_unsupported() {
+    let (client, mut handle) = mock_client();
+    let mut report = graviton3_report();
+    report.simd.retain(|feature| *feature != SimdFeature::Sve);
+    let status = PlatformStatus::new(report, "graviton3", VariantCatalog::builtin());
+    let api = tokio::spawn(async move { expect_get_then_apply(&mut handle).await });
+
+    report_at(client, &identity(), &status, time("2025-06-01T12:00:00Z"))
+        .await
+        .unwrap();
+    let body = api.await.unwrap();
+
+    let matched = &body["status"]["conditions"][1];
+    assert_eq!(matched["type"], "VariantMatched");
+    assert_eq!(matched["status"], "False");
+    assert_eq!(matched["reason"], "MissingFeatures");
+    assert!(
+        matched["message"].as_str().unwrap().contains("sve"),
+        "{matched}"
+    );
+}
+
+#[tokio::test]
+async fn the_best_variant_is_reported_as_matched() {
+    let (client, mut handle) = mock_client();
+    let status = PlatformStatus::new(graviton3_report(), "graviton3", VariantCatalog::builtin());
+    let api = tokio::spawn(async move { expect_get_then_apply(&mut handle).await });
+
+    report_at(client, &identity(), &status, time("2025-06-01T12:00:00Z"))
+        .await
+        .unwrap();
+    let body = api.await.unwrap();
+
+    let matched = &body["status"]["conditions"][1];
+    assert_eq!(matched["status"], "True");
+    assert_eq!(matched["reason"], "BestVariant");
+    assert_eq!(body["status"]["bestVariant"], "graviton3");
+}
+
+#[tokio::test]
+async fn a_failed_write_is_retried_until_it_succeeds() {
+    let (client, mut handle) = mock_client();
+    let status = PlatformStatus::new(graviton3_report(), "graviton3", VariantCatalog::builtin());
+    let api = tokio::spawn(async move {
+        let (request, respond) = handle.next_request().await.unwrap();
+        assert_eq!(request.method(), Method::GET);
+        let failure = json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": "etcd is unavailable", "reason": "InternalError", "code": 500
+        });
+        respond.send_response(json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure));
+        expect_get_then_apply(&mut handle).await
+    });
+    let backoff = Backoff {
+        first: std::time::Duration::from_millis(1),
+        max: std::time::Duration::from_millis(4),
+    };
+
+    let attempts = report_with_retry(client, &identity(), &status, backoff).await;
+    let body = api.await.unwrap();
+
+    assert_eq!(attempts, 2);
+    assert_eq!(body["status"]["variant"], "graviton3");
+}

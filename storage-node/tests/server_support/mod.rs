@@ -1,0 +1,142 @@
+//! A real server on 127.0.0.1:0 over a temporary directory, with the generated client.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::SocketAddr;
+
+use sutra_core::platform::detect;
+use sutra_core::variant::VariantCatalog;
+use sutra_storage::proto::storage_client::StorageClient;
+use sutra_storage::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
+use sutra_storage::server::{RunningServer, ServerSettings, start};
+use sutra_storage::simd::Metric;
+use sutra_storage::status::PlatformStatus;
+use sutra_storage::storage::StoreConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Channel;
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub client: StorageClient<Channel>,
+    pub channel: Channel,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn platform() -> PlatformStatus {
+    PlatformStatus::new(detect(), "universal", VariantCatalog::builtin())
+}
+
+pub fn settings(dir: &std::path::Path, dimension: u32, metric: Metric) -> ServerSettings {
+    let mut store = StoreConfig::new(dir, dimension, metric);
+    store.segment_bytes = 1 << 20;
+    ServerSettings {
+        store,
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        max_message_bytes: 64 << 20,
+        platform: platform(),
+    }
+}
+
+pub async fn start_server(dimension: u32, metric: Metric) -> TestServer {
+    start_with(dimension, metric, |_| {}).await
+}
+
+/// Starts a server after `adjust` has changed its settings.
+pub async fn start_with(
+    dimension: u32,
+    metric: Metric,
+    adjust: impl FnOnce(&mut ServerSettings),
+) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path(), dimension, metric);
+    adjust(&mut settings);
+    let server = start(settings).await.expect("the server starts");
+    let channel = connect(server.grpc_addr()).await;
+    TestServer {
+        server,
+        client: StorageClient::new(channel.clone()),
+        channel,
+        dir,
+    }
+}
+
+pub async fn connect(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("the client connects")
+}
+
+/// Deterministic pseudo-random values in [-1, 1) (SplitMix64), no rng crate needed.
+pub fn values(seed: u64, dimension: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    (0..dimension)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+pub fn vector(id: u64, dimension: u32) -> Vector {
+    Vector {
+        id,
+        values: values(id, dimension),
+        payload: format!("doc-{id}").into_bytes(),
+    }
+}
+
+pub fn batch(ids: impl IntoIterator<Item = u64>, dimension: u32) -> UpsertRequest {
+    UpsertRequest {
+        vectors: ids.into_iter().map(|id| vector(id, dimension)).collect(),
+    }
+}
+
+/// What a client can see of the store: its stats and the records of `ids`.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    pub vectors: u64,
+    pub deleted: u64,
+    pub records: Vec<Vector>,
+    pub missing: Vec<u64>,
+}
+
+pub async fn snapshot(client: &mut StorageClient<Channel>, ids: &[u64]) -> Snapshot {
+    let stats = client.stats(StatsRequest {}).await.unwrap().into_inner();
+    let got = client
+        .get(GetRequest { ids: ids.to_vec() })
+        .await
+        .unwrap()
+        .into_inner();
+    Snapshot {
+        vectors: stats.vectors,
+        deleted: stats.deleted,
+        records: got.vectors,
+        missing: got.missing,
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("an HTTP status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
