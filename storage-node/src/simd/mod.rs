@@ -74,7 +74,7 @@ pub const SCALAR: Kernels = Kernels {
 
 /// The best table for this CPU, chosen once: each entry comes from the family
 /// [`dispatch::plan`] ranks first among those the CPU supports. `isa` names the mix,
-/// e.g. `f32:avx2+fma i8:avx512-vnni`.
+/// e.g. `dot:avx2+fma cosine:avx512 l2:avx2+fma i8:avx512-vnni`.
 pub fn kernels() -> &'static Kernels {
     static CHOSEN: OnceLock<Kernels> = OnceLock::new();
     CHOSEN.get_or_init(detect)
