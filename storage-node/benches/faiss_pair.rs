@@ -1,0 +1,104 @@
+//! Our half of the side-by-side comparison with FAISS (`benches/faiss_compare.py` runs both).
+//!
+//! Reads the dataset the script wrote (`base.f32`, `queries.f32`: little-endian f32 rows, and
+//! `meta.json` with `n`, `dim`, `queries`, `k`, `repeats`) from `$FAISS_DIR`, loads it into a
+//! dot-product store under `$FAISS_DIR/store` (reused when it already holds `n` vectors), runs
+//! every query single-threaded `repeats` times and writes `ours.json`: per-query best latency
+//! and the top-k ids, for the script to compare with `IndexFlatIP`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sutra_storage::simd::{Metric, kernels};
+use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig};
+
+const BATCH: usize = 1000;
+
+#[derive(serde::Deserialize)]
+struct Meta {
+    n: usize,
+    dim: usize,
+    queries: usize,
+    k: usize,
+    repeats: usize,
+}
+
+fn read_f32_rows(path: &Path, rows: usize, dim: usize) -> Vec<f32> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_eq!(
+        bytes.len(),
+        rows * dim * 4,
+        "{}: expected {rows} x {dim} f32 values",
+        path.display()
+    );
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn open_loaded_store(dir: &Path, meta: &Meta) -> Store {
+    let store_dir = dir.join("store");
+    let config = StoreConfig::new(&store_dir, meta.dim as u32, Metric::Dot);
+    if store_dir.exists() {
+        let store = Store::open(config.clone()).expect("open cached store");
+        if store.stats().vectors == meta.n as u64 {
+            return store;
+        }
+        drop(store);
+        fs::remove_dir_all(&store_dir).expect("remove stale store");
+    }
+    let base = read_f32_rows(&dir.join("base.f32"), meta.n, meta.dim);
+    let store = Store::open(config).expect("create store");
+    let started = Instant::now();
+    for (chunk_index, chunk) in base.chunks(BATCH * meta.dim).enumerate() {
+        let first = (chunk_index * BATCH) as u64;
+        let batch = chunk
+            .chunks_exact(meta.dim)
+            .enumerate()
+            .map(|(i, values)| Record {
+                id: first + i as u64,
+                values: values.to_vec(),
+                payload: Vec::new(),
+            })
+            .collect();
+        store.upsert(batch).expect("upsert");
+    }
+    store.checkpoint().expect("checkpoint");
+    eprintln!("loaded {} vectors in {:.1?}", meta.n, started.elapsed());
+    store
+}
+
+fn main() {
+    let dir = PathBuf::from(
+        std::env::var_os("FAISS_DIR").expect("FAISS_DIR: run benches/faiss_compare.py"),
+    );
+    let meta: Meta = serde_json::from_slice(&fs::read(dir.join("meta.json")).expect("meta.json"))
+        .expect("parse meta.json");
+    let store = open_loaded_store(&dir, &meta);
+    let queries = read_f32_rows(&dir.join("queries.f32"), meta.queries, meta.dim);
+    let filter = SearchFilter::default();
+
+    let mut latencies = Vec::with_capacity(meta.queries);
+    let mut ids = Vec::with_capacity(meta.queries);
+    for query in queries.chunks_exact(meta.dim) {
+        let mut best = Duration::MAX;
+        let mut hits = Vec::new();
+        for _ in 0..meta.repeats {
+            let started = Instant::now();
+            let result = store.search(query, meta.k, &filter).expect("search");
+            best = best.min(started.elapsed());
+            hits = result.hits;
+        }
+        latencies.push(best.as_secs_f64());
+        ids.push(hits.iter().map(|hit| hit.id).collect::<Vec<_>>());
+    }
+    let out = serde_json::json!({
+        "kernels": kernels().isa,
+        "latency_seconds": latencies,
+        "ids": ids,
+    });
+    fs::write(dir.join("ours.json"), out.to_string()).expect("write ours.json");
+    println!("wrote {}", dir.join("ours.json").display());
+}
