@@ -2,5 +2,6 @@
 pub mod cli;
 pub mod plan;
 pub mod backend;
+pub mod agent;
 pub mod controller;
 pub mod runtime;

@@ -1,11 +1,13 @@
 //! The `sutra-grid` command line: one subcommand per job, each delegating to the library.
 
+mod agent;
 mod crds;
 mod operator;
 mod rbac;
 
 use clap::{Parser, Subcommand};
 
+pub use agent::AgentArgs;
 pub use crds::CrdsArgs;
 pub use operator::OperatorArgs;
 pub use rbac::RbacArgs;
@@ -26,6 +28,8 @@ pub enum Command {
     Operator(OperatorArgs),
     /// Print the RBAC rules the operator needs, as a ClusterRole's `rules:` list.
     Rbac(RbacArgs),
+    /// Run a StorageGrid on this machine as processes or containers (local agent).
+    Agent(AgentArgs),
 }
 
 /// Runs the parsed command.
@@ -34,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crds(args) => crds::run(&args, &mut std::io::stdout().lock()),
         Command::Operator(args) => operator::run(&args),
         Command::Rbac(args) => rbac::run(&args, &mut std::io::stdout().lock()),
+        Command::Agent(args) => agent::run(&args),
     }
 }

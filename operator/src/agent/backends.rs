@@ -1,0 +1,116 @@
+//! Which backend runs a grid. The agent code is generic over [`Backend`]; this enum picks
+//! one at run time from `--backend` or the grid's record.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{AgentError, AgentResult};
+use crate::backend::process::{ProcessBackend, locate_storage_bin};
+use crate::backend::{Backend, BackendResult, NodeHandle, NodeSpec, NodeStatus};
+
+/// The backends a local grid can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// `sutra-storage` child processes.
+    #[default]
+    Process,
+    /// One Docker container per node.
+    Docker,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Process => "process",
+            BackendKind::Docker => "docker",
+        }
+    }
+}
+
+/// The backend of one grid.
+#[derive(Debug)]
+pub enum AgentBackend {
+    Process(ProcessBackend),
+}
+
+/// Opens the backend `kind` for `grid`. `storage_bin` is the recorded or requested
+/// `sutra-storage` path; it is located (and its absence reported) only when `must_spawn`.
+pub fn open_backend(
+    kind: BackendKind,
+    state_dir: &Path,
+    grid: &str,
+    storage_bin: Option<&Path>,
+    must_spawn: bool,
+) -> AgentResult<AgentBackend> {
+    match kind {
+        BackendKind::Process => {
+            let storage_bin = if must_spawn {
+                locate_storage_bin(storage_bin)?
+            } else {
+                storage_bin.map_or_else(PathBuf::new, Path::to_path_buf)
+            };
+            Ok(AgentBackend::Process(ProcessBackend::new(
+                state_dir,
+                grid,
+                storage_bin,
+            )))
+        }
+        BackendKind::Docker => Err(AgentError::DockerNotBuilt),
+    }
+}
+
+impl AgentBackend {
+    /// The `sutra-storage` binary nodes run from, when the backend runs binaries.
+    pub fn storage_bin(&self) -> Option<&Path> {
+        match self {
+            AgentBackend::Process(backend) => Some(backend.storage_bin()),
+        }
+    }
+}
+
+impl Backend for AgentBackend {
+    async fn spawn(&self, spec: &NodeSpec) -> BackendResult<NodeHandle> {
+        match self {
+            AgentBackend::Process(backend) => backend.spawn(spec).await,
+        }
+    }
+
+    async fn stop(&self, name: &str, grace: Duration) -> BackendResult<()> {
+        match self {
+            AgentBackend::Process(backend) => backend.stop(name, grace).await,
+        }
+    }
+
+    async fn remove(&self, name: &str, purge: bool) -> BackendResult<()> {
+        match self {
+            AgentBackend::Process(backend) => backend.remove(name, purge).await,
+        }
+    }
+
+    async fn is_alive(&self, name: &str) -> BackendResult<bool> {
+        match self {
+            AgentBackend::Process(backend) => backend.is_alive(name).await,
+        }
+    }
+
+    async fn status(&self, name: &str) -> BackendResult<NodeStatus> {
+        match self {
+            AgentBackend::Process(backend) => backend.status(name).await,
+        }
+    }
+
+    async fn list(&self) -> BackendResult<Vec<NodeStatus>> {
+        match self {
+            AgentBackend::Process(backend) => backend.list().await,
+        }
+    }
+
+    async fn logs(&self, name: &str, tail_lines: usize) -> BackendResult<String> {
+        match self {
+            AgentBackend::Process(backend) => backend.logs(name, tail_lines).await,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The agent's one error type; every message says what went wrong and what to do.
+
+use std::path::PathBuf;
+
+use sutra_core::crd::{InvalidSpec, ManifestError};
+
+use crate::backend::BackendError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}{hint}", path.display())]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: ManifestError,
+        /// What the schema accepts where the manifest went wrong.
+        hint: String,
+    },
+    #[error("{}: {source}", path.display())]
+    InvalidGrid {
+        path: PathBuf,
+        #[source]
+        source: InvalidSpec,
+    },
+    #[error("{}: metadata.name is missing, expected the grid's name (e.g. `local`)", path.display())]
+    MissingName { path: PathBuf },
+    #[error("agent config {}: {message}", path.display())]
+    Config { path: PathBuf, message: String },
+    #[error("grid {grid} cannot place {ordinals}: {reason}")]
+    Unplaced {
+        grid: String,
+        ordinals: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Ports(String),
+    #[error(
+        "grid {grid} is already run by an agent (pid {pid}); see `sutra-grid agent status`, or stop it with `sutra-grid agent down`"
+    )]
+    AlreadyRunning { grid: String, pid: u32 },
+    #[error("{0}")]
+    NoGrid(String),
+    #[error("the docker backend is not built yet; use --backend process")]
+    DockerNotBuilt,
+    #[error("nodes did not become ready within {seconds}s, so the grid was stopped:\n{details}")]
+    NotReady { seconds: u64, details: String },
+    #[error("the agent supervisor exited before the grid was ready; its log ({}) ends with:\n{tail}", log.display())]
+    SupervisorDied { log: PathBuf, tail: String },
+    #[error(
+        "cannot serve agent metrics on {addr}: {source}; pick another address with --metrics-addr"
+    )]
+    MetricsAddr {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl AgentError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> AgentError {
+        AgentError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type AgentResult<T> = Result<T, AgentError>;

@@ -1,0 +1,223 @@
+//! `agent status`, `agent logs` and `agent down`: they work from the state files, whether
+//! a supervisor still runs or not.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::backends::{AgentBackend, BackendKind, open_backend};
+use super::error::{AgentError, AgentResult};
+use super::record::AgentRecord;
+use super::supervisor::stop_all;
+use super::table::render_table;
+use crate::backend::process::{GridDir, ProcessId};
+use crate::backend::{Backend, NodeStatus};
+
+/// How long `down` waits for the supervisor to exit after SIGTERM before killing it.
+const SUPERVISOR_GRACE: Duration = Duration::from_secs(5);
+
+/// The grid to act on: the one named, or the only one under `state_dir`.
+pub fn resolve_grid(state_dir: &Path, grid: Option<&str>) -> AgentResult<String> {
+    if let Some(grid) = grid {
+        return Ok(grid.to_owned());
+    }
+    let grids = grids_in(state_dir);
+    match grids.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => Err(AgentError::NoGrid(format!(
+            "no local grid under {}; start one with `sutra-grid agent up -f grid.yaml`, or pass --state-dir",
+            state_dir.display()
+        ))),
+        several => Err(AgentError::NoGrid(format!(
+            "several grids under {} ({}); pick one with --grid",
+            state_dir.display(),
+            several.join(", ")
+        ))),
+    }
+}
+
+/// Grids with an agent record or node state, sorted.
+fn grids_in(state_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return Vec::new();
+    };
+    let mut grids: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let dir = GridDir::new(state_dir, &entry.file_name().to_string_lossy());
+            AgentRecord::path(&dir).exists() || dir.state_file().exists()
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    grids.sort();
+    grids
+}
+
+/// The grid's record (if any) and its backend, opened for reading and stopping.
+fn open_grid(state_dir: &Path, grid: &str) -> AgentResult<(Option<AgentRecord>, AgentBackend)> {
+    let dir = GridDir::new(state_dir, grid);
+    let record = AgentRecord::load(&dir)?;
+    if record.is_none() && !dir.state_file().exists() {
+        return Err(AgentError::NoGrid(format!(
+            "grid {grid} is not running (nothing under {}); start it with `sutra-grid agent up -f grid.yaml`",
+            dir.root().display()
+        )));
+    }
+    let kind = record
+        .as_ref()
+        .map_or(BackendKind::Process, |record| record.backend);
+    let storage_bin = record
+        .as_ref()
+        .and_then(|record| record.storage_bin.clone());
+    let backend = open_backend(kind, state_dir, grid, storage_bin.as_deref(), false)?;
+    Ok((record, backend))
+}
+
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+}
+
+/// Every node of the grid with its live state.
+pub async fn node_statuses(
+    state_dir: &Path,
+    grid: &str,
+) -> AgentResult<(Option<AgentRecord>, Vec<NodeStatus>)> {
+    let (record, backend) = open_grid(state_dir, grid)?;
+    Ok((record, backend.list().await?))
+}
+
+/// `agent status`: the table (or JSON) on stdout; a warning on stderr when no supervisor
+/// runs, since crashed nodes are then not restarted.
+pub async fn status(state_dir: &Path, grid: &str, format: OutputFormat) -> AgentResult<String> {
+    let (record, nodes) = node_statuses(state_dir, grid).await?;
+    if record
+        .as_ref()
+        .and_then(AgentRecord::live_supervisor)
+        .is_none()
+    {
+        eprintln!(
+            "warning: no agent supervises grid {grid}: crashed nodes are not restarted; run `sutra-grid agent up` again"
+        );
+    }
+    Ok(match format {
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&nodes).expect("statuses serialise") + "\n"
+        }
+        OutputFormat::Table => {
+            let host = record.map_or_else(String::new, |record| record.host);
+            render_table(&host, &nodes, Utc::now())
+        }
+    })
+}
+
+/// `agent logs NODE`: the node's last lines.
+pub async fn logs(
+    state_dir: &Path,
+    grid: &str,
+    node: &str,
+    tail_lines: usize,
+) -> AgentResult<String> {
+    let (_, backend) = open_grid(state_dir, grid)?;
+    Ok(backend.logs(node, tail_lines).await?)
+}
+
+/// `agent down`: stops the supervisor (so it restarts nothing), then every node, and
+/// removes the grid's state; the data stays unless `purge`.
+pub async fn down(
+    state_dir: &Path,
+    grid: &str,
+    grace: Option<Duration>,
+    purge: bool,
+) -> AgentResult<String> {
+    let (record, backend) = open_grid(state_dir, grid)?;
+    if let Some(supervisor) = record.as_ref().and_then(AgentRecord::live_supervisor) {
+        stop_supervisor(supervisor).await?;
+    }
+    let grace = grace.unwrap_or_else(|| {
+        Duration::from_secs(
+            record
+                .as_ref()
+                .map_or(super::config::DEFAULT_STOP_GRACE_SECONDS, |r| {
+                    r.stop_grace_seconds
+                }),
+        )
+    });
+    let stopped = stop_all(&backend, grace, purge).await?;
+    let dir = GridDir::new(state_dir, grid);
+    AgentRecord::remove(&dir)?;
+    if purge {
+        remove_dir(dir.root())?;
+        Ok(format!(
+            "grid {grid}: stopped {stopped} nodes and deleted {}\n",
+            dir.root().display()
+        ))
+    } else {
+        Ok(format!(
+            "grid {grid}: stopped {stopped} nodes; data kept under {} (delete it with `down --purge`)\n",
+            data_dir(&dir).display()
+        ))
+    }
+}
+
+fn data_dir(dir: &GridDir) -> PathBuf {
+    dir.root().join("data")
+}
+
+async fn stop_supervisor(supervisor: ProcessId) -> AgentResult<()> {
+    let signal = |signal| {
+        supervisor.signal(signal).map_err(|error| {
+            AgentError::io(
+                format!("signalling the agent supervisor (pid {})", supervisor.pid),
+                error,
+            )
+        })
+    };
+    signal(libc::SIGTERM)?;
+    let deadline = Instant::now() + SUPERVISOR_GRACE;
+    while supervisor.is_running() {
+        if Instant::now() >= deadline {
+            signal(libc::SIGKILL)?;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+fn remove_dir(path: &Path) -> AgentResult<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(AgentError::io(
+            format!("removing {}", path.display()),
+            error,
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_only_grid_is_picked_and_several_must_be_named() {
+        let temp = tempfile::tempdir().unwrap();
+        let error = resolve_grid(temp.path(), None).unwrap_err().to_string();
+        assert!(error.contains("no local grid"), "{error}");
+
+        for grid in ["a", "b"] {
+            let dir = GridDir::new(temp.path(), grid);
+            std::fs::create_dir_all(dir.root()).unwrap();
+            std::fs::write(dir.state_file(), "{}").unwrap();
+            if grid == "a" {
+                assert_eq!(resolve_grid(temp.path(), None).unwrap(), "a");
+            }
+        }
+        let error = resolve_grid(temp.path(), None).unwrap_err().to_string();
+        assert!(error.contains("(a, b); pick one with --grid"), "{error}");
+        assert_eq!(resolve_grid(temp.path(), Some("b")).unwrap(), "b");
+    }
+}

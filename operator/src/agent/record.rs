@@ -1,0 +1,83 @@
+//! `<state-dir>/<grid>/agent.json`: what the agent of a grid was asked to run and which
+//! process supervises it, so `status`, `logs` and `down` work from any shell.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::backends::BackendKind;
+use super::error::{AgentError, AgentResult};
+use crate::backend::NodeSpec;
+use crate::backend::process::{GridDir, ProcessId, write_atomically};
+
+/// One grid's agent record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRecord {
+    pub grid: String,
+    pub backend: BackendKind,
+    /// The supervising agent process, while one runs.
+    pub supervisor: Option<ProcessId>,
+    /// Whether the supervisor runs in the background (`up --detach`).
+    pub detached: bool,
+    pub metrics_addr: SocketAddr,
+    pub storage_bin: Option<PathBuf>,
+    /// Host the nodes run on.
+    pub host: String,
+    pub stop_grace_seconds: u64,
+    /// The nodes the grid should have.
+    pub nodes: Vec<NodeSpec>,
+}
+
+impl AgentRecord {
+    pub fn path(dir: &GridDir) -> PathBuf {
+        dir.root().join("agent.json")
+    }
+
+    /// The grid's record, `None` when the grid was never started or is down.
+    pub fn load(dir: &GridDir) -> AgentResult<Option<AgentRecord>> {
+        let path = AgentRecord::path(dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
+                AgentError::io(
+                    format!(
+                        "{} is not an agent record; delete it after stopping the grid's processes",
+                        path.display()
+                    ),
+                    std::io::Error::other(error),
+                )
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(AgentError::Read { path, source }),
+        }
+    }
+
+    pub fn save(&self, dir: &GridDir) -> AgentResult<()> {
+        let path = AgentRecord::path(dir);
+        std::fs::create_dir_all(dir.root())
+            .map_err(|error| AgentError::io(format!("creating {}", dir.root().display()), error))?;
+        let text = serde_json::to_string_pretty(self).expect("the agent record serialises");
+        write_atomically(&path, text.as_bytes())
+            .map_err(|error| AgentError::io(format!("writing {}", path.display()), error))
+    }
+
+    pub fn remove(dir: &GridDir) -> AgentResult<()> {
+        remove_file(&AgentRecord::path(dir))
+    }
+
+    /// The supervisor, when it still runs.
+    pub fn live_supervisor(&self) -> Option<ProcessId> {
+        self.supervisor.filter(ProcessId::is_running)
+    }
+}
+
+fn remove_file(path: &Path) -> AgentResult<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(AgentError::io(
+            format!("removing {}", path.display()),
+            error,
+        )),
+        _ => Ok(()),
+    }
+}
