@@ -1,9 +1,10 @@
 //! Applies the planned StorageNodes that differ from what exists and deletes the removed
 //! ones, each with an Event saying why.
 
-use kube::Api;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::DeleteParams;
 use kube::runtime::events::EventType;
+use kube::{Api, Resource};
 use sutra_core::crd::{StorageGrid, StorageNode};
 
 use super::build::{build_storage_node, needs_apply};
@@ -57,7 +58,17 @@ pub async fn apply(
                 ),
             ),
         };
-        publish(ctx, grid, EventType::Normal, reason, "Apply", note).await?;
+        let related = desired.object_ref(&());
+        publish(
+            ctx,
+            grid,
+            EventType::Normal,
+            reason,
+            "Apply",
+            note,
+            Some(related),
+        )
+        .await?;
     }
     let api = Api::<StorageNode>::namespaced(ctx.client.clone(), namespace);
     for name in &plan.remove {
@@ -70,8 +81,19 @@ pub async fn apply(
             "StorageNodeRemoved",
             "Delete",
             format!("{name} is beyond spec.replicas={}", grid.spec.replicas),
+            Some(removed_ref(grid, name)),
         )
         .await?;
     }
     Ok(writes)
+}
+
+fn removed_ref(grid: &StorageGrid, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(StorageNode::api_version(&()).into_owned()),
+        kind: Some(StorageNode::kind(&()).into_owned()),
+        name: Some(name.to_owned()),
+        namespace: grid.metadata.namespace.clone(),
+        ..ObjectReference::default()
+    }
 }

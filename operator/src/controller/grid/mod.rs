@@ -13,6 +13,7 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -73,6 +74,7 @@ async fn reconcile_grid(grid: &StorageGrid, ctx: &Context) -> Result<Action> {
             reason::INVALID_SPEC,
             "Validate",
             invalid.to_string(),
+            None,
         )
         .await?;
         return Err(invalid.into());
@@ -133,6 +135,7 @@ async fn report_degraded(
         &now.reason,
         "Plan",
         now.message.clone(),
+        None,
     )
     .await
 }
@@ -144,6 +147,7 @@ pub(crate) async fn publish(
     reason: &str,
     action: &str,
     note: String,
+    related: Option<ObjectReference>,
 ) -> Result<()> {
     ctx.recorder
         .publish(
@@ -152,7 +156,8 @@ pub(crate) async fn publish(
                 reason: reason.to_owned(),
                 note: Some(note),
                 action: action.to_owned(),
-                secondary: None,
+                // Events about different StorageNodes must not fold into one series.
+                secondary: related,
             },
             &grid.object_ref(&()),
         )

@@ -1,0 +1,382 @@
+//! The StorageGrid reconciler against a mocked API server: the exact StorageNodes applied
+//! for a fake inventory of Nodes, scaling, node loss, cordoned Nodes, and a steady state
+//! that writes nothing.
+
+mod reconcile_support;
+
+use std::sync::Arc;
+
+use http::Method;
+use reconcile_support::*;
+use serde_json::{Value, json};
+use sutra_core::crd::StorageGrid;
+use sutra_grid::controller::grid::{self, build::build_storage_node};
+use sutra_grid::plan::PlannedNode;
+
+const NS: &str = "default";
+const NODES: &str = "/api/v1/nodes";
+const SNS: &str = "/apis/grid.sutra.ai/v1alpha1/namespaces/default/storagenodes";
+const GRID_STATUS: &str = "/apis/grid.sutra.ai/v1alpha1/namespaces/default/storagegrids/g/status";
+
+fn grid_json(replicas: i32, on_node_loss: &str) -> Value {
+    json!({
+        "apiVersion": "grid.sutra.ai/v1alpha1", "kind": "StorageGrid",
+        "metadata": {"name": "g", "namespace": NS, "uid": "grid-uid", "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "vector": {"dimension": 128},
+            "placement": {"onNodeLoss": on_node_loss}
+        }
+    })
+}
+
+fn grid(value: Value) -> Arc<StorageGrid> {
+    Arc::new(serde_json::from_value(value).unwrap())
+}
+
+fn sn_path(name: &str) -> String {
+    format!("{SNS}/{name}")
+}
+
+/// A StorageNode as the grid would have applied it, Ready.
+fn existing_sn(grid: &StorageGrid, ordinal: i32, host: &str, variant: &str) -> Value {
+    let planned = PlannedNode {
+        name: format!("g-{ordinal}"),
+        ordinal,
+        host: host.to_owned(),
+        variant: variant.to_owned(),
+        reason: String::new(),
+    };
+    let mut node = serde_json::to_value(build_storage_node(grid, &planned)).unwrap();
+    node["metadata"]["uid"] = json!(format!("sn-uid-{ordinal}"));
+    node["metadata"]["generation"] = json!(1);
+    node["status"] = json!({
+        "phase": "Ready", "variant": variant,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Serving", "message": "",
+                         "lastTransitionTime": "2025-01-01T00:00:00Z"}]
+    });
+    node
+}
+
+async fn reconcile(grid: Arc<StorageGrid>, steps: Vec<Step>) -> Vec<Sent> {
+    let (client, scenario) = scenario(steps);
+    let ctx = context(client);
+    grid::reconcile(grid, ctx)
+        .await
+        .expect("reconcile succeeds");
+    scenario.finish().await
+}
+
+fn applies(sent: &[Sent]) -> Vec<&Sent> {
+    sent.iter()
+        .filter(|s| s.method == Method::PATCH && !s.path.ends_with("/status"))
+        .collect()
+}
+
+fn amd64() -> Value {
+    json!({"kubernetes.io/arch": "amd64"})
+}
+
+fn inventory() -> Vec<Value> {
+    let nfd = |features: &[&str]| {
+        let mut labels = json!({"kubernetes.io/arch": "amd64"});
+        for feature in features {
+            labels[format!("feature.node.kubernetes.io/cpu-cpuid.{feature}")] = json!("true");
+        }
+        labels
+    };
+    vec![
+        node(
+            "a-avx512",
+            nfd(&[
+                "AVX", "AVX2", "FMA3", "AVX512F", "AVX512BW", "AVX512VL", "AVX512DQ", "AVX512CD",
+            ]),
+        ),
+        node("b-avx2", nfd(&["AVX", "AVX2", "FMA3"])),
+        node(
+            "c-r7g",
+            json!({"kubernetes.io/arch": "arm64", "node.kubernetes.io/instance-type": "r7g.2xlarge"}),
+        ),
+        node(
+            "d-m8g",
+            json!({"kubernetes.io/arch": "arm64", "node.kubernetes.io/instance-type": "m8g.xlarge"}),
+        ),
+        node(
+            "e-pi5",
+            json!({"kubernetes.io/arch": "arm64", "grid.sutra.ai/pi-model": "5"}),
+        ),
+        node("f-unknown", json!({})),
+    ]
+}
+
+fn creation_steps(count: usize) -> Vec<Step> {
+    let mut steps = vec![
+        get(NODES, node_list(inventory())),
+        get(SNS, list("StorageNodeList", vec![])),
+    ];
+    for ordinal in 0..count {
+        steps.push(apply(sn_path(&format!("g-{ordinal}"))));
+        steps.push(event(NS));
+    }
+    steps.push(apply_status(GRID_STATUS, grid_json(count as i32, "Wait")));
+    steps
+}
+
+#[tokio::test]
+async fn each_node_gets_the_variant_its_labels_select() {
+    let sent = reconcile(grid(grid_json(6, "Wait")), creation_steps(6)).await;
+    let expected = [
+        ("g-0", "a-avx512", "x86-64-v4"),
+        ("g-1", "b-avx2", "x86-64-v3"),
+        ("g-2", "c-r7g", "graviton3"),
+        ("g-3", "d-m8g", "graviton4"),
+        ("g-4", "e-pi5", "pi5"),
+        ("g-5", "f-unknown", "universal"),
+    ];
+    let applied = applies(&sent);
+    assert_eq!(applied.len(), expected.len());
+    for (apply, (name, host, variant)) in applied.iter().zip(expected) {
+        apply.assert_apply();
+        let body = &apply.body;
+        assert_eq!(body["kind"], "StorageNode");
+        assert_eq!(body["metadata"]["name"], name);
+        assert_eq!(body["spec"]["nodeName"], host, "{name}");
+        assert_eq!(body["spec"]["variant"], variant, "{name}");
+        assert_eq!(body["spec"]["grid"], "g");
+        assert_eq!(body["spec"]["vector"]["dimension"], 128);
+        assert_eq!(body["metadata"]["labels"]["grid.sutra.ai/grid"], "g");
+        assert_eq!(
+            body["metadata"]["annotations"]["grid.sutra.ai/variant-policy"],
+            "auto"
+        );
+        let owner = &body["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["uid"], "grid-uid");
+        assert_eq!(owner["controller"], true);
+        assert_eq!(owner["kind"], "StorageGrid");
+    }
+    let events: Vec<_> = sent.iter().filter_map(Sent::event_reason).collect();
+    assert_eq!(events, ["StorageNodeCreated"; 6]);
+    let status = &sent.last().unwrap().body["status"];
+    assert_eq!(status["readyReplicas"], 0);
+    assert_eq!(status["observedGeneration"], 1);
+}
+
+#[tokio::test]
+async fn an_explicit_variant_is_applied_to_every_node() {
+    let mut value = grid_json(6, "Wait");
+    value["spec"]["variant"] = json!("universal");
+    let sent = reconcile(grid(value), creation_steps(6)).await;
+    for apply in applies(&sent) {
+        assert_eq!(apply.body["spec"]["variant"], "universal");
+        assert_eq!(
+            apply.body["metadata"]["annotations"]["grid.sutra.ai/variant-policy"],
+            "fixed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_settled_grid_issues_no_writes() {
+    let g = grid(grid_json(2, "Wait"));
+    let nodes = vec![node("a", amd64()), node("b", amd64())];
+    let sns = vec![
+        existing_sn(&g, 0, "a", "universal"),
+        existing_sn(&g, 1, "b", "universal"),
+    ];
+    // The first pass records the status; feeding it back must settle the grid.
+    let first = reconcile(
+        g.clone(),
+        vec![
+            get(NODES, node_list(nodes.clone())),
+            get(SNS, list("StorageNodeList", sns.clone())),
+            apply_status(GRID_STATUS, grid_json(0, "Wait")),
+        ],
+    )
+    .await;
+    let status = &first.last().unwrap().body["status"];
+    assert_eq!(status["replicas"], 2);
+    assert_eq!(status["readyReplicas"], 2);
+    assert_eq!(status["variants"], json!({"universal": 2}));
+    let conditions = status["conditions"].as_array().unwrap();
+    let find = |t: &str| conditions.iter().find(|c| c["type"] == t).unwrap().clone();
+    assert_eq!(find("Ready")["status"], "True");
+    assert_eq!(find("Progressing")["status"], "False");
+    assert_eq!(find("Degraded")["status"], "False");
+
+    let mut settled = grid_json(2, "Wait");
+    settled["status"] = status.clone();
+    let second = reconcile(
+        grid(settled),
+        vec![
+            get(NODES, node_list(nodes)),
+            get(SNS, list("StorageNodeList", sns)),
+        ],
+    )
+    .await;
+    assert!(second.iter().all(|s| !s.is_write()), "{second:#?}");
+}
+
+#[tokio::test]
+async fn scaling_up_applies_only_the_new_ordinal() {
+    let g = grid(grid_json(3, "Wait"));
+    let sns = vec![
+        existing_sn(&g, 0, "a", "universal"),
+        existing_sn(&g, 1, "b", "universal"),
+    ];
+    let sent = reconcile(
+        g,
+        vec![
+            get(
+                NODES,
+                node_list(vec![
+                    node("a", amd64()),
+                    node("b", amd64()),
+                    node("c", amd64()),
+                ]),
+            ),
+            get(SNS, list("StorageNodeList", sns)),
+            apply(sn_path("g-2")),
+            event(NS),
+            apply_status(GRID_STATUS, grid_json(0, "Wait")),
+        ],
+    )
+    .await;
+    let applied = applies(&sent);
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].body["spec"]["nodeName"], "c");
+    assert_eq!(applied[0].body["spec"]["ordinal"], 2);
+}
+
+#[tokio::test]
+async fn scaling_down_deletes_the_highest_ordinals() {
+    let g = grid(grid_json(1, "Wait"));
+    let sns = (0..3)
+        .map(|i| existing_sn(&g, i, ["a", "b", "c"][i as usize], "universal"))
+        .collect();
+    let sent = reconcile(
+        g,
+        vec![
+            get(
+                NODES,
+                node_list(vec![
+                    node("a", amd64()),
+                    node("b", amd64()),
+                    node("c", amd64()),
+                ]),
+            ),
+            get(SNS, list("StorageNodeList", sns)),
+            delete(sn_path("g-1")),
+            event(NS),
+            delete(sn_path("g-2")),
+            event(NS),
+            apply_status(GRID_STATUS, grid_json(0, "Wait")),
+        ],
+    )
+    .await;
+    assert!(applies(&sent).is_empty());
+    let events: Vec<_> = sent.iter().filter_map(Sent::event_reason).collect();
+    assert_eq!(events, ["StorageNodeRemoved", "StorageNodeRemoved"]);
+    assert_eq!(sent.last().unwrap().body["status"]["replicas"], 1);
+}
+
+#[tokio::test]
+async fn a_cordoned_node_is_skipped() {
+    let mut cordoned = node("a", amd64());
+    cordoned["spec"]["unschedulable"] = json!(true);
+    let sent = reconcile(
+        grid(grid_json(1, "Wait")),
+        vec![
+            get(NODES, node_list(vec![cordoned, node("b", amd64())])),
+            get(SNS, list("StorageNodeList", vec![])),
+            apply(sn_path("g-0")),
+            event(NS),
+            apply_status(GRID_STATUS, grid_json(0, "Wait")),
+        ],
+    )
+    .await;
+    assert_eq!(applies(&sent)[0].body["spec"]["nodeName"], "b");
+}
+
+#[tokio::test]
+async fn a_deleted_node_with_reschedule_moves_the_storage_node() {
+    let g = grid(grid_json(1, "Reschedule"));
+    let sent = reconcile(
+        g.clone(),
+        vec![
+            get(NODES, node_list(vec![node("b", amd64())])),
+            get(
+                SNS,
+                list(
+                    "StorageNodeList",
+                    vec![existing_sn(&g, 0, "gone", "universal")],
+                ),
+            ),
+            apply(sn_path("g-0")),
+            event(NS),
+            event(NS),
+            apply_status(GRID_STATUS, grid_json(0, "Wait")),
+        ],
+    )
+    .await;
+    assert_eq!(applies(&sent)[0].body["spec"]["nodeName"], "b");
+    let events: Vec<_> = sent.iter().filter_map(Sent::event_reason).collect();
+    assert_eq!(events, ["StorageNodeRescheduled", "NodeLost"]);
+    let degraded = sent.last().unwrap().body["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Degraded")
+        .unwrap()
+        .clone();
+    assert_eq!(degraded["status"], "True");
+    assert!(degraded["message"].as_str().unwrap().contains("moved to b"));
+}
+
+#[tokio::test]
+async fn a_deleted_node_with_wait_keeps_the_storage_node_and_reports_it() {
+    let g = grid(grid_json(1, "Wait"));
+    let sent = reconcile(
+        g.clone(),
+        vec![
+            get(NODES, node_list(vec![node("b", amd64())])),
+            get(
+                SNS,
+                list(
+                    "StorageNodeList",
+                    vec![existing_sn(&g, 0, "gone", "universal")],
+                ),
+            ),
+            event(NS),
+            apply_status(GRID_STATUS, grid_json(0, "Wait")),
+        ],
+    )
+    .await;
+    assert!(applies(&sent).is_empty(), "nothing moves under Wait");
+    assert_eq!(sent[2].event_reason(), Some("NodeLost"));
+    assert!(
+        sent[2].body["note"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists")
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_grid_is_reported_and_not_planned() {
+    let mut value = grid_json(1, "Wait");
+    value["spec"]["image"] = json!({"repository": "", "tag": "x"});
+    let (client, scenario) = scenario(vec![
+        get(NODES, node_list(vec![node("a", amd64())])),
+        get(SNS, list("StorageNodeList", vec![])),
+        event(NS),
+    ]);
+    let error = grid::reconcile(grid(value), context(client))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("spec.image.repository"),
+        "{error}"
+    );
+    let sent = scenario.finish().await;
+    assert_eq!(sent[2].event_reason(), Some("InvalidSpec"));
+}
