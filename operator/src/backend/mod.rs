@@ -3,6 +3,7 @@
 //! same operations the Kubernetes side performs on Pods: spawn a node, stop it, ask whether
 //! it lives, read its status (with the platform it detected), list nodes, read its logs.
 
+pub mod docker;
 pub mod probe;
 pub mod process;
 

@@ -1,0 +1,465 @@
+//! The Docker backend against the real engine with the locally built image. Without an
+//! engine (`docker info` fails) the test prints `skipped: no Docker engine` and returns
+//! without claiming a run.
+//!
+//! With an engine it:
+//! 1. builds `sutra-storage:<version>-universal` with `scripts/build-image.sh universal`
+//!    unless the image exists and is newer than the static binary it holds,
+//! 2. checks that spawning a node of an image the engine lacks fails naming the image and
+//!    the build command,
+//! 3. spawns a 3-node grid through `DockerBackend` (concurrently), waits until every node answers
+//!    `/readyz`, and prints the time from the first spawn to all ready,
+//! 4. upserts vectors into each node over gRPC and finds each by search,
+//! 5. finds the grid's containers again from a second backend (as after an agent restart),
+//! 6. crashes one node (SIGKILL to its process on the host): the engine restarts it, its
+//!    vectors are still there; prints the time from the kill to ready,
+//! 7. `docker kill`s a node, which Docker treats as stopped on purpose: it stays down until
+//!    the backend spawns it again, with its data and the restart counted,
+//! 8. stops and removes every node with purge (`down --purge`): no container and no volume
+//!    with the grid's label remains. The grid is also cleaned up when a step fails.
+//!
+//! Run it: `cargo test -p sutra-e2e --test local_docker`
+//!
+//! No libtest harness (`harness = false` in e2e/Cargo.toml): libtest would count a skipped
+//! run as `1 passed`. A run ends with `1 passed, 0 failed`; a failure exits non-zero.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail, ensure};
+use sutra_core::crd::{DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, VectorSpec};
+use sutra_grid::backend::docker::{DockerBackend, LABEL_GRID_NAME};
+use sutra_grid::backend::{Backend, DEFAULT_STOP_GRACE, NodeSpec};
+use sutra_storage::proto::storage_client::StorageClient;
+use sutra_storage::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
+
+const VARIANT: &str = "universal";
+const NODES: u32 = 3;
+const DIMENSION: u32 = 8;
+/// How long a node may take to become ready before the test gives up on it.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+fn main() -> ExitCode {
+    if !docker_engine_answers() {
+        println!("skipped: no Docker engine");
+        return ExitCode::SUCCESS;
+    }
+    let result = build_image_if_stale().and_then(|image| {
+        let runtime = tokio::runtime::Runtime::new().context("start a tokio runtime")?;
+        runtime.block_on(run_all(&image))
+    });
+    match result {
+        Ok(()) => {
+            println!("1 passed, 0 failed");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("local docker e2e failed: {error:#}");
+            println!("0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_all(image: &str) -> Result<()> {
+    let grid = format!("e2e-docker-{}", std::process::id());
+    let _cleanup = GridCleanup(grid.clone());
+    let backend = DockerBackend::connect(grid.as_str()).await?;
+    missing_image_names_the_build_command(&backend, &grid).await?;
+    grid_survives_crashes_and_down_purge_leaves_nothing(&backend, &grid, image).await
+}
+
+async fn missing_image_names_the_build_command(backend: &DockerBackend, grid: &str) -> Result<()> {
+    let mut spec = node_spec(grid, 0, "sutra-storage:0.0.0-missing-universal")?;
+    spec.name = "never-started".to_owned();
+    let error = backend
+        .spawn(&spec)
+        .await
+        .err()
+        .context("spawning a node of a missing image succeeded")?
+        .to_string();
+    ensure!(
+        error.contains(
+            "image sutra-storage:0.0.0-missing-universal not found locally; build it with scripts/build-image.sh universal 0.0.0-missing"
+        ),
+        "the missing-image error does not name the image and the build command: {error}"
+    );
+    ensure!(
+        docker_lines(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("name=sutra-{grid}-never-started")
+        ])?
+        .is_empty(),
+        "a container was left behind by the failed spawn"
+    );
+    Ok(())
+}
+
+async fn grid_survives_crashes_and_down_purge_leaves_nothing(
+    backend: &DockerBackend,
+    grid: &str,
+    image: &str,
+) -> Result<()> {
+    let specs = (0..NODES)
+        .map(|ordinal| node_spec(grid, ordinal, image))
+        .collect::<Result<Vec<_>>>()?;
+
+    let up = Instant::now();
+    spawn_all(backend, &specs).await?;
+    for spec in &specs {
+        wait_ready(backend, &spec.name, 0).await?;
+    }
+    println!(
+        "figure: docker up -> ready, {NODES} nodes: {} ms",
+        up.elapsed().as_millis()
+    );
+
+    for spec in &specs {
+        upsert_and_find(spec).await?;
+        let logs = backend.logs(&spec.name, 20).await?;
+        ensure!(
+            logs.contains("sutra-storage listening"),
+            "the logs of {} lack the listening line:\n{logs}",
+            spec.name
+        );
+    }
+
+    let after_agent_restart = DockerBackend::connect(grid).await?;
+    let found: Vec<String> = after_agent_restart
+        .list()
+        .await?
+        .into_iter()
+        .map(|node| node.name)
+        .collect();
+    let expected: Vec<String> = specs.iter().map(|spec| spec.name.clone()).collect();
+    ensure!(
+        found == expected,
+        "a new backend lists {found:?}, expected {expected:?}"
+    );
+
+    crashed_node_comes_back_with_its_data(backend, &specs[1]).await?;
+    killed_node_respawns_with_its_data(backend, &specs[2]).await?;
+    down_purge_leaves_nothing(backend, grid, &specs).await
+}
+
+/// Spawns the nodes concurrently, as the agent's `up` does: the engine creates and starts
+/// containers in parallel.
+async fn spawn_all(backend: &DockerBackend, specs: &[NodeSpec]) -> Result<()> {
+    let mut spawning = tokio::task::JoinSet::new();
+    for spec in specs {
+        let (backend, spec) = (backend.clone(), spec.clone());
+        spawning.spawn(async move { backend.spawn(&spec).await });
+    }
+    while let Some(spawned) = spawning.join_next().await {
+        spawned.context("a spawn task panicked")??;
+    }
+    Ok(())
+}
+
+async fn crashed_node_comes_back_with_its_data(
+    backend: &DockerBackend,
+    spec: &NodeSpec,
+) -> Result<()> {
+    let before = backend.status(&spec.name).await?;
+    let pid = before
+        .pid
+        .with_context(|| format!("node {} runs without a host pid", spec.name))?;
+    let crash = Instant::now();
+    run("kill", &["-KILL", &pid.to_string()])?;
+    let after = wait_ready(backend, &spec.name, before.restarts + 1).await?;
+    println!(
+        "figure: docker crash (SIGKILL) -> ready again: {} ms",
+        crash.elapsed().as_millis()
+    );
+    ensure!(
+        after.pid != Some(pid),
+        "node {} still reports the killed pid",
+        spec.name
+    );
+    vectors_still_there(spec).await
+}
+
+async fn killed_node_respawns_with_its_data(
+    backend: &DockerBackend,
+    spec: &NodeSpec,
+) -> Result<()> {
+    let before = backend.status(&spec.name).await?;
+    run(
+        "docker",
+        &["kill", &format!("sutra-{}-{}", spec.grid, spec.name)],
+    )?;
+    ensure!(
+        !backend.is_alive(&spec.name).await?,
+        "node {} is alive right after docker kill",
+        spec.name
+    );
+    backend.spawn(spec).await?;
+    wait_ready(backend, &spec.name, before.restarts + 1).await?;
+    vectors_still_there(spec).await
+}
+
+async fn down_purge_leaves_nothing(
+    backend: &DockerBackend,
+    grid: &str,
+    specs: &[NodeSpec],
+) -> Result<()> {
+    for spec in specs {
+        backend.stop(&spec.name, DEFAULT_STOP_GRACE).await?;
+        ensure!(
+            !backend.is_alive(&spec.name).await?,
+            "node {} runs after stop",
+            spec.name
+        );
+        backend.remove(&spec.name, true).await?;
+    }
+    let label = format!("label={LABEL_GRID_NAME}={grid}");
+    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
+    let volumes = docker_lines(&["volume", "ls", "-q", "--filter", &label])?;
+    ensure!(
+        containers.is_empty(),
+        "containers left after down --purge: {containers:?}"
+    );
+    ensure!(
+        volumes.is_empty(),
+        "volumes left after down --purge: {volumes:?}"
+    );
+    ensure!(
+        backend.list().await?.is_empty(),
+        "the backend still lists nodes"
+    );
+    Ok(())
+}
+
+/// Polls until the node is ready with at least `min_restarts` restarts counted.
+async fn wait_ready(
+    backend: &DockerBackend,
+    name: &str,
+    min_restarts: u32,
+) -> Result<sutra_grid::backend::NodeStatus> {
+    let deadline = Instant::now() + READY_LIMIT;
+    loop {
+        let status = backend.status(name).await?;
+        if status.ready && status.restarts >= min_restarts {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let logs = backend.logs(name, 30).await.unwrap_or_default();
+            bail!("node {name} not ready within {READY_LIMIT:?}: {status:?}\nlogs:\n{logs}");
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// Two vectors per node with ids of its own; each must be its own best hit.
+fn vectors_of(spec: &NodeSpec) -> Vec<Vector> {
+    (0..2u64)
+        .map(|index| {
+            let id = u64::from(spec.ordinal) * 100 + index;
+            let mut values = vec![0.0f32; DIMENSION as usize];
+            values[(id as usize) % DIMENSION as usize] = 1.0;
+            values[(id as usize + 3) % DIMENSION as usize] = 0.5;
+            Vector {
+                id,
+                values,
+                payload: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+async fn client(spec: &NodeSpec) -> Result<StorageClient<tonic::transport::Channel>> {
+    let addr = format!("http://127.0.0.1:{}", spec.grpc_port);
+    StorageClient::connect(addr.clone())
+        .await
+        .with_context(|| format!("connect to node {} at {addr}", spec.name))
+}
+
+async fn upsert_and_find(spec: &NodeSpec) -> Result<()> {
+    let mut client = client(spec).await?;
+    let vectors = vectors_of(spec);
+    let upserted = client
+        .upsert(UpsertRequest {
+            vectors: vectors.clone(),
+        })
+        .await?
+        .into_inner()
+        .upserted;
+    ensure!(
+        upserted == 2,
+        "node {} upserted {upserted} of 2 vectors",
+        spec.name
+    );
+    for vector in &vectors {
+        let hits = client
+            .search(SearchRequest {
+                query: vector.values.clone(),
+                k: 1,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .hits;
+        let best = hits.first().map(|hit| hit.id);
+        ensure!(
+            best == Some(vector.id),
+            "node {}: search for vector {} found {best:?}",
+            spec.name,
+            vector.id
+        );
+    }
+    Ok(())
+}
+
+async fn vectors_still_there(spec: &NodeSpec) -> Result<()> {
+    let expected = vectors_of(spec);
+    let response = client(spec)
+        .await?
+        .get(GetRequest {
+            ids: expected.iter().map(|vector| vector.id).collect(),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        response.missing.is_empty(),
+        "node {} lost vectors {:?} across the restart",
+        spec.name,
+        response.missing
+    );
+    let values: Vec<_> = response
+        .vectors
+        .iter()
+        .map(|vector| &vector.values)
+        .collect();
+    let stored: Vec<_> = expected.iter().map(|vector| &vector.values).collect();
+    ensure!(
+        values == stored,
+        "node {} returns other values after the restart",
+        spec.name
+    );
+    Ok(())
+}
+
+fn node_spec(grid: &str, ordinal: u32, image: &str) -> Result<NodeSpec> {
+    Ok(NodeSpec {
+        grid: grid.to_owned(),
+        name: format!("local-{ordinal}"),
+        ordinal,
+        variant: VARIANT.to_owned(),
+        image: image.to_owned(),
+        vector: VectorSpec::with_dimension(DIMENSION),
+        grpc_port: free_port()?,
+        metrics_port: free_port()?,
+        // The Docker backend keeps data in a named volume, not in this directory.
+        data_dir: PathBuf::new(),
+        memory_limit: Some(256 * 1024 * 1024),
+    })
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn docker_engine_answers() -> bool {
+    Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Builds the universal image unless it exists and is newer than the static binary.
+fn build_image_if_stale() -> Result<String> {
+    let image = format!("{DEFAULT_IMAGE_REPOSITORY}:{DEFAULT_IMAGE_TAG}-{VARIANT}");
+    let root = workspace_root();
+    let binary = root.join("target/x86_64-unknown-linux-gnu/release/sutra-storage");
+    if image_is_newer_than(&image, &binary)? {
+        return Ok(image);
+    }
+    let status = Command::new(root.join("scripts/build-image.sh"))
+        .arg(VARIANT)
+        .current_dir(&root)
+        .status()
+        .context("run scripts/build-image.sh")?;
+    ensure!(
+        status.success(),
+        "scripts/build-image.sh {VARIANT} failed ({status})"
+    );
+    Ok(image)
+}
+
+fn image_is_newer_than(image: &str, binary: &Path) -> Result<bool> {
+    let Ok(binary_time) = binary.metadata().and_then(|meta| meta.modified()) else {
+        return Ok(false);
+    };
+    let created =
+        docker_lines(&["image", "inspect", "--format", "{{.Created}}", image]).unwrap_or_default();
+    let Some(created) = created.first() else {
+        return Ok(false);
+    };
+    let created = chrono::DateTime::parse_from_rfc3339(created)
+        .with_context(|| format!("image {image} has an unreadable creation time {created:?}"))?;
+    Ok(SystemTime::from(created) >= binary_time)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e lives inside the workspace")
+        .to_path_buf()
+}
+
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("run {program}"))?;
+    ensure!(
+        output.status.success(),
+        "{program} {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+fn docker_lines(args: &[&str]) -> Result<Vec<String>> {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .context("run docker")?;
+    ensure!(
+        output.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|line| !line.is_empty())
+        .collect())
+}
+
+/// Removes the grid's containers and volumes when the test ends, also after a failure.
+struct GridCleanup(String);
+
+impl Drop for GridCleanup {
+    fn drop(&mut self) {
+        let label = format!("label={LABEL_GRID_NAME}={}", self.0);
+        if let Ok(containers) = docker_lines(&["ps", "-aq", "--filter", &label]) {
+            for container in containers {
+                let _ = run("docker", &["rm", "-f", &container]);
+            }
+        }
+        if let Ok(volumes) = docker_lines(&["volume", "ls", "-q", "--filter", &label]) {
+            for volume in volumes {
+                let _ = run("docker", &["volume", "rm", "-f", &volume]);
+            }
+        }
+    }
+}

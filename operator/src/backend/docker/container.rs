@@ -1,0 +1,403 @@
+//! What a storage node's container looks like, as pure functions of its [`NodeSpec`]:
+//! names, labels, the `serve` command, ports, memory and restart policy; and the way back,
+//! from an inspected container to the node's phase, ports and restart count.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
+    HostConfig, Mount, MountType, PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
+};
+use chrono::{DateTime, Utc};
+use sutra_core::crd::{NodePhase, VectorSpec};
+
+use super::super::NodeSpec;
+
+/// Every container and volume the agent creates carries this label with value `true`.
+pub const LABEL_GRID: &str = "sutra.grid";
+/// The grid a container or volume belongs to; `list` filters on it after an agent restart.
+pub const LABEL_GRID_NAME: &str = "sutra.grid.name";
+/// The node name within its grid.
+pub const LABEL_NODE_ID: &str = "sutra.node_id";
+/// The image variant the container runs.
+pub const LABEL_VARIANT: &str = "sutra.variant";
+/// Restarts of earlier containers of this node, carried over when the agent recreates it
+/// (the engine's own `RestartCount` starts again at zero in each new container).
+pub const LABEL_PRIOR_RESTARTS: &str = "sutra.restarts";
+
+/// Where the image keeps its data volume and the ports its server listens on.
+pub const DATA_PATH: &str = "/data";
+pub const CONTAINER_GRPC_PORT: u16 = 50051;
+pub const CONTAINER_METRICS_PORT: u16 = 9090;
+
+/// Published ports bind to loopback only: the local agent's nodes serve this host.
+const HOST_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// `sutra-<grid>-<node>`, e.g. `sutra-demo-local-0`.
+pub fn container_name(grid: &str, node: &str) -> String {
+    format!("sutra-{grid}-{node}")
+}
+
+/// `sutra-<grid>-<node>-data`: survives container removal until `down --purge`.
+pub fn volume_name(grid: &str, node: &str) -> String {
+    format!("{}-data", container_name(grid, node))
+}
+
+/// Labels of a node's volume: enough to find every volume of a grid.
+pub fn volume_labels(grid: &str, node: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_GRID.to_owned(), "true".to_owned()),
+        (LABEL_GRID_NAME.to_owned(), grid.to_owned()),
+        (LABEL_NODE_ID.to_owned(), node.to_owned()),
+    ])
+}
+
+/// Labels of a node's container: the volume's plus variant and carried-over restarts.
+pub fn container_labels(spec: &NodeSpec, prior_restarts: u32) -> HashMap<String, String> {
+    let mut labels = volume_labels(&spec.grid, &spec.name);
+    labels.insert(LABEL_VARIANT.to_owned(), spec.variant.clone());
+    labels.insert(LABEL_PRIOR_RESTARTS.to_owned(), prior_restarts.to_string());
+    labels
+}
+
+/// Arguments after the image's entrypoint: `sutra-storage serve ...` on the fixed container
+/// ports, listening on all interfaces of the container so the published ports reach it.
+pub fn serve_command(spec: &NodeSpec) -> Vec<String> {
+    let VectorSpec {
+        dimension,
+        metric,
+        compression,
+    } = &spec.vector;
+    [
+        "serve".to_owned(),
+        "--data".to_owned(),
+        DATA_PATH.to_owned(),
+        "--dimension".to_owned(),
+        dimension.to_string(),
+        "--metric".to_owned(),
+        lowercase_name(metric),
+        "--compression".to_owned(),
+        lowercase_name(compression),
+        "--grpc-addr".to_owned(),
+        format!("0.0.0.0:{CONTAINER_GRPC_PORT}"),
+        "--metrics-addr".to_owned(),
+        format!("0.0.0.0:{CONTAINER_METRICS_PORT}"),
+        "--variant".to_owned(),
+        spec.variant.clone(),
+    ]
+    .into()
+}
+
+/// The manifest spelling of a metric or compression (`cosine`, `int8`), which is also the
+/// spelling `sutra-storage serve` accepts.
+fn lowercase_name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        other => unreachable!("metric and compression serialise as strings, got {other:?}"),
+    }
+}
+
+fn tcp(port: u16) -> String {
+    format!("{port}/tcp")
+}
+
+fn published(host_port: u16) -> Option<Vec<PortBinding>> {
+    Some(vec![PortBinding {
+        host_ip: Some(HOST_IP.to_string()),
+        host_port: Some(host_port.to_string()),
+    }])
+}
+
+/// The full create request for a node's container.
+///
+/// Restart policy `on-failure`: the engine restarts a crashed server itself, within
+/// ~100 ms and without the agent running (`up --detach`). A container the user stops or
+/// `docker kill`s counts as stopped on purpose in Docker's rules and stays down until the
+/// agent spawns it again.
+pub fn create_body(spec: &NodeSpec, prior_restarts: u32) -> ContainerCreateBody {
+    let port_bindings: PortMap = HashMap::from([
+        (tcp(CONTAINER_GRPC_PORT), published(spec.grpc_port)),
+        (tcp(CONTAINER_METRICS_PORT), published(spec.metrics_port)),
+    ]);
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(serve_command(spec)),
+        labels: Some(container_labels(spec, prior_restarts)),
+        exposed_ports: Some(vec![tcp(CONTAINER_GRPC_PORT), tcp(CONTAINER_METRICS_PORT)]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(port_bindings),
+            mounts: Some(vec![Mount {
+                target: Some(DATA_PATH.to_owned()),
+                source: Some(volume_name(&spec.grid, &spec.name)),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            }]),
+            memory: spec.memory_limit.map(saturating_i64),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn saturating_i64(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// The engine state of a container, reduced to what the agent decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Created or exited: nothing runs, and the engine will not start it by itself.
+    Down,
+    /// The server process runs (or is paused).
+    Running,
+    /// The server crashed and the engine is about to start it again.
+    Restarting,
+}
+
+impl Liveness {
+    pub fn of(state: Option<&ContainerState>) -> Liveness {
+        let Some(state) = state else {
+            return Liveness::Down;
+        };
+        if state.restarting == Some(true) {
+            return Liveness::Restarting;
+        }
+        match state.status {
+            Some(ContainerStateStatusEnum::RUNNING | ContainerStateStatusEnum::PAUSED) => {
+                Liveness::Running
+            }
+            Some(ContainerStateStatusEnum::RESTARTING) => Liveness::Restarting,
+            _ if state.running == Some(true) => Liveness::Running,
+            _ => Liveness::Down,
+        }
+    }
+
+    /// A restarting container counts as alive: the engine brings it back, and a second
+    /// start by the agent would race it.
+    pub fn is_alive(self) -> bool {
+        !matches!(self, Liveness::Down)
+    }
+
+    /// The node phase before readiness is known; a running container becomes `Ready`
+    /// once the server answers `/readyz`.
+    pub fn phase(self, ready: bool) -> NodePhase {
+        match self {
+            Liveness::Running if ready => NodePhase::Ready,
+            Liveness::Running => NodePhase::Running,
+            Liveness::Restarting => NodePhase::Scheduled,
+            Liveness::Down => NodePhase::Failed,
+        }
+    }
+}
+
+/// Restarts of this node so far: those of earlier containers (label) plus the engine's
+/// restarts of the current one.
+pub fn restarts(container: &ContainerInspectResponse) -> u32 {
+    let prior = label(container, LABEL_PRIOR_RESTARTS)
+        .and_then(|value| value.parse::<u32>().ok())
+        .unwrap_or(0);
+    let engine = container
+        .restart_count
+        .and_then(|count| u32::try_from(count).ok())
+        .unwrap_or(0);
+    prior.saturating_add(engine)
+}
+
+pub fn label<'a>(container: &'a ContainerInspectResponse, key: &str) -> Option<&'a str> {
+    container
+        .config
+        .as_ref()?
+        .labels
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+/// The loopback address a container port is published on, from the container's own
+/// configuration (present whether or not it runs).
+pub fn published_addr(
+    container: &ContainerInspectResponse,
+    container_port: u16,
+) -> Option<SocketAddr> {
+    let bindings = container.host_config.as_ref()?.port_bindings.as_ref()?;
+    let binding = bindings.get(&tcp(container_port))?.as_ref()?.first()?;
+    let port = binding.host_port.as_deref()?.parse::<u16>().ok()?;
+    Some(SocketAddr::from((HOST_IP, port)))
+}
+
+/// When the current run started; the engine reports `0001-01-01T00:00:00Z` for a container
+/// that never ran.
+pub fn started_at(state: Option<&ContainerState>) -> Option<DateTime<Utc>> {
+    let started = DateTime::parse_from_rfc3339(state?.started_at.as_deref()?).ok()?;
+    (started.timestamp() > 0).then(|| started.with_timezone(&Utc))
+}
+
+/// The host pid of the container's init process, while one runs.
+pub fn host_pid(state: Option<&ContainerState>) -> Option<u32> {
+    state?
+        .pid
+        .and_then(|pid| u32::try_from(pid).ok())
+        .filter(|pid| *pid > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use bollard::models::ContainerConfig;
+    use sutra_core::crd::{Compression, Metric};
+
+    use super::*;
+
+    fn spec() -> NodeSpec {
+        NodeSpec {
+            grid: "demo".to_owned(),
+            name: "local-1".to_owned(),
+            ordinal: 1,
+            variant: "x86-64-v3".to_owned(),
+            image: "sutra-storage:0.1.0-x86-64-v3".to_owned(),
+            vector: VectorSpec {
+                dimension: 128,
+                metric: Metric::L2,
+                compression: Compression::Int8,
+            },
+            grpc_port: 50061,
+            metrics_port: 9101,
+            data_dir: PathBuf::from("/unused/by/docker"),
+            memory_limit: Some(512 * 1024 * 1024),
+        }
+    }
+
+    fn inspected(body: &ContainerCreateBody, state: ContainerState) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            config: Some(ContainerConfig {
+                labels: body.labels.clone(),
+                ..Default::default()
+            }),
+            host_config: body.host_config.clone(),
+            state: Some(state),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_follow_grid_and_node() {
+        assert_eq!(container_name("demo", "local-1"), "sutra-demo-local-1");
+        assert_eq!(volume_name("demo", "local-1"), "sutra-demo-local-1-data");
+    }
+
+    #[test]
+    fn serve_command_passes_vector_settings_and_variant() {
+        assert_eq!(
+            serve_command(&spec()).join(" "),
+            "serve --data /data --dimension 128 --metric l2 --compression int8 \
+             --grpc-addr 0.0.0.0:50051 --metrics-addr 0.0.0.0:9090 --variant x86-64-v3"
+        );
+    }
+
+    #[test]
+    fn create_body_labels_publishes_mounts_limits_and_restarts_on_failure() {
+        let body = create_body(&spec(), 2);
+        let labels = body.labels.as_ref().unwrap();
+        assert_eq!(labels[LABEL_GRID], "true");
+        assert_eq!(labels[LABEL_GRID_NAME], "demo");
+        assert_eq!(labels[LABEL_NODE_ID], "local-1");
+        assert_eq!(labels[LABEL_VARIANT], "x86-64-v3");
+        assert_eq!(labels[LABEL_PRIOR_RESTARTS], "2");
+        assert_eq!(body.image.as_deref(), Some("sutra-storage:0.1.0-x86-64-v3"));
+
+        let host = body.host_config.as_ref().unwrap();
+        assert_eq!(host.memory, Some(512 * 1024 * 1024));
+        assert_eq!(
+            host.restart_policy.as_ref().unwrap().name,
+            Some(RestartPolicyNameEnum::ON_FAILURE)
+        );
+        let mount = &host.mounts.as_ref().unwrap()[0];
+        assert_eq!(mount.source.as_deref(), Some("sutra-demo-local-1-data"));
+        assert_eq!(mount.target.as_deref(), Some("/data"));
+        assert_eq!(mount.typ, Some(MountType::VOLUME));
+
+        let container = inspected(&body, ContainerState::default());
+        assert_eq!(
+            published_addr(&container, CONTAINER_GRPC_PORT),
+            Some("127.0.0.1:50061".parse().unwrap())
+        );
+        assert_eq!(
+            published_addr(&container, CONTAINER_METRICS_PORT),
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn no_memory_limit_when_the_spec_sets_none() {
+        let mut spec = spec();
+        spec.memory_limit = None;
+        assert_eq!(create_body(&spec, 0).host_config.unwrap().memory, None);
+    }
+
+    #[test]
+    fn restarts_add_carried_over_and_engine_counts() {
+        let mut container = inspected(&create_body(&spec(), 3), ContainerState::default());
+        container.restart_count = Some(2);
+        assert_eq!(restarts(&container), 5);
+        container.config = None;
+        assert_eq!(restarts(&container), 2);
+    }
+
+    #[test]
+    fn liveness_and_phase_follow_the_engine_state() {
+        let state = |status, restarting| ContainerState {
+            status: Some(status),
+            restarting: Some(restarting),
+            running: Some(status == ContainerStateStatusEnum::RUNNING),
+            ..Default::default()
+        };
+        let running = Liveness::of(Some(&state(ContainerStateStatusEnum::RUNNING, false)));
+        assert_eq!(running, Liveness::Running);
+        assert_eq!(running.phase(true), NodePhase::Ready);
+        assert_eq!(running.phase(false), NodePhase::Running);
+
+        let restarting = Liveness::of(Some(&state(ContainerStateStatusEnum::RESTARTING, true)));
+        assert_eq!(restarting, Liveness::Restarting);
+        assert!(restarting.is_alive());
+        assert_eq!(restarting.phase(false), NodePhase::Scheduled);
+
+        for status in [
+            ContainerStateStatusEnum::EXITED,
+            ContainerStateStatusEnum::CREATED,
+        ] {
+            let down = Liveness::of(Some(&state(status, false)));
+            assert_eq!(down, Liveness::Down);
+            assert!(!down.is_alive());
+            assert_eq!(down.phase(false), NodePhase::Failed);
+        }
+        assert_eq!(Liveness::of(None), Liveness::Down);
+    }
+
+    #[test]
+    fn started_at_ignores_the_never_started_zero_time() {
+        let state = |at: &str| ContainerState {
+            started_at: Some(at.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(started_at(Some(&state("0001-01-01T00:00:00Z"))), None);
+        let at = started_at(Some(&state("2026-11-23T09:27:24.558747834Z"))).unwrap();
+        assert_eq!(at.to_rfc3339(), "2026-11-23T09:27:24.558747834+00:00");
+    }
+
+    #[test]
+    fn host_pid_only_while_a_process_runs() {
+        let state = |pid| ContainerState {
+            pid: Some(pid),
+            ..Default::default()
+        };
+        assert_eq!(host_pid(Some(&state(4242))), Some(4242));
+        assert_eq!(host_pid(Some(&state(0))), None);
+        assert_eq!(host_pid(None), None);
+    }
+}
