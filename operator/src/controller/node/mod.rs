@@ -178,7 +178,13 @@ async fn report_pod_outcome(
             "PodDeleted",
             "deleted the Pod to re-create it with a new spec".to_owned(),
         ),
-        _ => return Ok(()),
+        PodOutcome::WaitingForRollout(blocker) => (
+            "RolloutWaiting",
+            format!(
+                "the Pod needs re-creating for a new spec; waiting until {blocker} is Ready (one node of a grid at a time)"
+            ),
+        ),
+        PodOutcome::UpToDate | PodOutcome::Terminating => return Ok(()),
     };
     publish(ctx, node, EventType::Normal, reason, "Reconcile", note).await
 }
