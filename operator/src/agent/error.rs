@@ -14,20 +14,17 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {source}{hint}", path.display())]
+    // The parse error is part of the message rather than a `source`, so the error chain
+    // does not print it twice.
+    #[error("{}: {error}{hint}", path.display())]
     Manifest {
         path: PathBuf,
-        #[source]
-        source: ManifestError,
+        error: ManifestError,
         /// What the schema accepts where the manifest went wrong.
         hint: String,
     },
-    #[error("{}: {source}", path.display())]
-    InvalidGrid {
-        path: PathBuf,
-        #[source]
-        source: InvalidSpec,
-    },
+    #[error("{}: {error}", path.display())]
+    InvalidGrid { path: PathBuf, error: InvalidSpec },
     #[error("{}: metadata.name is missing, expected the grid's name (e.g. `local`)", path.display())]
     MissingName { path: PathBuf },
     #[error("agent config {}: {message}", path.display())]

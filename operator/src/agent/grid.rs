@@ -21,17 +21,17 @@ pub fn load_grid(path: &Path) -> AgentResult<StorageGrid> {
         path: path.to_path_buf(),
         source,
     })?;
-    let grid = parse_storage_grid_yaml(&text).map_err(|source| AgentError::Manifest {
+    let grid = parse_storage_grid_yaml(&text).map_err(|error| AgentError::Manifest {
         path: path.to_path_buf(),
-        hint: hint_for(&source),
-        source,
+        hint: hint_for(&error),
+        error,
     })?;
     let names = catalog_names();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     grid.validate(&names)
-        .map_err(|source| AgentError::InvalidGrid {
+        .map_err(|error| AgentError::InvalidGrid {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     if grid.metadata.name.as_deref().is_none_or(str::is_empty) {
         return Err(AgentError::MissingName {
@@ -218,7 +218,7 @@ pub fn quantity_bytes(text: &str) -> Option<u64> {
         .find_map(|(suffix, scale)| text.strip_suffix(suffix).map(|n| (n, *scale)))
         .unwrap_or((text, 1));
     let value: f64 = number.parse().ok()?;
-    (value >= 0.0).then(|| (value * scale as f64) as u64)
+    (value >= 0.0).then_some((value * scale as f64) as u64)
 }
 
 #[cfg(test)]
@@ -267,7 +267,10 @@ mod tests {
     fn unknown_spec_fields_are_named_with_the_expected_ones() {
         let text = "apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: local\nspec:\n  replica: 3\n  vector:\n    dimension: 4\n";
         let error = parse_storage_grid_yaml(text).unwrap_err().to_string();
-        assert!(error.contains("replica") && error.contains("`replicas`"), "{error}");
+        assert!(
+            error.contains("replica") && error.contains("`replicas`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub async fn down(
     let stopped = stop_all(&backend, grace, purge).await?;
     let dir = GridDir::new(state_dir, grid);
     AgentRecord::remove(&dir)?;
+    remove_file(&dir.lock_file())?;
     if purge {
         remove_dir(dir.root())?;
         Ok(format!(
@@ -186,6 +187,16 @@ async fn stop_supervisor(supervisor: ProcessId) -> AgentResult<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
+}
+
+fn remove_file(path: &Path) -> AgentResult<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(AgentError::io(
+            format!("removing {}", path.display()),
+            error,
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn remove_dir(path: &Path) -> AgentResult<()> {

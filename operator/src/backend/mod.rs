@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sutra_core::crd::{NodePhase, VectorSpec};
-use sutra_core::platform::{PlatformReport, SimdFeature};
+use sutra_core::platform::PlatformReport;
 
 /// Everything a backend needs to start one storage node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,74 +174,12 @@ impl BackendError {
     }
 }
 
-/// One line describing a detected platform for a table column: CPU model, arch, the widest
-/// SIMD family, page size, e.g. `Neoverse-V1 arm64 sve 64KiB`.
+/// One line describing a detected platform for a table column, e.g.
+/// `Neoverse-V1 arm64 sve 64KiB`: the storage node's own wording, so `agent status` and
+/// `kubectl get storagenodes` print the same text.
 pub fn platform_summary(report: &PlatformReport) -> String {
-    let model = if report.cpu.model.trim().is_empty() {
-        report.cpu.vendor.trim()
-    } else {
-        report.cpu.model.trim()
-    };
-    let mut parts = vec![model.replace(' ', "-"), report.arch.label().to_owned()];
-    if let Some(simd) = widest_simd(report) {
-        parts.push(simd.to_owned());
-    }
-    parts.push(format_page_size(report.page_size));
-    parts.retain(|part| !part.is_empty());
-    parts.join(" ")
-}
-
-/// The most capable SIMD family present, the one a reader compares hosts by.
-fn widest_simd(report: &PlatformReport) -> Option<&'static str> {
-    const BY_WIDTH: [(SimdFeature, &str); 6] = [
-        (SimdFeature::Sve2, "sve2"),
-        (SimdFeature::Sve, "sve"),
-        (SimdFeature::Avx512f, "avx512"),
-        (SimdFeature::Avx2, "avx2"),
-        (SimdFeature::Neon, "neon"),
-        (SimdFeature::Sse42, "sse4.2"),
-    ];
-    BY_WIDTH
-        .iter()
-        .find(|(feature, _)| report.has(*feature))
-        .map(|(_, name)| *name)
-}
-
-fn format_page_size(bytes: u64) -> String {
-    if bytes >= 1024 && bytes % 1024 == 0 {
-        format!("{}KiB", bytes / 1024)
-    } else {
-        format!("{bytes}B")
-    }
+    sutra_storage::status::platform_summary(report)
 }
 
 /// How long a backend waits for a node between SIGTERM and SIGKILL unless told otherwise.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
-
-#[cfg(test)]
-mod tests {
-    use sutra_core::platform::detect;
-
-    use super::*;
-
-    #[test]
-    fn summary_names_model_arch_simd_and_page_size() {
-        let mut report = detect();
-        report.cpu.model = "Neoverse V1".to_owned();
-        report.arch = sutra_core::platform::Arch::Arm64;
-        report.simd = vec![SimdFeature::Neon, SimdFeature::Sve];
-        report.page_size = 65536;
-        assert_eq!(platform_summary(&report), "Neoverse-V1 arm64 sve 64KiB");
-    }
-
-    #[test]
-    fn summary_falls_back_to_vendor_and_skips_missing_simd() {
-        let mut report = detect();
-        report.cpu.model = String::new();
-        report.cpu.vendor = "GenuineIntel".to_owned();
-        report.arch = sutra_core::platform::Arch::Amd64;
-        report.simd = Vec::new();
-        report.page_size = 4096;
-        assert_eq!(platform_summary(&report), "GenuineIntel amd64 4KiB");
-    }
-}

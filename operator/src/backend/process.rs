@@ -110,6 +110,8 @@ impl ProcessBackend {
             .map_err(|error| BackendError::io("duplicating the log file handle", error))?;
         Command::new(&self.storage_bin)
             .args(serve_args(spec))
+            // The log is a file: colour escapes would only clutter it.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr)

@@ -1,0 +1,173 @@
+//! `sutra-grid agent up` refuses bad input before anything starts: each bad manifest (and a
+//! taken port) exits non-zero, names the field and what was expected on stderr, and leaves
+//! no state directory and no process behind.
+//!
+//! Run it: `cargo test -p sutra-e2e --test agent_manifest`
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+#[test]
+fn unknown_field_is_named_with_the_fields_expected() {
+    let spec = "  replica: 3\n  vector:\n    dimension: 128\n";
+    refused(
+        spec,
+        &["unknown field `replica`", "expected one of", "`replicas`"],
+    );
+}
+
+#[test]
+fn negative_replicas_are_refused() {
+    let spec = "  replicas: -1\n  vector:\n    dimension: 128\n";
+    refused(spec, &["spec.replicas: got -1, expected an integer >= 0"]);
+}
+
+#[test]
+fn unknown_variant_is_refused_with_the_catalog() {
+    let spec = "  variant: turbo\n  vector:\n    dimension: 128\n";
+    refused(
+        spec,
+        &[
+            "spec.variant: got \"turbo\", expected `auto` or one of",
+            "`universal`",
+        ],
+    );
+}
+
+#[test]
+fn zero_dimension_is_refused() {
+    let spec = "  vector:\n    dimension: 0\n";
+    refused(
+        spec,
+        &["spec.vector.dimension: got 0, expected an integer from 1 to 65536"],
+    );
+}
+
+#[test]
+fn a_taken_port_is_named_before_anything_starts() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let spec = format!(
+        "  replicas: 1\n  vector:\n    dimension: 8\n  ports:\n    grpc: {port}\n    metrics: 1\n"
+    );
+    refused(
+        &spec,
+        &[&format!(
+            "port {port} (gRPC port of node bad-0) is already in use"
+        )],
+    );
+}
+
+#[test]
+fn the_sample_manifest_passes_the_same_checks() {
+    let sample = repo_root().join("config/samples/local-grid.yaml");
+    let text = std::fs::read_to_string(sample).unwrap();
+    let grid = sutra_core::crd::parse_storage_grid_yaml(&text).unwrap();
+    let names = sutra_core::crd::catalog_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    grid.validate(&names).unwrap();
+    assert_eq!(grid.spec.replicas, 3);
+    assert_eq!(grid.spec.vector.dimension, 128);
+}
+
+/// Runs `agent up --detach` on a grid named `bad` with `spec`, and checks the refusal.
+fn refused(spec: &str, expected: &[&str]) {
+    let temp = tempfile::tempdir().unwrap();
+    let manifest = temp.path().join("grid.yaml");
+    std::fs::write(
+        &manifest,
+        format!("apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: bad\nspec:\n{spec}"),
+    )
+    .unwrap();
+    let state_dir = temp.path().join("state");
+    let output = up(&manifest, &state_dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "agent up accepted a bad manifest:\n{stderr}"
+    );
+    for needle in expected {
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+    }
+    assert!(
+        !state_dir.exists(),
+        "a refused manifest created {}",
+        state_dir.display()
+    );
+    let leftovers = processes_mentioning(&state_dir);
+    assert!(
+        leftovers.is_empty(),
+        "processes started for a refused manifest: {leftovers:?}"
+    );
+}
+
+fn up(manifest: &Path, state_dir: &Path) -> Output {
+    build_binaries();
+    Command::new(bin("sutra-grid"))
+        .args(["agent", "up", "--detach", "-f"])
+        .arg(manifest)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .arg("--storage-bin")
+        .arg(bin("sutra-storage"))
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap()
+}
+
+/// Pids whose command line names `path` (a node or supervisor of the refused grid).
+fn processes_mentioning(path: &Path) -> Vec<String> {
+    let needle = path.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
+                String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .contains(&needle)
+            })
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn bin(name: &str) -> PathBuf {
+    repo_root().join("target/debug").join(name)
+}
+
+/// Builds both binaries once per test process; cargo's lock makes concurrent builds safe.
+fn build_binaries() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "sutra-storage", "-p", "sutra-grid"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cargo build -p sutra-storage -p sutra-grid failed"
+        );
+    });
+}

@@ -1,0 +1,322 @@
+//! The local agent on the process backend, with the real `sutra-storage` and `sutra-grid`
+//! binaries: a 3-node grid from `config/samples/local-grid.yaml` comes up detached, serves
+//! upserts and searches on every node, gets a SIGKILLed node restarted with its data, shows
+//! every node in the aggregated metrics, and `down` leaves no process behind.
+//!
+//! Run it: `cargo test -p sutra-e2e --test local_process`
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sutra_storage::proto::storage_client::StorageClient;
+use sutra_storage::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
+
+const DIMENSION: usize = 128;
+const VECTORS_PER_NODE: u64 = 20;
+/// Bound of every wait; generous for a loaded 2-core machine, never a timing assertion.
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_node_grid_serves_survives_sigkill_and_goes_down_cleanly() {
+    let state = tempfile::tempdir().unwrap();
+    let grid = LocalGrid::new(state.path());
+    let up = grid.agent(&[
+        "up",
+        "-f",
+        repo_root()
+            .join("config/samples/local-grid.yaml")
+            .to_str()
+            .unwrap(),
+        "--detach",
+        "--port-base",
+        &grid.port_base.to_string(),
+        "--metrics-addr",
+        &grid.metrics_addr.to_string(),
+        "--storage-bin",
+        bin("sutra-storage").to_str().unwrap(),
+    ]);
+    assert_success(&up, "agent up");
+
+    let nodes = grid.status();
+    assert_eq!(names(&nodes), ["local-0", "local-1", "local-2"]);
+    for node in &nodes {
+        assert_eq!(node["phase"], "Ready", "{node}");
+        assert_eq!(node["platform"]["variantMatched"], true, "{node}");
+    }
+
+    for (ordinal, node) in nodes.iter().enumerate() {
+        let mut client = client(node).await;
+        let ids = ids_of(ordinal as u64);
+        let vectors = ids.clone().map(|id| Vector {
+            id,
+            values: vector_for(id),
+            payload: Vec::new(),
+        });
+        let upserted = client
+            .upsert(UpsertRequest {
+                vectors: vectors.collect(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .upserted;
+        assert_eq!(upserted, VECTORS_PER_NODE);
+        for id in ids {
+            assert_eq!(nearest(&mut client, id).await, id);
+        }
+    }
+
+    let metrics = http_get(grid.metrics_addr, "/metrics");
+    for name in ["local-0", "local-1", "local-2"] {
+        assert!(
+            metrics.contains(&format!(
+                "sutra_grid_agent_restarts_total{{node=\"{name}\"}} 0"
+            )),
+            "{metrics}"
+        );
+        assert!(metrics.contains(&format!("{{node=\"{name}\"")), "{metrics}");
+    }
+
+    let victim = &nodes[1];
+    let old_pid = victim["pid"].as_u64().unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", &old_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let restarted = grid.wait_for(|nodes| {
+        let node = &nodes[1];
+        node["phase"] == "Ready"
+            && node["restarts"].as_u64() >= Some(1)
+            && node["pid"].as_u64().is_some_and(|pid| pid != old_pid)
+    });
+    let mut client = client(&restarted[1]).await;
+    let stored = client
+        .get(GetRequest {
+            ids: ids_of(1).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        stored.missing.is_empty(),
+        "lost after SIGKILL: {:?}",
+        stored.missing
+    );
+    assert_eq!(stored.vectors.len() as u64, VECTORS_PER_NODE);
+    assert_eq!(nearest(&mut client, 100 + 7).await, 107);
+
+    let logs = grid.agent(&["logs", "local-1", "--tail", "50"]);
+    assert_success(&logs, "agent logs");
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("sutra-storage listening"));
+
+    let supervisor = grid.supervisor_pid();
+    let pids: Vec<u64> = restarted
+        .iter()
+        .filter_map(|node| node["pid"].as_u64())
+        .collect();
+    assert_eq!(pids.len(), 3);
+    let down = grid.agent(&["down"]);
+    assert_success(&down, "agent down");
+    for pid in pids.iter().chain([old_pid, supervisor].iter()) {
+        assert!(!process_runs(*pid), "process {pid} still runs after down");
+    }
+    let grid_dir = state.path().join("local");
+    assert!(!grid_dir.join("state.json").exists());
+    assert!(!grid_dir.join("agent.json").exists());
+    assert!(
+        grid_dir.join("data/local-1").is_dir(),
+        "down without --purge keeps data"
+    );
+}
+
+/// A grid under test: its state dir and ports; `down --purge` runs on drop so a failing
+/// test leaves no process behind.
+struct LocalGrid {
+    state_dir: PathBuf,
+    port_base: u16,
+    metrics_addr: SocketAddr,
+}
+
+impl LocalGrid {
+    fn new(state_dir: &Path) -> LocalGrid {
+        build_binaries();
+        let (port_base, metrics_port) = free_port_range(7);
+        LocalGrid {
+            state_dir: state_dir.to_path_buf(),
+            port_base,
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+        }
+    }
+
+    fn agent(&self, args: &[&str]) -> Output {
+        Command::new(bin("sutra-grid"))
+            .arg("agent")
+            .args(args)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .output()
+            .unwrap()
+    }
+
+    fn status(&self) -> Vec<Value> {
+        let output = self.agent(&["status", "--output", "json"]);
+        assert_success(&output, "agent status");
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn wait_for(&self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let start = Instant::now();
+        loop {
+            let nodes = self.status();
+            if done(&nodes) {
+                return nodes;
+            }
+            assert!(
+                start.elapsed() < WAIT_LIMIT,
+                "grid never reached the expected state: {nodes:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn supervisor_pid(&self) -> u64 {
+        let record: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.state_dir.join("local/agent.json")).unwrap(),
+        )
+        .unwrap();
+        record["supervisor"]["pid"].as_u64().unwrap()
+    }
+}
+
+impl Drop for LocalGrid {
+    fn drop(&mut self) {
+        if self.state_dir.join("local/agent.json").exists() {
+            let _ = self.agent(&["down", "--purge", "--grace", "2"]);
+        }
+    }
+}
+
+fn ids_of(ordinal: u64) -> std::ops::Range<u64> {
+    ordinal * 100..ordinal * 100 + VECTORS_PER_NODE
+}
+
+/// A distinct direction per id, so each vector is its own nearest neighbour under cosine.
+fn vector_for(id: u64) -> Vec<f32> {
+    (0..DIMENSION)
+        .map(|i| (((id as usize * 31 + i * 17) % 97) as f32 - 48.0) / 48.0)
+        .collect()
+}
+
+async fn client(node: &Value) -> StorageClient<tonic::transport::Channel> {
+    let addr = node["grpcAddr"].as_str().unwrap();
+    StorageClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
+}
+
+async fn nearest(client: &mut StorageClient<tonic::transport::Channel>, id: u64) -> u64 {
+    let hits = client
+        .search(SearchRequest {
+            query: vector_for(id),
+            k: 1,
+            ..SearchRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hits;
+    hits.first()
+        .expect("a search over stored vectors finds one")
+        .id
+}
+
+fn names(nodes: &[Value]) -> Vec<&str> {
+    nodes
+        .iter()
+        .map(|node| node["name"].as_str().unwrap())
+        .collect()
+}
+
+fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Whether `pid` is a live process (a zombie waiting to be reaped does not count).
+fn process_runs(pid: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X"))
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// `count` consecutive free ports on loopback: the first is the port base (two per node),
+/// the last the agent's metrics port.
+fn free_port_range(count: u16) -> (u16, u16) {
+    for _ in 0..100 {
+        let start = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if start > u16::MAX - count {
+            continue;
+        }
+        let all_free =
+            (start..start + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if all_free {
+            return (start, start + count - 1);
+        }
+    }
+    panic!("no {count} consecutive free ports on 127.0.0.1");
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn bin(name: &str) -> PathBuf {
+    repo_root().join("target/debug").join(name)
+}
+
+/// Builds both binaries once per test process; cargo's lock makes concurrent builds safe.
+fn build_binaries() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "sutra-storage", "-p", "sutra-grid"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cargo build -p sutra-storage -p sutra-grid failed"
+        );
+    });
+}
