@@ -225,6 +225,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_parses() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/storage.example.toml"
+        );
+        let settings = PartialSettings::from_file(Path::new(path))
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(settings.dimension, Some(768));
+        assert_eq!(settings.metric, Some(Metric::Cosine));
+        assert_eq!(settings.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
     fn zero_dimension_is_rejected() {
         let flags = PartialSettings {
             dimension: Some(0),

@@ -36,6 +36,9 @@ pub const SERVICE_NAME: &str = "sutra.storage.v1.Storage";
 /// by flow control while a batch is being made durable.
 const STREAM_WINDOW_BYTES: u32 = 16 << 20;
 const CONNECTION_WINDOW_BYTES: u32 = 32 << 20;
+/// Largest HTTP/2 frame a client may send: 1 MiB frames cut the per-frame work of a
+/// multi-megabyte batch 64-fold compared with the 16 KiB default.
+const MAX_FRAME_BYTES: u32 = 1 << 20;
 
 /// Everything a server needs; `store` is already derived from the platform and settings.
 #[derive(Debug, Clone)]
@@ -129,6 +132,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         .layer(limits::layer())
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -65,21 +65,20 @@ impl StorageService {
         self.blocking(move |store| store.upsert(records)).await
     }
 
+    /// Applies the batches in order, each durable before the next starts; the next
+    /// message is received and decoded while the current batch is being made durable.
     async fn upsert_stream_batches(
         &self,
         mut stream: Streaming<UpsertRequest>,
     ) -> Result<UpsertResponse, Status> {
         let mut upserted = 0;
         let mut index = 0usize;
-        while let Some(batch) = stream
-            .message()
-            .await
-            .map_err(|status| in_batch(index, convert::oversized_as_resource_exhausted(status)))?
-        {
-            upserted += self
-                .upsert_batch(batch)
-                .await
-                .map_err(|status| in_batch(index, status))?;
+        let mut next = receive(&mut stream, index).await?;
+        while let Some(batch) = next {
+            let (committed, following) =
+                tokio::join!(self.upsert_batch(batch), receive(&mut stream, index + 1));
+            upserted += committed.map_err(|status| in_batch(index, status))?;
+            next = following?;
             index += 1;
         }
         Ok(UpsertResponse { upserted })
@@ -151,6 +150,17 @@ impl StorageService {
             variant_message: platform.verdict.message.clone(),
         })
     }
+}
+
+/// The next batch of a stream; errors name the batch they concern.
+async fn receive(
+    stream: &mut Streaming<UpsertRequest>,
+    index: usize,
+) -> Result<Option<UpsertRequest>, Status> {
+    stream
+        .message()
+        .await
+        .map_err(|status| in_batch(index, convert::oversized_as_resource_exhausted(status)))
 }
 
 /// Names the failing batch of a stream; earlier batches are durable and stay.
