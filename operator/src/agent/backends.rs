@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{AgentError, AgentResult};
+use crate::backend::docker::DockerBackend;
 use crate::backend::process::{ProcessBackend, locate_storage_bin};
 use crate::backend::{Backend, BackendResult, NodeHandle, NodeSpec, NodeStatus};
 
@@ -34,6 +35,7 @@ impl BackendKind {
 #[derive(Debug)]
 pub enum AgentBackend {
     Process(ProcessBackend),
+    Docker(DockerBackend),
 }
 
 /// Opens the backend `kind` for `grid`. `storage_bin` is the recorded or requested
@@ -58,7 +60,13 @@ pub fn open_backend(
                 storage_bin,
             )))
         }
-        BackendKind::Docker => Err(AgentError::DockerNotBuilt),
+        // Connecting asks the engine its API version; the agent runs on a multi-threaded
+        // runtime, where this one blocking wait is allowed.
+        BackendKind::Docker => tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(DockerBackend::connect(grid))
+        })
+        .map(AgentBackend::Docker)
+        .map_err(AgentError::from),
     }
 }
 
@@ -67,6 +75,7 @@ impl AgentBackend {
     pub fn storage_bin(&self) -> Option<&Path> {
         match self {
             AgentBackend::Process(backend) => Some(backend.storage_bin()),
+            AgentBackend::Docker(_) => None,
         }
     }
 }
@@ -75,42 +84,49 @@ impl Backend for AgentBackend {
     async fn spawn(&self, spec: &NodeSpec) -> BackendResult<NodeHandle> {
         match self {
             AgentBackend::Process(backend) => backend.spawn(spec).await,
+            AgentBackend::Docker(backend) => backend.spawn(spec).await,
         }
     }
 
     async fn stop(&self, name: &str, grace: Duration) -> BackendResult<()> {
         match self {
             AgentBackend::Process(backend) => backend.stop(name, grace).await,
+            AgentBackend::Docker(backend) => backend.stop(name, grace).await,
         }
     }
 
     async fn remove(&self, name: &str, purge: bool) -> BackendResult<()> {
         match self {
             AgentBackend::Process(backend) => backend.remove(name, purge).await,
+            AgentBackend::Docker(backend) => backend.remove(name, purge).await,
         }
     }
 
     async fn is_alive(&self, name: &str) -> BackendResult<bool> {
         match self {
             AgentBackend::Process(backend) => backend.is_alive(name).await,
+            AgentBackend::Docker(backend) => backend.is_alive(name).await,
         }
     }
 
     async fn status(&self, name: &str) -> BackendResult<NodeStatus> {
         match self {
             AgentBackend::Process(backend) => backend.status(name).await,
+            AgentBackend::Docker(backend) => backend.status(name).await,
         }
     }
 
     async fn list(&self) -> BackendResult<Vec<NodeStatus>> {
         match self {
             AgentBackend::Process(backend) => backend.list().await,
+            AgentBackend::Docker(backend) => backend.list().await,
         }
     }
 
     async fn logs(&self, name: &str, tail_lines: usize) -> BackendResult<String> {
         match self {
             AgentBackend::Process(backend) => backend.logs(name, tail_lines).await,
+            AgentBackend::Docker(backend) => backend.logs(name, tail_lines).await,
         }
     }
 }

@@ -151,7 +151,9 @@ fn saturating_i64(bytes: u64) -> i64 {
 /// The engine state of a container, reduced to what the agent decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liveness {
-    /// Created or exited: nothing runs, and the engine will not start it by itself.
+    /// Created, not started yet: `spawn` is between creating and starting it.
+    Created,
+    /// Exited: nothing runs, and the engine will not start it by itself.
     Down,
     /// The server process runs (or is paused).
     Running,
@@ -172,6 +174,7 @@ impl Liveness {
                 Liveness::Running
             }
             Some(ContainerStateStatusEnum::RESTARTING) => Liveness::Restarting,
+            Some(ContainerStateStatusEnum::CREATED) => Liveness::Created,
             _ if state.running == Some(true) => Liveness::Running,
             _ => Liveness::Down,
         }
@@ -180,7 +183,7 @@ impl Liveness {
     /// A restarting container counts as alive: the engine brings it back, and a second
     /// start by the agent would race it.
     pub fn is_alive(self) -> bool {
-        !matches!(self, Liveness::Down)
+        matches!(self, Liveness::Running | Liveness::Restarting)
     }
 
     /// The node phase before readiness is known; a running container becomes `Ready`
@@ -189,7 +192,7 @@ impl Liveness {
         match self {
             Liveness::Running if ready => NodePhase::Ready,
             Liveness::Running => NodePhase::Running,
-            Liveness::Restarting => NodePhase::Scheduled,
+            Liveness::Created | Liveness::Restarting => NodePhase::Scheduled,
             Liveness::Down => NodePhase::Failed,
         }
     }
@@ -367,15 +370,15 @@ mod tests {
         assert!(restarting.is_alive());
         assert_eq!(restarting.phase(false), NodePhase::Scheduled);
 
-        for status in [
-            ContainerStateStatusEnum::EXITED,
-            ContainerStateStatusEnum::CREATED,
-        ] {
-            let down = Liveness::of(Some(&state(status, false)));
-            assert_eq!(down, Liveness::Down);
-            assert!(!down.is_alive());
-            assert_eq!(down.phase(false), NodePhase::Failed);
-        }
+        let created = Liveness::of(Some(&state(ContainerStateStatusEnum::CREATED, false)));
+        assert_eq!(created, Liveness::Created);
+        assert!(!created.is_alive());
+        assert_eq!(created.phase(false), NodePhase::Scheduled);
+
+        let exited = Liveness::of(Some(&state(ContainerStateStatusEnum::EXITED, false)));
+        assert_eq!(exited, Liveness::Down);
+        assert!(!exited.is_alive());
+        assert_eq!(exited.phase(false), NodePhase::Failed);
         assert_eq!(Liveness::of(None), Liveness::Down);
     }
 
