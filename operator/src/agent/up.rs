@@ -148,24 +148,14 @@ async fn up_foreground(
     let backend = Arc::new(backend);
     let listener = metrics::bind(record.metrics_addr).await?;
     let server = tokio::spawn(metrics::serve(listener, Arc::clone(&backend)));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let supervision = supervise(&*backend, &record.nodes, async {
-        let _ = stop_rx.await;
-    });
-    let main = async {
-        let result = bring_up(&*backend, &record, settings, started).await;
-        if result.is_ok() {
-            println!("supervising in the foreground; Ctrl-C stops the grid (data is kept)");
-            shutdown_signal().await;
-            log_line("stopping the grid");
-        }
-        let _ = stop_tx.send(());
-        result
+    let result = match start_nodes(&*backend, &record.nodes).await {
+        Ok(()) => supervise_until_signal(&*backend, &record, settings, started).await,
+        Err(error) => Err(error),
     };
-    let ((), result) = tokio::join!(supervision, main);
     server.abort();
     let stopped = stop_all(&*backend, settings.stop_grace, false).await;
     AgentRecord::remove(dir)?;
+    let _ = std::fs::remove_file(dir.lock_file());
     result?;
     stopped?;
     println!(
@@ -176,28 +166,32 @@ async fn up_foreground(
     Ok(())
 }
 
-/// Starts the nodes and waits until all are ready; on failure stops them again.
-async fn bring_up<B: Backend>(
+/// Restarts crashed nodes from the moment they are started, while the display waits for
+/// them to become ready and then until Ctrl-C or SIGTERM.
+async fn supervise_until_signal<B: Backend>(
     backend: &B,
     record: &AgentRecord,
     settings: &UpSettings,
     started: Instant,
 ) -> AgentResult<()> {
-    let result = async {
-        start_nodes(backend, &record.nodes).await?;
-        wait_until_ready(backend, &record.nodes, settings.ready_timeout, || Ok(())).await
-    }
-    .await;
-    match result {
-        Ok(_) => {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let supervision = supervise(backend, &record.nodes, async {
+        let _ = stop_rx.await;
+    });
+    let main = async {
+        let ready =
+            wait_until_ready(backend, &record.nodes, settings.ready_timeout, || Ok(())).await;
+        if ready.is_ok() {
             print_ready(record, started.elapsed());
-            Ok(())
+            println!("supervising in the foreground; Ctrl-C stops the grid (data is kept)");
+            shutdown_signal().await;
+            log_line("stopping the grid");
         }
-        Err(error) => {
-            let _ = stop_all(backend, settings.stop_grace, false).await;
-            Err(error)
-        }
-    }
+        let _ = stop_tx.send(());
+        ready
+    };
+    let ((), ready) = tokio::join!(supervision, main);
+    ready.map(drop)
 }
 
 fn print_ready(record: &AgentRecord, elapsed: Duration) {
