@@ -57,6 +57,8 @@ pub struct NodeHandle {
 pub struct NodePlatform {
     /// One line for a table column, e.g. `Neoverse-V1 arm64 sve 64KiB`.
     pub summary: String,
+    /// The variant the node runs as (the one its binary was built as, or `--variant`).
+    pub variant: String,
     /// Best variant for the detected hardware.
     pub best_variant: String,
     /// Whether the running variant is the best one or an allowed fallback.

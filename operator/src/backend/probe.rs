@@ -94,6 +94,7 @@ pub async fn platform(grpc_addr: SocketAddr) -> Result<NodePlatform, String> {
         .map_err(|error| format!("the node's platform report is not valid JSON: {error}"))?;
     Ok(NodePlatform {
         summary: platform_summary(&report),
+        variant: response.variant,
         best_variant: response.best_variant,
         variant_matched: response.variant_matched,
         variant_message: response.variant_message,

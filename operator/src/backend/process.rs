@@ -164,9 +164,13 @@ impl ProcessBackend {
             (Some(_), false, _) => NodePhase::Failed,
             (None, false, _) => NodePhase::Pending,
         };
+        // The variant the binary reports it runs as; the planned one until it has answered.
+        let variant = platform
+            .as_ref()
+            .map_or_else(|| spec.variant.clone(), |platform| platform.variant.clone());
         NodeStatus {
             name: spec.name.clone(),
-            variant: spec.variant.clone(),
+            variant,
             phase,
             ready,
             platform,
@@ -294,6 +298,10 @@ impl Backend for ProcessBackend {
 }
 
 /// The `sutra-storage serve` arguments for a node.
+///
+/// No `--variant`: a process runs the one `sutra-storage` binary that was built here, which
+/// knows the variant it was compiled as and reports it; claiming the planned variant would
+/// label a universal build as, say, `x86-64-v4`.
 pub fn serve_args(spec: &NodeSpec) -> Vec<String> {
     vec![
         "serve".to_owned(),
@@ -309,8 +317,6 @@ pub fn serve_args(spec: &NodeSpec) -> Vec<String> {
         grpc_addr(spec).to_string(),
         "--metrics-addr".to_owned(),
         metrics_addr(spec).to_string(),
-        "--variant".to_owned(),
-        spec.variant.clone(),
     ]
 }
 
@@ -444,7 +450,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "serve --data /state/local/data/local-1 --dimension 128 --metric l2 --compression int8 \
-             --grpc-addr 127.0.0.1:50052 --metrics-addr 127.0.0.1:9091 --variant x86-64-v3"
+             --grpc-addr 127.0.0.1:50052 --metrics-addr 127.0.0.1:9091"
         );
     }
 
@@ -491,7 +497,8 @@ mod tests {
 
         let pid = ProcessId::of(handle.id.parse().unwrap());
         let logs = wait_for_log(&backend, "args: serve").await;
-        assert!(logs.contains("--variant x86-64-v3"), "{logs}");
+        assert!(logs.contains("--data"), "{logs}");
+        assert!(!logs.contains("--variant"), "{logs}");
 
         backend
             .stop("local-1", Duration::from_secs(5))
