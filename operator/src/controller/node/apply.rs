@@ -70,10 +70,13 @@ async fn apply_pod(
     if hash_of(&current.metadata) == hash_of(&desired.metadata) {
         return Ok(PodOutcome::UpToDate);
     }
-    if pod_is_ready(current) && !observed.host.is_unavailable() {
-        if let Some(blocker) = rollout_blocker(ctx, node, namespace).await? {
-            return Ok(PodOutcome::WaitingForRollout(blocker));
-        }
+    // Replacing a Pod that does not serve anyway (or sits on a lost host) costs nothing,
+    // so only a serving Pod waits for its siblings.
+    if pod_is_ready(current)
+        && !observed.host.is_unavailable()
+        && let Some(blocker) = rollout_blocker(ctx, node, namespace).await?
+    {
+        return Ok(PodOutcome::WaitingForRollout(blocker));
     }
     // A Pod on a lost host never confirms its deletion; force it so the name frees up.
     let params = if observed.host.is_unavailable() {
