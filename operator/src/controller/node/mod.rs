@@ -3,6 +3,22 @@
 //!
 //! Pipeline: [`dereference`] (read Pod, PVC, Service, Node) → validate → [`build`] (pure) →
 //! [`apply`] (only what differs) → [`status`] (only when it changed).
+//!
+//! # Node loss and the data left behind
+//!
+//! When a StorageNode's Node is deleted or NotReady, the `NodeAvailable` condition turns
+//! False and a `NodeLost` Event is recorded. The grid's planner decides what follows:
+//! * `onNodeLoss: Wait` (default): nothing moves. A Node that comes back finds its Pod
+//!   and its volume as they were; the vectors on it were never touched.
+//! * `onNodeLoss: Reschedule`, after `nodeLossGracePeriodSeconds`: the StorageNode gets a
+//!   new `spec.nodeName`, the old Pod is force-deleted (a lost kubelet never confirms a
+//!   delete) and a new one is created on the new host with the **same** claim
+//!   `<storagenode>-data`. With network-attached volumes (EBS, Ceph, ...) the data follows
+//!   if the new host can attach it (same zone). With node-local volumes (local-path, local
+//!   PVs) the data stays on the lost host: the claim is bound there, so the new Pod stays
+//!   Pending and says so in its events; delete the claim (after copying anything worth
+//!   keeping) to start the node empty on its new host. The operator never deletes a
+//!   claim on its own except under `reclaimPolicy: Delete` when the StorageNode goes.
 
 pub mod apply;
 pub mod build;
