@@ -41,7 +41,11 @@ fn main() {
 }
 
 fn node_json(index: usize) -> Value {
-    let arch = if index.is_multiple_of(2) { "amd64" } else { "arm64" };
+    let arch = if index.is_multiple_of(2) {
+        "amd64"
+    } else {
+        "arm64"
+    };
     let mut labels = json!({
         "kubernetes.io/arch": arch,
         "kubernetes.io/hostname": format!("node-{index:04}"),

@@ -1,7 +1,7 @@
 //! sutra-grid: Kubernetes operator and local agent.
-pub mod cli;
-pub mod plan;
-pub mod backend;
 pub mod agent;
+pub mod backend;
+pub mod cli;
 pub mod controller;
+pub mod plan;
 pub mod runtime;
