@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import warnings
 from typing import Any, Iterator
 
 import yaml
@@ -11,35 +10,13 @@ from conftest import REPO_ROOT
 
 RBAC_COMMAND = ["cargo", "run", "--quiet", "-p", "sutra-grid", "--", "rbac"]
 
-# The reference while the operator cannot print its rules (`sutra-grid rbac`), kept in step
-# with operator/src/controller by hand. Once the subcommand exists its output is used and
-# this list is no longer read.
-EXPECTED_RULES: list[dict[str, Any]] = [
-    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-    {
-        "apiGroups": [""],
-        "resources": ["pods", "persistentvolumeclaims", "services"],
-        "verbs": ["get", "list", "watch", "create", "patch", "delete"],
-    },
-    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
-    {"apiGroups": ["grid.sutra.ai"], "resources": ["storagegrids"], "verbs": ["get", "list", "watch", "patch"]},
-    {
-        "apiGroups": ["grid.sutra.ai"],
-        "resources": ["storagenodes"],
-        "verbs": ["get", "list", "watch", "create", "patch", "delete"],
-    },
-    {"apiGroups": ["grid.sutra.ai"], "resources": ["storagegrids/status", "storagenodes/status"], "verbs": ["get", "patch"]},
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "patch"]},
-]
 
-
-def controller_rules() -> list[dict[str, Any]]:
-    """The PolicyRules the controllers use, as `sutra-grid rbac` prints them."""
-    result = subprocess.run(RBAC_COMMAND, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    if result.returncode != 0 and "unrecognized subcommand 'rbac'" in result.stderr:
-        warnings.warn("`sutra-grid rbac` does not exist yet: comparing with EXPECTED_RULES", stacklevel=1)
-        return EXPECTED_RULES
-    assert result.returncode == 0, f"{' '.join(RBAC_COMMAND)} failed: {result.stderr}"
+def controller_rules(*flags: str) -> list[dict[str, Any]]:
+    """The PolicyRules `sutra-grid rbac [flags]` prints: the operator's cluster rules, or with
+    `--leader-election` its Lease rules, or with `--storage-node` the storage nodes' rules."""
+    command = [*RBAC_COMMAND, *flags]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{' '.join(command)} failed: {result.stderr}"
     return policy_rules(result.stdout)
 
 

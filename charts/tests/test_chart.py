@@ -149,6 +149,7 @@ def test_operator_args_match_the_operator_flags(defaults: Rendered) -> None:
         "--leader-election",
         "--lease-name=sutra-grid",
         "--lease-namespace=sutra-system",
+        "--storage-node-cluster-role=sutra-grid-storage-node",
     ]
 
 
@@ -161,10 +162,22 @@ def test_single_namespace_without_election_changes_the_args(rendered: dict[str, 
         "--metrics-addr=0.0.0.0:9443",
         "--variant-rules=/etc/sutra-grid/variants.yaml",
         "--log-format=text",
+        "--storage-node-cluster-role=sutra-grid-storage-node",
     ]
     assert container["image"] == "registry.example/sutra-grid:dev"
     assert container["imagePullPolicy"] == "Always"
     assert render_.of_kind("Role") == [] and render_.of_kind("RoleBinding") == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_operator_knows_its_pod_name_and_namespace(scenario: str, rendered: dict[str, Rendered]) -> None:
+    """The Lease holder's identity and the Event reporter's instance come from the downward API."""
+    env = {var["name"]: var for var in operator_container(rendered[scenario])["env"]}
+    assert env["POD_NAME"] == {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    assert env["POD_NAMESPACE"] == {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    }
 
 
 def test_several_replicas_need_leader_election() -> None:
@@ -224,15 +237,39 @@ def test_changed_variant_rules_roll_the_operator(defaults: Rendered) -> None:
 # --- RBAC ---------------------------------------------------------------------------------
 
 
+def grants_of(*roles: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {grant for role in roles for rule in role["rules"] for grant in rule_grants(rule)}
+
+
 def granted(render_: Rendered, kind: str) -> set[tuple[str, str, str]]:
-    return {grant for role in render_.of_kind(kind) for rule in role["rules"] for grant in rule_grants(rule)}
+    return grants_of(*render_.of_kind(kind))
 
 
-def test_rbac_grants_exactly_what_the_controllers_use(defaults: Rendered) -> None:
-    chart_grants = granted(defaults, "ClusterRole") | granted(defaults, "Role")
-    controller_grants = {grant for rule in controller_rules() for grant in rule_grants(rule)}
-    assert sorted(chart_grants - controller_grants) == [], "granted but not used by the controllers"
-    assert sorted(controller_grants - chart_grants) == [], "used by the controllers but not granted"
+def named(render_: Rendered, kind: str, name: str) -> dict[str, Any]:
+    (found,) = [obj for obj in render_.of_kind(kind) if obj["metadata"]["name"] == name]
+    return found
+
+
+# Each role of the chart, by kind and name suffix, and the `sutra-grid rbac` flags printing it.
+CHART_ROLES = {
+    "operator": ("ClusterRole", "", ()),
+    "leader-election": ("Role", "-leader-election", ("--leader-election",)),
+    "storage-node": ("ClusterRole", "-storage-node", ("--storage-node",)),
+}
+
+
+@pytest.mark.parametrize("role", CHART_ROLES)
+def test_rbac_grants_exactly_what_the_controllers_use(role: str, defaults: Rendered) -> None:
+    kind, suffix, flags = CHART_ROLES[role]
+    chart_grants = grants_of(named(defaults, kind, f"sutra-grid{suffix}"))
+    controller_grants = {grant for rule in controller_rules(*flags) for grant in rule_grants(rule)}
+    assert sorted(chart_grants - controller_grants) == [], "granted but not used"
+    assert sorted(controller_grants - chart_grants) == [], "used but not granted"
+
+
+def test_chart_renders_no_other_role(defaults: Rendered) -> None:
+    names = {(obj["kind"], obj["metadata"]["name"]) for obj in defaults.objects if obj["kind"] in {"ClusterRole", "Role"}}
+    assert names == {(kind, f"sutra-grid{suffix}") for kind, suffix, _ in CHART_ROLES.values()}
 
 
 def test_leases_are_granted_only_in_the_release_namespace(defaults: Rendered) -> None:
@@ -244,21 +281,51 @@ def test_leases_are_granted_only_in_the_release_namespace(defaults: Rendered) ->
 def test_rbac_grants_no_wildcards_and_no_secrets(defaults: Rendered) -> None:
     for group, resource, verb in granted(defaults, "ClusterRole") | granted(defaults, "Role"):
         assert "*" not in (group, resource, verb)
-        assert resource not in {"secrets", "clusterroles", "roles", "rolebindings", "clusterrolebindings"}
+        assert resource not in {"secrets", "clusterroles", "roles", "clusterrolebindings"}
         assert verb not in {"escalate", "bind", "impersonate"}
+        if resource == "rolebindings":
+            # The storage Pods' binding: applied, never listed or deleted.
+            assert verb in {"get", "create", "patch"}, verb
+
+
+def test_storage_nodes_may_only_read_their_object_and_report_status(defaults: Rendered) -> None:
+    role = named(defaults, "ClusterRole", "sutra-grid-storage-node")
+    assert grants_of(role) == {
+        ("grid.sutra.ai", "storagenodes", "get"),
+        ("grid.sutra.ai", "storagenodes/status", "get"),
+        ("grid.sutra.ai", "storagenodes/status", "patch"),
+    }
+
+
+def test_operator_may_bind_the_storage_node_role_without_bind(defaults: Rendered) -> None:
+    """Kubernetes lets the operator create a RoleBinding to a ClusterRole whose permissions it
+    holds itself; no `bind` grant is needed."""
+    operator = grants_of(named(defaults, "ClusterRole", "sutra-grid"))
+    assert grants_of(named(defaults, "ClusterRole", "sutra-grid-storage-node")) <= operator
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "custom-namespace"])
+def test_operator_binds_the_rendered_storage_node_role(scenario: str, rendered: dict[str, Rendered]) -> None:
+    render_ = rendered[scenario]
+    role = next(obj for obj in render_.of_kind("ClusterRole") if obj["metadata"]["name"].endswith("-storage-node"))
+    assert f"--storage-node-cluster-role={role['metadata']['name']}" in operator_container(render_)["args"]
 
 
 def test_bindings_name_the_rendered_service_account_and_roles(rendered: dict[str, Rendered]) -> None:
     for scenario in ("defaults", "custom-namespace"):
         render_ = rendered[scenario]
         account = render_.one("ServiceAccount")["metadata"]["name"]
+        fullname = render_.one("Deployment")["metadata"]["name"]
         assert render_.one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == account
-        for binding_kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+        for binding_kind, role_kind, role_name in (
+            ("ClusterRoleBinding", "ClusterRole", fullname),
+            ("RoleBinding", "Role", f"{fullname}-leader-election"),
+        ):
             binding = render_.one(binding_kind)
             assert binding["roleRef"] == {
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": role_kind,
-                "name": render_.one(role_kind)["metadata"]["name"],
+                "name": named(render_, role_kind, role_name)["metadata"]["name"],
             }
             assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": render_.namespace}]
 

@@ -1,6 +1,7 @@
 //! The StorageNode reconciler against a mocked API server: the Pod, PVC and Service it
-//! applies, re-creation of a deleted Pod, the variant-mismatch loop (exactly one
-//! re-creation), node loss, the volume's fate on deletion and the one-at-a-time roll.
+//! applies, the namespace's storage identity (ServiceAccount and RoleBinding), re-creation
+//! of a deleted Pod, the variant-mismatch loop (exactly one re-creation), node loss, the
+//! volume's fate on deletion and the one-at-a-time roll.
 
 mod reconcile_support;
 
@@ -10,7 +11,8 @@ use http::Method;
 use reconcile_support::*;
 use serde_json::{Value, json};
 use sutra_core::crd::StorageNode;
-use sutra_grid::controller::node::{self, build::build_pod};
+use sutra_grid::controller::DEFAULT_STORAGE_NODE_CLUSTER_ROLE;
+use sutra_grid::controller::node::{self, build::build_pod, build::build_storage_identity};
 
 const NS: &str = "default";
 const SN: &str = "/apis/grid.sutra.ai/v1alpha1/namespaces/default/storagenodes/g-0";
@@ -20,6 +22,8 @@ const POD: &str = "/api/v1/namespaces/default/pods/g-0";
 const PVC: &str = "/api/v1/namespaces/default/persistentvolumeclaims/g-0-data";
 const SVC: &str = "/api/v1/namespaces/default/services/g-0";
 const HOST: &str = "/api/v1/nodes/host-a";
+const SA: &str = "/api/v1/namespaces/default/serviceaccounts/sutra-storage";
+const RB: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/sutra-storage";
 
 fn sn_json(variant: &str) -> Value {
     json!({
@@ -61,6 +65,25 @@ fn owned_pvc_and_service(sn: &Value) -> (Value, Value) {
     let pvc = serde_json::to_value(node::build::build_pvc(&node)).unwrap();
     let svc = serde_json::to_value(node::build::build_service(&node)).unwrap();
     (pvc, svc)
+}
+
+/// The namespace's ServiceAccount and RoleBinding as the operator applied them.
+fn identity() -> (Value, Value) {
+    let identity = build_storage_identity(NS, DEFAULT_STORAGE_NODE_CLUSTER_ROLE);
+    (
+        serde_json::to_value(identity.service_account).unwrap(),
+        serde_json::to_value(identity.role_binding).unwrap(),
+    )
+}
+
+/// Reading the ServiceAccount finds it as desired.
+fn account_in_place() -> Step {
+    get(SA, identity().0)
+}
+
+/// Reading the RoleBinding finds it as desired.
+fn binding_in_place() -> Step {
+    get(RB, identity().1)
 }
 
 async fn reconcile(sn: &Value, steps: Vec<Step>) -> Vec<Sent> {
@@ -121,6 +144,10 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
             not_found(PVC),
             not_found(SVC),
             get(HOST, ready_host()),
+            not_found(SA),
+            not_found(RB),
+            apply(SA),
+            apply(RB),
             apply(SVC),
             apply(PVC),
             apply(POD),
@@ -132,20 +159,22 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
     for s in sent.iter().filter(|s| s.method == Method::PATCH) {
         s.assert_apply();
     }
-    let svc = &sent[4].body;
+    let svc = &sent[8].body;
     assert_eq!(svc["spec"]["clusterIP"], "None");
     assert_eq!(svc["spec"]["selector"]["grid.sutra.ai/storagenode"], "g-0");
     assert_eq!(svc["metadata"]["ownerReferences"][0]["uid"], "sn-uid");
 
-    let pvc = &sent[5].body;
+    let pvc = &sent[9].body;
     assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "20Gi");
     assert!(
         pvc["metadata"].get("ownerReferences").is_none(),
         "Retain: the claim outlives the StorageNode"
     );
 
-    let pod = &sent[6].body;
+    let pod = &sent[10].body;
     assert_eq!(pod["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(pod["spec"]["serviceAccountName"], "sutra-storage");
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], true);
     let container = &pod["spec"]["containers"][0];
     assert_eq!(container["name"], "sutra-storage");
     assert_eq!(
@@ -200,8 +229,8 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
     assert_eq!(term["matchFields"][0]["values"], json!(["host-a"]));
     assert!(pod["metadata"]["annotations"]["grid.sutra.ai/spec-hash"].is_string());
 
-    assert_eq!(sent[7].event_reason(), Some("PodCreated"));
-    let status = &sent[8].body["status"];
+    assert_eq!(sent[11].event_reason(), Some("PodCreated"));
+    let status = &sent[12].body["status"];
     assert_eq!(status["observedGeneration"], 3);
     assert_eq!(status["variant"], "graviton3");
     assert_eq!(condition(status, "NodeAvailable")["status"], "True");
@@ -218,6 +247,8 @@ async fn a_deleted_pod_is_created_once_and_then_left_alone() {
             get(PVC, pvc.clone()),
             get(SVC, svc.clone()),
             get(HOST, ready_host()),
+            account_in_place(),
+            binding_in_place(),
             apply(POD),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
@@ -225,7 +256,7 @@ async fn a_deleted_pod_is_created_once_and_then_left_alone() {
     )
     .await;
     assert_eq!(pod_creates(&first), 1);
-    let created = first[4].body.clone();
+    let created = first[6].body.clone();
 
     let sn = with_status(&sn, first.last().unwrap());
     let second = reconcile(
@@ -235,6 +266,8 @@ async fn a_deleted_pod_is_created_once_and_then_left_alone() {
             get(PVC, pvc),
             get(SVC, svc),
             get(HOST, ready_host()),
+            account_in_place(),
+            binding_in_place(),
         ],
     )
     .await;
@@ -265,6 +298,8 @@ async fn a_variant_mismatch_recreates_the_pod_exactly_once() {
             get(PVC, pvc.clone()),
             get(SVC, svc.clone()),
             get(HOST, ready_host()),
+            account_in_place(),
+            binding_in_place(),
             event(NS),
             get(SNS, list("StorageNodeList", vec![sn.clone()])),
             delete(POD),
@@ -273,9 +308,9 @@ async fn a_variant_mismatch_recreates_the_pod_exactly_once() {
         ],
     )
     .await;
-    assert_eq!(first[4].event_reason(), Some("RecreatingWithBestVariant"));
+    assert_eq!(first[6].event_reason(), Some("RecreatingWithBestVariant"));
     assert!(
-        first[4].body["note"]
+        first[6].body["note"]
             .as_str()
             .unwrap()
             .contains("graviton4")
@@ -293,6 +328,8 @@ async fn a_variant_mismatch_recreates_the_pod_exactly_once() {
             get(PVC, pvc.clone()),
             get(SVC, svc.clone()),
             get(HOST, ready_host()),
+            account_in_place(),
+            binding_in_place(),
             apply(POD),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
@@ -300,7 +337,7 @@ async fn a_variant_mismatch_recreates_the_pod_exactly_once() {
     )
     .await;
     assert_eq!(pod_creates(&second), 1);
-    let created = &second[4].body["spec"]["containers"][0];
+    let created = &second[6].body["spec"]["containers"][0];
     assert_eq!(
         created["image"],
         format!("sutra-storage:{}-graviton4", env!("CARGO_PKG_VERSION"))
@@ -317,6 +354,8 @@ async fn a_variant_mismatch_recreates_the_pod_exactly_once() {
             get(PVC, pvc),
             get(SVC, svc),
             get(HOST, ready_host()),
+            account_in_place(),
+            binding_in_place(),
             apply_status(SN_STATUS, sn.clone()),
         ],
     )
@@ -352,6 +391,8 @@ async fn a_fixed_variant_grid_never_switches_variant() {
             get(PVC, pvc),
             get(SVC, svc),
             get(HOST, ready_host()),
+            account_in_place(),
+            binding_in_place(),
         ],
     )
     .await;
@@ -369,13 +410,15 @@ async fn a_lost_node_sets_a_condition_and_an_event() {
             get(PVC, pvc),
             get(SVC, svc),
             not_found(HOST),
+            account_in_place(),
+            binding_in_place(),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
         ],
     )
     .await;
-    assert_eq!(sent[4].event_reason(), Some("NodeLost"));
-    let available = condition(&sent[5].body["status"], "NodeAvailable");
+    assert_eq!(sent[6].event_reason(), Some("NodeLost"));
+    let available = condition(&sent[7].body["status"], "NodeAvailable");
     assert_eq!(available["status"], "False");
     assert_eq!(available["reason"], "NodeDeleted");
 }
@@ -400,6 +443,8 @@ async fn a_moved_storage_node_force_deletes_the_pod_on_its_lost_host() {
             get(PVC, pvc),
             get(SVC, svc),
             get(HOST, not_ready),
+            account_in_place(),
+            binding_in_place(),
             delete(POD),
             event(NS),
             event(NS),
@@ -426,6 +471,8 @@ async fn a_spec_change_waits_while_a_sibling_is_not_ready() {
             get(PVC, pvc),
             get(SVC, svc),
             get(HOST, ready_host()),
+            account_in_place(),
+            binding_in_place(),
             get(SNS, list("StorageNodeList", vec![sn.clone(), sibling])),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
@@ -433,9 +480,9 @@ async fn a_spec_change_waits_while_a_sibling_is_not_ready() {
     )
     .await;
     assert!(sent.iter().all(|s| s.method != Method::DELETE));
-    assert_eq!(sent[5].event_reason(), Some("RolloutWaiting"));
+    assert_eq!(sent[7].event_reason(), Some("RolloutWaiting"));
     assert!(
-        sent[5].body["note"]
+        sent[7].body["note"]
             .as_str()
             .unwrap()
             .contains("until g-1 is Ready")
@@ -485,4 +532,180 @@ async fn deleting_with_reclaim_retain_keeps_the_volume() {
     let sn = deleting("Retain");
     let sent = reconcile(&sn, vec![step(Method::PATCH, SN, sn.clone())]).await;
     assert!(sent.iter().all(|s| s.method != Method::DELETE));
+}
+
+#[tokio::test]
+async fn a_namespace_without_the_storage_identity_gets_it_before_the_pod() {
+    let sn = sn_json("graviton3");
+    let (pvc, svc) = owned_pvc_and_service(&sn);
+    let sent = reconcile(
+        &sn,
+        vec![
+            not_found(POD),
+            get(PVC, pvc),
+            get(SVC, svc),
+            get(HOST, ready_host()),
+            not_found(SA),
+            not_found(RB),
+            apply(SA),
+            apply(RB),
+            apply(POD),
+            event(NS),
+            apply_status(SN_STATUS, sn.clone()),
+        ],
+    )
+    .await;
+    for s in &sent[6..=8] {
+        s.assert_apply();
+    }
+
+    let account = &sent[6].body;
+    assert_eq!(account["apiVersion"], "v1");
+    assert_eq!(account["kind"], "ServiceAccount");
+    assert_eq!(account["metadata"]["name"], "sutra-storage");
+    assert_eq!(account["metadata"]["namespace"], NS);
+    assert_eq!(
+        account["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "sutra-grid"
+    );
+    assert!(
+        account["metadata"].get("ownerReferences").is_none(),
+        "shared by the namespace's StorageNodes, so owned by none of them"
+    );
+
+    let binding = &sent[7].body;
+    assert_eq!(binding["apiVersion"], "rbac.authorization.k8s.io/v1");
+    assert_eq!(binding["kind"], "RoleBinding");
+    assert_eq!(binding["metadata"]["name"], "sutra-storage");
+    assert_eq!(binding["metadata"]["namespace"], NS);
+    assert!(binding["metadata"].get("ownerReferences").is_none());
+    assert_eq!(
+        binding["roleRef"],
+        json!({
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "sutra-grid-storage-node"
+        })
+    );
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "sutra-storage", "namespace": NS}])
+    );
+
+    let pod = &sent[8].body;
+    assert_eq!(sent[8].path, POD);
+    assert_eq!(pod["spec"]["serviceAccountName"], "sutra-storage");
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], true);
+}
+
+#[tokio::test]
+async fn the_identity_follows_the_configured_cluster_role() {
+    let sn = sn_json("graviton3");
+    let (pvc, svc) = owned_pvc_and_service(&sn);
+    let (client, scenario) = scenario(vec![
+        get(POD, running_pod(&sn, "graviton3")),
+        get(PVC, pvc),
+        get(SVC, svc),
+        get(HOST, ready_host()),
+        account_in_place(),
+        // A release named `edge`: its binding does not exist yet.
+        not_found(RB),
+        apply(RB),
+        apply_status(SN_STATUS, sn.clone()),
+    ]);
+    let config = sutra_grid::controller::Config {
+        storage_node_cluster_role: "edge-sutra-grid-storage-node".to_owned(),
+        ..Default::default()
+    };
+    let ctx = context_with(client, config);
+    node::reconcile(storage_node(&sn), ctx)
+        .await
+        .expect("reconcile succeeds");
+    let sent = scenario.finish().await;
+    assert_eq!(
+        sent[6].body["roleRef"]["name"],
+        "edge-sutra-grid-storage-node"
+    );
+}
+
+#[tokio::test]
+async fn the_identity_is_read_once_per_namespace_while_fresh() {
+    let mut sn = sn_json("graviton3");
+    sn["metadata"]["annotations"]["grid.sutra.ai/variant-policy"] = json!("fixed");
+    let (pvc, svc) = owned_pvc_and_service(&sn);
+    let pod = running_pod(&sn, "graviton3");
+    let (client, scenario) = scenario(vec![
+        // First reconcile: reads the identity, finds it in place, writes the status.
+        get(POD, pod.clone()),
+        get(PVC, pvc.clone()),
+        get(SVC, svc.clone()),
+        get(HOST, ready_host()),
+        account_in_place(),
+        binding_in_place(),
+        apply_status(SN_STATUS, sn.clone()),
+        // Second (settled) reconcile: the identity is not read again, nothing is written.
+        get(POD, pod),
+        get(PVC, pvc),
+        get(SVC, svc),
+        get(HOST, ready_host()),
+    ]);
+    let ctx = context(client);
+    node::reconcile(storage_node(&sn), ctx.clone())
+        .await
+        .expect("first reconcile succeeds");
+    // The status as the operator wrote it: the second pass has nothing to change.
+    let settled = {
+        let mut settled = sn.clone();
+        settled["status"] = json!({
+            "phase": "Ready", "variant": "graviton3", "podName": "g-0", "nodeName": "host-a",
+            "observedGeneration": 3,
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Serving",
+                 "message": "the storage node serves requests", "observedGeneration": 3,
+                 "lastTransitionTime": "2025-01-01T00:00:00Z"},
+                {"type": "NodeAvailable", "status": "True", "reason": "NodeReady",
+                 "message": "Node host-a is Ready", "observedGeneration": 3,
+                 "lastTransitionTime": "2025-01-01T00:00:00Z"}
+            ]
+        });
+        settled
+    };
+    node::reconcile(storage_node(&settled), ctx)
+        .await
+        .expect("second reconcile succeeds");
+    let sent = scenario.finish().await;
+    let writes: Vec<_> = sent.iter().filter(|s| s.is_write()).collect();
+    assert_eq!(writes.len(), 1, "only the first status: {writes:#?}");
+    assert_eq!(
+        sent.iter().filter(|s| s.path == SA || s.path == RB).count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_role_binding_to_another_role_is_reported_not_rewritten() {
+    let sn = sn_json("graviton3");
+    let (pvc, svc) = owned_pvc_and_service(&sn);
+    let mut foreign = identity().1;
+    foreign["roleRef"]["name"] = json!("old-release-storage-node");
+    let sent = reconcile(
+        &sn,
+        vec![
+            get(POD, running_pod(&sn, "graviton3")),
+            get(PVC, pvc),
+            get(SVC, svc),
+            get(HOST, ready_host()),
+            account_in_place(),
+            get(RB, foreign),
+            event(NS),
+            apply_status(SN_STATUS, sn.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(sent[6].event_reason(), Some("StorageIdentityConflict"));
+    assert_eq!(sent[6].body["type"], "Warning");
+    let note = sent[6].body["note"].as_str().unwrap();
+    assert!(note.contains("old-release-storage-node"), "{note}");
+    assert!(note.contains("sutra-grid-storage-node"), "{note}");
+    assert!(sent.iter().all(|s| s.path != RB || s.method == Method::GET));
 }

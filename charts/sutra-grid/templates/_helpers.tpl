@@ -20,6 +20,11 @@ name that already contains the chart name is used as it is.
 {{- end }}
 {{- end }}
 
+{{/* The storage nodes' ClusterRole; the operator binds it in each namespace with StorageNodes. */}}
+{{- define "sutra-grid.storageNodeClusterRole" -}}
+{{- printf "%s-storage-node" (include "sutra-grid.fullname" .) }}
+{{- end }}
+
 {{- define "sutra-grid.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}

@@ -40,6 +40,14 @@ pub struct OperatorArgs {
     /// Namespace of the Lease; `POD_NAMESPACE` or the client's default when absent.
     #[arg(long, env = "SUTRA_GRID_LEASE_NAMESPACE")]
     pub lease_namespace: Option<String>,
+    /// ClusterRole bound to the storage nodes' `sutra-storage` ServiceAccount in each
+    /// namespace with StorageNodes (the chart's `<fullname>-storage-node`).
+    #[arg(
+        long,
+        env = "SUTRA_GRID_STORAGE_NODE_CLUSTER_ROLE",
+        default_value = crate::controller::DEFAULT_STORAGE_NODE_CLUSTER_ROLE
+    )]
+    pub storage_node_cluster_role: String,
 }
 
 impl OperatorArgs {
@@ -52,6 +60,7 @@ impl OperatorArgs {
             leader_election: self.leader_election && !self.no_leader_election,
             lease_name: self.lease_name.clone(),
             lease_namespace: self.lease_namespace.clone(),
+            storage_node_cluster_role: self.storage_node_cluster_role.clone(),
         }
     }
 }

@@ -36,11 +36,27 @@ pub const VARIANT_POLICY_ANNOTATION: &str = "grid.sutra.ai/variant-policy";
 /// `app.kubernetes.io/managed-by` value.
 pub const MANAGER_NAME: &str = "sutra-grid";
 
+/// The storage nodes' ClusterRole when no other name is configured (the chart's, for a
+/// release named `sutra-grid`).
+pub const DEFAULT_STORAGE_NODE_CLUSTER_ROLE: &str = "sutra-grid-storage-node";
+
 /// Operator settings the controllers read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Namespace watched; `None` for all.
     pub namespace: Option<String>,
+    /// ClusterRole bound to the `sutra-storage` ServiceAccount in each namespace with
+    /// StorageNodes ([`rbac::storage_node_rules`]).
+    pub storage_node_cluster_role: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: None,
+            storage_node_cluster_role: DEFAULT_STORAGE_NODE_CLUSTER_ROLE.to_owned(),
+        }
+    }
 }
 
 /// Everything a reconcile needs, shared by all of them.
@@ -51,6 +67,8 @@ pub struct Context {
     pub catalog: Arc<VariantCatalog>,
     pub config: Config,
     pub backoff: Backoff,
+    /// Namespaces whose storage identity was checked lately.
+    pub identities: node::identity::Verified,
 }
 
 impl Context {
@@ -71,6 +89,7 @@ impl Context {
             catalog,
             config,
             backoff: Backoff::default(),
+            identities: node::identity::Verified::default(),
         })
     }
 

@@ -29,7 +29,15 @@ fn rule(group: &'static str, resources: &[&'static str], verbs: &[&'static str])
 ///   the owner reference);
 /// * Events: `create`, and `patch` to extend a repeated event's series;
 /// * StorageGrids: read and watched; only their status is written;
-/// * StorageNodes: applied, deleted on scale-down, patched to add/remove the finalizer.
+/// * StorageNodes: applied, deleted on scale-down, patched to add/remove the finalizer;
+/// * ServiceAccounts and RoleBindings: the storage Pods' identity, one `sutra-storage` of
+///   each per namespace with StorageNodes, read and server-side applied (`create` +
+///   `patch`); never listed, watched or deleted.
+///
+/// No `bind` on ClusterRoles: Kubernetes lets a subject create a RoleBinding to a
+/// ClusterRole when it either may `bind` it or already holds every permission the role
+/// grants, in the binding's namespace. The operator holds all of [`storage_node_rules`]
+/// cluster-wide (a test below keeps it so), so the escalation check passes without `bind`.
 pub fn cluster_rules() -> Vec<PolicyRule> {
     vec![
         rule("", &["nodes"], &["get", "list", "watch"]),
@@ -59,6 +67,21 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
             &["storagegrids/status", "storagenodes/status"],
             &["get", "patch"],
         ),
+        rule("", &["serviceaccounts"], &["get", "create", "patch"]),
+        rule(
+            "rbac.authorization.k8s.io",
+            &["rolebindings"],
+            &["get", "create", "patch"],
+        ),
+    ]
+}
+
+/// Rules of the storage nodes' ClusterRole, bound in each namespace to the `sutra-storage`
+/// ServiceAccount: a storage node reads its StorageNode and server-side applies its status.
+pub fn storage_node_rules() -> Vec<PolicyRule> {
+    vec![
+        rule("grid.sutra.ai", &["storagenodes"], &["get"]),
+        rule("grid.sutra.ai", &["storagenodes/status"], &["get", "patch"]),
     ]
 }
 
@@ -79,6 +102,8 @@ pub fn rules_yaml(rules: &[PolicyRule]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -88,6 +113,54 @@ mod tests {
         assert_eq!(parsed.len(), cluster_rules().len());
         assert!(yaml.contains("apiGroups:"), "{yaml}");
         assert!(yaml.contains("- storagegrids/status"), "{yaml}");
+    }
+
+    fn grants(rules: &[PolicyRule]) -> BTreeSet<(&'static str, &'static str, &'static str)> {
+        let mut grants = BTreeSet::new();
+        for rule in rules {
+            for group in &rule.api_groups {
+                for resource in &rule.resources {
+                    for verb in &rule.verbs {
+                        grants.insert((*group, *resource, *verb));
+                    }
+                }
+            }
+        }
+        grants
+    }
+
+    /// What lets the operator bind the storage-node ClusterRole without `bind`.
+    #[test]
+    fn the_operator_holds_every_storage_node_permission() {
+        let operator = grants(&cluster_rules());
+        let missing: Vec<_> = grants(&storage_node_rules())
+            .difference(&operator)
+            .copied()
+            .collect();
+        assert_eq!(missing, [], "add them to cluster_rules or grant `bind`");
+    }
+
+    #[test]
+    fn storage_nodes_read_their_object_and_write_only_its_status() {
+        assert_eq!(
+            grants(&storage_node_rules()),
+            BTreeSet::from([
+                ("grid.sutra.ai", "storagenodes", "get"),
+                ("grid.sutra.ai", "storagenodes/status", "get"),
+                ("grid.sutra.ai", "storagenodes/status", "patch"),
+            ])
+        );
+    }
+
+    #[test]
+    fn the_operator_never_binds_escalates_or_deletes_rbac() {
+        for (group, resource, verb) in grants(&cluster_rules()) {
+            assert!(!matches!(verb, "bind" | "escalate" | "impersonate" | "*"));
+            if group == "rbac.authorization.k8s.io" {
+                assert_eq!(resource, "rolebindings");
+                assert!(matches!(verb, "get" | "create" | "patch"), "{verb}");
+            }
+        }
     }
 
     #[test]

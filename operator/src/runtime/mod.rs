@@ -28,6 +28,7 @@ pub struct OperatorOptions {
     pub leader_election: bool,
     pub lease_name: String,
     pub lease_namespace: Option<String>,
+    pub storage_node_cluster_role: String,
 }
 
 /// The variant rules: the mounted file when given, the builtin catalog otherwise.
@@ -59,6 +60,7 @@ pub async fn run(options: OperatorOptions) -> anyhow::Result<()> {
         catalog,
         Config {
             namespace: options.namespace.clone(),
+            storage_node_cluster_role: options.storage_node_cluster_role.clone(),
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -142,11 +142,15 @@ pub fn scenario(steps: Vec<Step>) -> (Client, Scenario) {
 }
 
 pub fn context(client: Client) -> Arc<Context> {
+    context_with(client, Config::default())
+}
+
+pub fn context_with(client: Client, config: Config) -> Arc<Context> {
     Context::new(
         client,
         Arc::new(Metrics::new()),
         Arc::new(VariantCatalog::builtin().clone()),
-        Config::default(),
+        config,
     )
 }
 

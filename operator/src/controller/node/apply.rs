@@ -1,8 +1,11 @@
 //! Realises the built objects: server-side apply of what is missing or changed, and the
-//! delete half of a Pod re-creation, gated so a grid rolls one node at a time.
+//! delete half of a Pod re-creation, gated so a grid rolls one node at a time. The
+//! namespace's storage identity comes first: a Pod naming a ServiceAccount that does not
+//! exist is refused.
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -10,8 +13,9 @@ use sutra_core::crd::condition::node::READY;
 use sutra_core::crd::{StorageNode, is_true};
 use sutra_core::labels;
 
-use super::build::hash_of;
-use super::dereference::Observed;
+use super::build::{StorageIdentity, hash_of};
+use super::dereference::{Observed, ObservedIdentity};
+use super::identity::STORAGE_IDENTITY;
 use crate::controller::{Context, FIELD_MANAGER, Result};
 
 /// What happened to the Pod in this reconcile.
@@ -32,9 +36,76 @@ pub struct Desired {
     pub pod: Pod,
     pub pvc: PersistentVolumeClaim,
     pub service: Service,
+    pub identity: StorageIdentity,
 }
 
 pub async fn apply(
+    ctx: &Context,
+    node: &StorageNode,
+    namespace: &str,
+    observed: &Observed,
+    desired: &Desired,
+) -> Result<PodOutcome> {
+    if let Some(current) = &observed.identity {
+        apply_identity(ctx, node, namespace, current, &desired.identity).await?;
+    }
+    let outcome = apply_owned(ctx, node, namespace, observed, desired).await;
+    if outcome.is_err() {
+        // Perhaps the identity went away since it was checked (a Pod naming a missing
+        // ServiceAccount is refused): look again next time.
+        ctx.identities.forget(namespace);
+    }
+    outcome
+}
+
+/// Applies the ServiceAccount and RoleBinding when missing or different, and remembers the
+/// namespace as checked once both are as desired.
+async fn apply_identity(
+    ctx: &Context,
+    node: &StorageNode,
+    namespace: &str,
+    current: &ObservedIdentity,
+    desired: &StorageIdentity,
+) -> Result<()> {
+    let account = &desired.service_account;
+    if current
+        .service_account
+        .as_ref()
+        .map(|a| hash_of(&a.metadata))
+        != Some(hash_of(&account.metadata))
+    {
+        server_side_apply(ctx, namespace, account).await?;
+    }
+    let binding = &desired.role_binding;
+    match &current.role_binding {
+        // A roleRef is immutable: only deleting the binding changes it, and the operator
+        // may not delete RoleBindings. Say so, and leave the binding as it is.
+        Some(found) if found.role_ref != binding.role_ref => {
+            let note = format!(
+                "RoleBinding {STORAGE_IDENTITY} binds {} {}, not ClusterRole {}; a roleRef cannot change: delete the RoleBinding and the operator re-creates it",
+                found.role_ref.kind, found.role_ref.name, binding.role_ref.name
+            );
+            return super::publish(
+                ctx,
+                node,
+                EventType::Warning,
+                "StorageIdentityConflict",
+                "ApplyIdentity",
+                note,
+            )
+            .await;
+        }
+        found => {
+            if found.as_ref().map(|b| hash_of(&b.metadata)) != Some(hash_of(&binding.metadata)) {
+                server_side_apply(ctx, namespace, binding).await?;
+            }
+        }
+    }
+    ctx.identities.mark(namespace);
+    Ok(())
+}
+
+async fn apply_owned(
     ctx: &Context,
     node: &StorageNode,
     namespace: &str,

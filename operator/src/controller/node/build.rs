@@ -1,5 +1,6 @@
 //! Pure builders of the objects a StorageNode owns: its Pod, volume claim and headless
-//! Service.
+//! Service; and of the identity its Pod runs as, shared by the namespace
+//! ([`super::identity`]).
 //!
 //! The Pod is pinned with a required node affinity on `metadata.name` (as DaemonSets do)
 //! rather than `spec.nodeName`: the scheduler still runs, so volumes with
@@ -13,9 +14,10 @@ use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, GRPCAction,
     NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
-    PodSecurityContext, PodSpec, Probe, SeccompProfile, SecurityContext, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    PodSecurityContext, PodSpec, Probe, SeccompProfile, SecurityContext, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -24,6 +26,7 @@ use serde::Serialize;
 use sutra_core::crd::{Compression, Metric, ReclaimPolicy, StorageNode};
 use sutra_core::labels;
 
+use super::identity::STORAGE_IDENTITY;
 use crate::controller::{MANAGER_NAME, SPEC_HASH_ANNOTATION};
 
 /// Name of the storage container.
@@ -140,6 +143,9 @@ fn pod_spec(node: &StorageNode, variant: &str) -> PodSpec {
             ..Volume::default()
         }]),
         restart_policy: Some("Always".to_owned()),
+        // The storage node reports its own status through the API server.
+        service_account_name: Some(STORAGE_IDENTITY.to_owned()),
+        automount_service_account_token: Some(true),
         ..PodSpec::default()
     }
 }
@@ -347,6 +353,48 @@ fn service_port(name: &str, number: i32) -> ServicePort {
         target_port: Some(IntOrString::String(name.to_owned())),
         protocol: Some("TCP".to_owned()),
         ..ServicePort::default()
+    }
+}
+
+/// What storage Pods in one namespace run as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageIdentity {
+    pub service_account: ServiceAccount,
+    pub role_binding: RoleBinding,
+}
+
+/// The `sutra-storage` ServiceAccount of `namespace` and its RoleBinding to
+/// `cluster_role`. No owner: the namespace's StorageNodes share them.
+pub fn build_storage_identity(namespace: &str, cluster_role: &str) -> StorageIdentity {
+    let labels = BTreeMap::from([(labels::MANAGED_BY.to_owned(), MANAGER_NAME.to_owned())]);
+    let meta = |hash: String| ObjectMeta {
+        name: Some(STORAGE_IDENTITY.to_owned()),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(labels.clone()),
+        annotations: Some(BTreeMap::from([(SPEC_HASH_ANNOTATION.to_owned(), hash)])),
+        ..ObjectMeta::default()
+    };
+    let role_ref = RoleRef {
+        api_group: "rbac.authorization.k8s.io".to_owned(),
+        kind: "ClusterRole".to_owned(),
+        name: cluster_role.to_owned(),
+    };
+    let subjects = vec![Subject {
+        kind: "ServiceAccount".to_owned(),
+        name: STORAGE_IDENTITY.to_owned(),
+        namespace: Some(namespace.to_owned()),
+        api_group: None,
+    }];
+    StorageIdentity {
+        service_account: ServiceAccount {
+            metadata: meta(spec_hash(&labels)),
+            ..ServiceAccount::default()
+        },
+        role_binding: RoleBinding {
+            metadata: meta(spec_hash(&(&role_ref, &subjects))),
+            role_ref,
+            subjects: Some(subjects),
+        },
     }
 }
 

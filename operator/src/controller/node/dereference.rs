@@ -1,10 +1,13 @@
-//! Reads what a StorageNode owns and the host it is pinned to.
+//! Reads what a StorageNode owns, the host it is pinned to and, unless checked lately, the
+//! identity its Pod runs as.
 
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use sutra_core::crd::StorageNode;
 
 use super::build::{pod_name, pvc_name, service_name};
+use super::identity::STORAGE_IDENTITY;
 use crate::controller::{Context, Result};
 use crate::plan::{Host, host_from_node};
 
@@ -35,6 +38,15 @@ pub struct Observed {
     pub pvc: Option<PersistentVolumeClaim>,
     pub service: Option<Service>,
     pub host: HostObservation,
+    /// `None` when the namespace's identity was checked lately and is not read again.
+    pub identity: Option<ObservedIdentity>,
+}
+
+/// The namespace's `sutra-storage` ServiceAccount and RoleBinding, as found.
+#[derive(Debug, Clone, Default)]
+pub struct ObservedIdentity {
+    pub service_account: Option<ServiceAccount>,
+    pub role_binding: Option<RoleBinding>,
 }
 
 pub async fn observe(ctx: &Context, node: &StorageNode, namespace: &str) -> Result<Observed> {
@@ -50,7 +62,7 @@ pub async fn observe(ctx: &Context, node: &StorageNode, namespace: &str) -> Resu
         .await?;
     let host = match &node.spec.node_name {
         None => HostObservation::Unpinned,
-        Some(name) => match Api::<Node>::all(client).get_opt(name).await? {
+        Some(name) => match Api::<Node>::all(client.clone()).get_opt(name).await? {
             Some(found) => HostObservation::Present(Box::new(host_from_node(
                 &found,
                 k8s_openapi::jiff::Timestamp::now(),
@@ -58,10 +70,23 @@ pub async fn observe(ctx: &Context, node: &StorageNode, namespace: &str) -> Resu
             None => HostObservation::Missing(name.clone()),
         },
     };
+    let identity = if ctx.identities.is_fresh(namespace) {
+        None
+    } else {
+        Some(ObservedIdentity {
+            service_account: Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+                .get_opt(STORAGE_IDENTITY)
+                .await?,
+            role_binding: Api::<RoleBinding>::namespaced(client, namespace)
+                .get_opt(STORAGE_IDENTITY)
+                .await?,
+        })
+    };
     Ok(Observed {
         pod,
         pvc,
         service,
         host,
+        identity,
     })
 }

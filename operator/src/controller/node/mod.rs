@@ -1,8 +1,9 @@
 //! The StorageNode controller: a Pod pinned to the node's host, a volume claim for `/data`
 //! and a headless Service, and a status computed from what it observes.
 //!
-//! Pipeline: [`dereference`] (read Pod, PVC, Service, Node) → validate → [`build`] (pure) →
-//! [`apply`] (only what differs) → [`status`] (only when it changed).
+//! Pipeline: [`dereference`] (read Pod, PVC, Service, Node, and the namespace's
+//! [`identity`] unless checked lately) → validate → [`build`] (pure) → [`apply`] (only what
+//! differs) → [`status`] (only when it changed).
 //!
 //! # Node loss and the data left behind
 //!
@@ -23,6 +24,7 @@
 pub mod apply;
 pub mod build;
 pub mod dereference;
+pub mod identity;
 pub mod status;
 pub mod variant;
 
@@ -142,6 +144,7 @@ async fn reconcile_live(node: &StorageNode, ctx: &Context, namespace: &str) -> R
         pod: build::build_pod(node, &decision.variant),
         pvc: build::build_pvc(node),
         service: build::build_service(node),
+        identity: build::build_storage_identity(namespace, &ctx.config.storage_node_cluster_role),
     };
     let outcome = apply::apply(ctx, node, namespace, &observed, &desired).await?;
     report_pod_outcome(ctx, node, &outcome, &decision.variant).await?;
