@@ -80,7 +80,23 @@ const F32_METRICS: [F32Metric; 3] = [
     },
 ];
 
+/// The two dispatchers being compared, printed so a results table can name them.
+fn report_dispatch() {
+    use simsimd::capabilities as simsimd_cpu;
+    println!(
+        "sutra dispatched table: {}; simsimd backends available: haswell={} skylake={} ice={} genoa={} sapphire={} turin={}",
+        simd::kernels().isa,
+        simsimd_cpu::uses_haswell(),
+        simsimd_cpu::uses_skylake(),
+        simsimd_cpu::uses_ice(),
+        simsimd_cpu::uses_genoa(),
+        simsimd_cpu::uses_sapphire(),
+        simsimd_cpu::uses_turin(),
+    );
+}
+
 fn f32_kernels(c: &mut Criterion) {
+    report_dispatch();
     for metric in &F32_METRICS {
         for dim in DIMS {
             let (a, b) = (vector_f32(dim, 1), vector_f32(dim, 2));
