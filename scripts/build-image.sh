@@ -66,7 +66,7 @@ echo "== sutra-storage $variant: RUSTFLAGS=\"$rustflags\" --target $triple"
 RUSTFLAGS="$rustflags" SUTRA_BUILD_VARIANT="$variant" \
     cargo build --release --target "$triple" -p sutra-storage --bin sutra-storage
 
-binary="target/$triple/release/sutra-storage"
+binary="${CARGO_TARGET_DIR:-target}/$triple/release/sutra-storage"
 # A dynamic executable lists the shared libraries it loads (`libc.so.6 => ...`).
 if ldd "$binary" 2>&1 | grep -q '=>'; then
     echo "error: $binary is dynamically linked; a FROM scratch image needs a static binary" >&2

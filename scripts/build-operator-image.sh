@@ -19,7 +19,7 @@ echo "== sutra-grid: static build for $triple"
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --target "$triple" -p sutra-grid --bin sutra-grid
 
-binary="target/$triple/release/sutra-grid"
+binary="${CARGO_TARGET_DIR:-target}/$triple/release/sutra-grid"
 if ldd "$binary" 2>&1 | grep -q '=>'; then
     echo "error: $binary is dynamically linked; a FROM scratch image needs a static binary" >&2
     exit 1

@@ -11,10 +11,11 @@
 //! binaries to check that it works, and reports no figures.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use sutra_e2e::{Profile, bin, build_binaries, free_port_range, workspace_root};
 
 use serde_json::Value;
 
@@ -22,8 +23,12 @@ const RUNS: usize = 7;
 
 fn main() {
     let benchmarking = std::env::args().any(|arg| arg == "--bench");
-    let profile = if benchmarking { "release" } else { "debug" };
-    build(profile);
+    let profile = if benchmarking {
+        Profile::Release
+    } else {
+        Profile::Debug
+    };
+    build_binaries(profile);
     let mut up_times = Vec::new();
     let mut restart_times = Vec::new();
     for _ in 0..if benchmarking { RUNS } else { 1 } {
@@ -39,13 +44,13 @@ fn main() {
     }
 }
 
-fn one_run(profile: &str) -> (Duration, Duration) {
+fn one_run(profile: Profile) -> (Duration, Duration) {
     let state = tempfile::tempdir().unwrap();
     let (port_base, metrics_port) = free_port_range(7);
     let start = Instant::now();
     let up = agent(state.path(), profile)
         .args(["up", "--detach", "-f"])
-        .arg(repo_root().join("config/samples/local-grid.yaml"))
+        .arg(workspace_root().join("config/samples/local-grid.yaml"))
         .args(["--port-base", &port_base.to_string()])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
         .output()
@@ -122,53 +127,11 @@ fn ready(metrics: SocketAddr) -> bool {
     response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
 }
 
-fn agent(state_dir: &Path, profile: &str) -> Command {
+fn agent(state_dir: &Path, profile: Profile) -> Command {
     let mut command = Command::new(bin(profile, "sutra-grid"));
     command
         .arg("agent")
         .env("SUTRA_GRID_STATE_DIR", state_dir)
         .env("SUTRA_STORAGE_BIN", bin(profile, "sutra-storage"));
     command
-}
-
-fn free_port_range(count: u16) -> (u16, u16) {
-    for _ in 0..100 {
-        let start = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if start > u16::MAX - count {
-            continue;
-        }
-        if (start..start + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
-            return (start, start + count - 1);
-        }
-    }
-    panic!("no {count} consecutive free ports on 127.0.0.1");
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn bin(profile: &str, name: &str) -> PathBuf {
-    repo_root().join("target").join(profile).join(name)
-}
-
-fn build(profile: &str) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command.args(["build", "-p", "sutra-storage", "-p", "sutra-grid"]);
-    if profile == "release" {
-        command.arg("--release");
-    }
-    let status = command.current_dir(repo_root()).status().unwrap();
-    assert!(
-        status.success(),
-        "building sutra-storage and sutra-grid ({profile}) failed"
-    );
 }

@@ -5,9 +5,9 @@
 //! Run it: `cargo test -p sutra-e2e --test agent_manifest`
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use sutra_e2e::{Profile, bin, build_binaries, workspace_root};
 
 #[test]
 fn unknown_field_is_named_with_the_fields_expected() {
@@ -62,7 +62,7 @@ fn a_taken_port_is_named_before_anything_starts() {
 
 #[test]
 fn the_sample_manifest_passes_the_same_checks() {
-    let sample = repo_root().join("config/samples/local-grid.yaml");
+    let sample = workspace_root().join("config/samples/local-grid.yaml");
     let text = std::fs::read_to_string(sample).unwrap();
     let grid = sutra_core::crd::parse_storage_grid_yaml(&text).unwrap();
     let names = sutra_core::crd::catalog_names();
@@ -107,14 +107,14 @@ fn refused(spec: &str, expected: &[&str]) {
 }
 
 fn up(manifest: &Path, state_dir: &Path) -> Output {
-    build_binaries();
-    Command::new(bin("sutra-grid"))
+    build_binaries(Profile::Debug);
+    Command::new(bin(Profile::Debug, "sutra-grid"))
         .args(["agent", "up", "--detach", "-f"])
         .arg(manifest)
         .arg("--state-dir")
         .arg(state_dir)
         .arg("--storage-bin")
-        .arg(bin("sutra-storage"))
+        .arg(bin(Profile::Debug, "sutra-storage"))
         .args(["--metrics-addr", "127.0.0.1:0"])
         .output()
         .unwrap()
@@ -142,32 +142,4 @@ fn processes_mentioning(path: &Path) -> Vec<String> {
         })
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn bin(name: &str) -> PathBuf {
-    repo_root().join("target/debug").join(name)
-}
-
-/// Builds both binaries once per test process; cargo's lock makes concurrent builds safe.
-fn build_binaries() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "sutra-storage", "-p", "sutra-grid"])
-            .current_dir(repo_root())
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "cargo build -p sutra-storage -p sutra-grid failed"
-        );
-    });
 }

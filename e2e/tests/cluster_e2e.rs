@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use sutra_e2e::workspace_root;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
@@ -86,13 +87,6 @@ fn sample_grid_gets_storage_nodes_with_the_variants_their_nodes_call_for() -> Re
     wait_for_storage_nodes(&namespace.name, replicas, &expected, &mut operator)
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("e2e/ lives inside the workspace")
-        .to_path_buf()
-}
-
 fn path_str(path: &Path) -> Result<&str> {
     path.to_str()
         .with_context(|| format!("path {} is not UTF-8", path.display()))
@@ -110,10 +104,7 @@ fn build_operator(root: &Path) -> Result<PathBuf> {
         status.success(),
         "cargo build -p sutra-grid failed: {status}"
     );
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let binary = target_dir.join("debug").join("sutra-grid");
+    let binary = sutra_e2e::bin(sutra_e2e::Profile::Debug, "sutra-grid");
     ensure!(
         binary.is_file(),
         "expected the operator binary at {}",

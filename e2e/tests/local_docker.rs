@@ -27,6 +27,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
+use sutra_e2e::{target_dir, workspace_root};
 
 use anyhow::{Context, Result, bail, ensure};
 use sutra_core::crd::{DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, VectorSpec};
@@ -376,7 +377,7 @@ fn docker_engine_answers() -> bool {
 fn build_image_if_stale() -> Result<String> {
     let image = format!("{DEFAULT_IMAGE_REPOSITORY}:{DEFAULT_IMAGE_TAG}-{VARIANT}");
     let root = workspace_root();
-    let binary = root.join("target/x86_64-unknown-linux-gnu/release/sutra-storage");
+    let binary = target_dir().join("x86_64-unknown-linux-gnu/release/sutra-storage");
     if image_is_newer_than(&image, &binary)? {
         return Ok(image);
     }
@@ -404,13 +405,6 @@ fn image_is_newer_than(image: &str, binary: &Path) -> Result<bool> {
     let created = chrono::DateTime::parse_from_rfc3339(created)
         .with_context(|| format!("image {image} has an unreadable creation time {created:?}"))?;
     Ok(SystemTime::from(created) >= binary_time)
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("e2e lives inside the workspace")
-        .to_path_buf()
 }
 
 fn run(program: &str, args: &[&str]) -> Result<()> {

@@ -6,11 +6,11 @@
 //! Run it: `cargo test -p sutra-e2e --test local_process`
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use sutra_e2e::{Profile, bin, build_binaries, free_port_range, workspace_root};
 
 use serde_json::Value;
 use sutra_storage::proto::storage_client::StorageClient;
@@ -28,7 +28,7 @@ async fn three_node_grid_serves_survives_sigkill_and_goes_down_cleanly() {
     let up = grid.agent(&[
         "up",
         "-f",
-        repo_root()
+        workspace_root()
             .join("config/samples/local-grid.yaml")
             .to_str()
             .unwrap(),
@@ -38,7 +38,7 @@ async fn three_node_grid_serves_survives_sigkill_and_goes_down_cleanly() {
         "--metrics-addr",
         &grid.metrics_addr.to_string(),
         "--storage-bin",
-        bin("sutra-storage").to_str().unwrap(),
+        bin(Profile::Debug, "sutra-storage").to_str().unwrap(),
     ]);
     assert_success(&up, "agent up");
 
@@ -145,7 +145,7 @@ struct LocalGrid {
 
 impl LocalGrid {
     fn new(state_dir: &Path) -> LocalGrid {
-        build_binaries();
+        build_binaries(Profile::Debug);
         let (port_base, metrics_port) = free_port_range(7);
         LocalGrid {
             state_dir: state_dir.to_path_buf(),
@@ -155,7 +155,7 @@ impl LocalGrid {
     }
 
     fn agent(&self, args: &[&str]) -> Output {
-        Command::new(bin("sutra-grid"))
+        Command::new(bin(Profile::Debug, "sutra-grid"))
             .arg("agent")
             .args(args)
             .arg("--state-dir")
@@ -270,53 +270,4 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
-}
-
-/// `count` consecutive free ports on loopback: the first is the port base (two per node),
-/// the last the agent's metrics port.
-fn free_port_range(count: u16) -> (u16, u16) {
-    for _ in 0..100 {
-        let start = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if start > u16::MAX - count {
-            continue;
-        }
-        let all_free =
-            (start..start + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());
-        if all_free {
-            return (start, start + count - 1);
-        }
-    }
-    panic!("no {count} consecutive free ports on 127.0.0.1");
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn bin(name: &str) -> PathBuf {
-    repo_root().join("target/debug").join(name)
-}
-
-/// Builds both binaries once per test process; cargo's lock makes concurrent builds safe.
-fn build_binaries() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "sutra-storage", "-p", "sutra-grid"])
-            .current_dir(repo_root())
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "cargo build -p sutra-storage -p sutra-grid failed"
-        );
-    });
 }
