@@ -1,6 +1,7 @@
-//! Restart delays for crashed nodes: 200 ms, doubling up to 30 s, back to 200 ms once a
-//! node stayed up for a minute. A node that crashes at start-up does not spin the CPU, and
-//! one that crashes rarely comes back fast.
+//! Restart delays for crashed nodes: the first crash after a healthy run restarts at once,
+//! a node that crashes again waits 200 ms, doubling up to 30 s; a minute of uptime makes the
+//! next crash a first one again. A node that crashes at start-up does not spin the CPU, and
+//! one that crashes rarely comes back as fast as a process can start.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
-            next_delay: INITIAL_DELAY,
+            next_delay: Duration::ZERO,
             started_at: None,
         }
     }
@@ -37,11 +38,11 @@ impl Backoff {
             .started_at
             .is_some_and(|started| now.saturating_duration_since(started) >= HEALTHY_AFTER);
         if ran_long_enough {
-            self.next_delay = INITIAL_DELAY;
+            self.next_delay = Duration::ZERO;
         }
         self.started_at = None;
         let delay = self.next_delay;
-        self.next_delay = (self.next_delay * 2).min(MAX_DELAY);
+        self.next_delay = (delay * 2).clamp(INITIAL_DELAY, MAX_DELAY);
         delay
     }
 }
@@ -62,7 +63,7 @@ mod tests {
             .collect();
         assert_eq!(
             delays,
-            [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]
+            [0, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000]
         );
     }
 
@@ -75,11 +76,11 @@ mod tests {
             backoff.exited(start);
         }
         backoff.started(start);
-        assert_eq!(backoff.exited(start + HEALTHY_AFTER), INITIAL_DELAY);
+        assert_eq!(backoff.exited(start + HEALTHY_AFTER), Duration::ZERO);
         backoff.started(start);
         assert_eq!(
             backoff.exited(start + Duration::from_secs(1)),
-            INITIAL_DELAY * 2
+            INITIAL_DELAY
         );
     }
 }
