@@ -24,6 +24,25 @@ struct Meta {
     repeats: usize,
 }
 
+/// A 300 x 16 dataset with 4 queries in a fresh folder under the target directory.
+fn smoke_dataset() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("faiss-pair-smoke");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create the smoke dataset folder");
+    let (n, dim, queries) = (300usize, 16usize, 4usize);
+    let value = |i: usize| ((i * 7919 % 1000) as f32 / 500.0) - 1.0;
+    let rows = |count: usize, offset: usize| -> Vec<u8> {
+        (0..count * dim)
+            .flat_map(|i| value(i + offset).to_le_bytes())
+            .collect()
+    };
+    fs::write(dir.join("base.f32"), rows(n, 0)).expect("write base.f32");
+    fs::write(dir.join("queries.f32"), rows(queries, 12_345)).expect("write queries.f32");
+    let meta = serde_json::json!({"n": n, "dim": dim, "queries": queries, "k": 5, "repeats": 1});
+    fs::write(dir.join("meta.json"), meta.to_string()).expect("write meta.json");
+    dir
+}
+
 fn read_f32_rows(path: &Path, rows: usize, dim: usize) -> Vec<f32> {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     assert_eq!(
@@ -71,9 +90,14 @@ fn open_loaded_store(dir: &Path, meta: &Meta) -> Store {
 }
 
 fn main() {
-    let dir = PathBuf::from(
-        std::env::var_os("FAISS_DIR").expect("FAISS_DIR: run benches/faiss_compare.py"),
-    );
+    let dir = match std::env::var_os("FAISS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None if std::env::args().any(|arg| arg == "--bench") => {
+            panic!("FAISS_DIR is not set: run storage-node/benches/faiss_compare.py")
+        }
+        // Under `cargo test --all-targets`: exercise the same path on a tiny dataset.
+        None => smoke_dataset(),
+    };
     let meta: Meta = serde_json::from_slice(&fs::read(dir.join("meta.json")).expect("meta.json"))
         .expect("parse meta.json");
     let store = open_loaded_store(&dir, &meta);

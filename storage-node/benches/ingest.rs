@@ -24,7 +24,13 @@ const DIMENSION: u32 = 768;
 const BATCH: usize = 1000;
 
 fn main() {
-    let vectors: usize = env_or("SUTRA_INGEST_VECTORS", 200_000);
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this main runs as a
+    // smoke test of the same code paths with a few batches.
+    let benchmarking = std::env::args().any(|arg| arg == "--bench");
+    let vectors: usize = env_or(
+        "SUTRA_INGEST_VECTORS",
+        if benchmarking { 200_000 } else { 5_000 },
+    );
     let parent = std::env::var("SUTRA_INGEST_DIR")
         .unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_string());
     std::fs::create_dir_all(&parent).unwrap();

@@ -83,10 +83,13 @@ fn rate(count: f64, elapsed: Duration) -> f64 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this main runs as a
+    // smoke test of the same code paths on a small store.
+    let benchmarking = std::env::args().any(|arg| arg == "--bench");
     let n: u64 = std::env::var("SCAN_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if benchmarking { 1_000_000 } else { 2_000 });
     let base = std::env::var_os("SCAN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scan-bench"));
