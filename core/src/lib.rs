@@ -6,4 +6,5 @@
 pub mod crd;
 pub mod labels;
 pub mod platform;
+pub mod serve;
 pub mod variant;

@@ -121,8 +121,19 @@ pub enum Metric {
     L2,
 }
 
-/// How vectors are stored: `auto` lets the storage node choose from the hardware
-/// (int8 when VNNI or dot-product instructions make it pay off).
+impl Metric {
+    /// The manifest spelling, which `sutra-storage serve --metric` also takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+            Metric::L2 => "l2",
+        }
+    }
+}
+
+/// How vectors are stored: `auto` lets the storage node choose from the hardware (int8
+/// copies on bandwidth- or memory-poor hosts: Raspberry Pi class or under 8 GiB usable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
@@ -130,6 +141,17 @@ pub enum Compression {
     Auto,
     None,
     Int8,
+}
+
+impl Compression {
+    /// The manifest spelling, which `sutra-storage serve --compression` also takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Auto => "auto",
+            Compression::None => "none",
+            Compression::Int8 => "int8",
+        }
+    }
 }
 
 /// The persistent volume of each storage node.

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
+use sutra_core::serve::ServeCommand;
 
 use chrono::Utc;
-use sutra_core::crd::{Compression, Metric, NodePhase};
+use sutra_core::crd::NodePhase;
 use tokio::process::{Child, Command};
 
 pub use binary::{STORAGE_BIN, STORAGE_BIN_ENV, locate_storage_bin};
@@ -303,37 +304,14 @@ impl Backend for ProcessBackend {
 /// knows the variant it was compiled as and reports it; claiming the planned variant would
 /// label a universal build as, say, `x86-64-v4`.
 pub fn serve_args(spec: &NodeSpec) -> Vec<String> {
-    vec![
-        "serve".to_owned(),
-        "--data".to_owned(),
-        spec.data_dir.display().to_string(),
-        "--dimension".to_owned(),
-        spec.vector.dimension.to_string(),
-        "--metric".to_owned(),
-        metric_name(spec.vector.metric).to_owned(),
-        "--compression".to_owned(),
-        compression_name(spec.vector.compression).to_owned(),
-        "--grpc-addr".to_owned(),
-        grpc_addr(spec).to_string(),
-        "--metrics-addr".to_owned(),
-        metrics_addr(spec).to_string(),
-    ]
-}
-
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "cosine",
-        Metric::Dot => "dot",
-        Metric::L2 => "l2",
+    ServeCommand {
+        data_dir: &spec.data_dir.display().to_string(),
+        vector: &spec.vector,
+        grpc_addr: grpc_addr(spec).to_string(),
+        metrics_addr: metrics_addr(spec).to_string(),
+        variant: None,
     }
-}
-
-fn compression_name(compression: Compression) -> &'static str {
-    match compression {
-        Compression::Auto => "auto",
-        Compression::None => "none",
-        Compression::Int8 => "int8",
-    }
+    .args()
 }
 
 /// Nodes listen on loopback only: the local agent serves this machine.
@@ -421,7 +399,7 @@ pub fn last_lines(text: &str, count: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use sutra_core::crd::VectorSpec;
+    use sutra_core::crd::{Compression, Metric, VectorSpec};
 
     use super::*;
 

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use sutra_core::serve::ServeCommand;
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
     HostConfig, Mount, MountType, PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
 };
 use chrono::{DateTime, Utc};
-use sutra_core::crd::{NodePhase, VectorSpec};
+use sutra_core::crd::NodePhase;
 
 use super::super::NodeSpec;
 
@@ -64,38 +65,14 @@ pub fn container_labels(spec: &NodeSpec, prior_restarts: u32) -> HashMap<String,
 /// Arguments after the image's entrypoint: `sutra-storage serve ...` on the fixed container
 /// ports, listening on all interfaces of the container so the published ports reach it.
 pub fn serve_command(spec: &NodeSpec) -> Vec<String> {
-    let VectorSpec {
-        dimension,
-        metric,
-        compression,
-    } = &spec.vector;
-    [
-        "serve".to_owned(),
-        "--data".to_owned(),
-        DATA_PATH.to_owned(),
-        "--dimension".to_owned(),
-        dimension.to_string(),
-        "--metric".to_owned(),
-        lowercase_name(metric),
-        "--compression".to_owned(),
-        lowercase_name(compression),
-        "--grpc-addr".to_owned(),
-        format!("0.0.0.0:{CONTAINER_GRPC_PORT}"),
-        "--metrics-addr".to_owned(),
-        format!("0.0.0.0:{CONTAINER_METRICS_PORT}"),
-        "--variant".to_owned(),
-        spec.variant.clone(),
-    ]
-    .into()
-}
-
-/// The manifest spelling of a metric or compression (`cosine`, `int8`), which is also the
-/// spelling `sutra-storage serve` accepts.
-fn lowercase_name(value: &impl serde::Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        other => unreachable!("metric and compression serialise as strings, got {other:?}"),
+    ServeCommand {
+        data_dir: DATA_PATH,
+        vector: &spec.vector,
+        grpc_addr: format!("0.0.0.0:{CONTAINER_GRPC_PORT}"),
+        metrics_addr: format!("0.0.0.0:{CONTAINER_METRICS_PORT}"),
+        variant: Some(&spec.variant),
     }
+    .args()
 }
 
 fn tcp(port: u16) -> String {
@@ -253,7 +230,7 @@ mod tests {
     use std::path::PathBuf;
 
     use bollard::models::ContainerConfig;
-    use sutra_core::crd::{Compression, Metric};
+    use sutra_core::crd::{Compression, Metric, VectorSpec};
 
     use super::*;
 

@@ -9,6 +9,7 @@
 //! the kubelet.
 
 use std::collections::BTreeMap;
+use sutra_core::serve::ServeCommand;
 
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, GRPCAction,
@@ -23,7 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 use serde::Serialize;
-use sutra_core::crd::{Compression, Metric, ReclaimPolicy, StorageNode};
+use sutra_core::crd::{ReclaimPolicy, StorageNode};
 use sutra_core::labels;
 
 use super::identity::STORAGE_IDENTITY;
@@ -206,38 +207,14 @@ fn container(node: &StorageNode, variant: &str) -> Container {
 /// `sutra-storage serve ...` with the vector settings and listen addresses.
 pub fn serve_args(node: &StorageNode) -> Vec<String> {
     let spec = &node.spec;
-    [
-        "serve".to_owned(),
-        "--data".to_owned(),
-        DATA_PATH.to_owned(),
-        "--dimension".to_owned(),
-        spec.vector.dimension.to_string(),
-        "--metric".to_owned(),
-        metric_name(spec.vector.metric).to_owned(),
-        "--compression".to_owned(),
-        compression_name(spec.vector.compression).to_owned(),
-        "--grpc-addr".to_owned(),
-        format!("0.0.0.0:{}", spec.ports.grpc),
-        "--metrics-addr".to_owned(),
-        format!("0.0.0.0:{}", spec.ports.metrics),
-    ]
-    .into()
-}
-
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "cosine",
-        Metric::Dot => "dot",
-        Metric::L2 => "l2",
+    ServeCommand {
+        data_dir: DATA_PATH,
+        vector: &spec.vector,
+        grpc_addr: format!("0.0.0.0:{}", spec.ports.grpc),
+        metrics_addr: format!("0.0.0.0:{}", spec.ports.metrics),
+        variant: None,
     }
-}
-
-fn compression_name(compression: Compression) -> &'static str {
-    match compression {
-        Compression::Auto => "auto",
-        Compression::None => "none",
-        Compression::Int8 => "int8",
-    }
+    .args()
 }
 
 fn environment(node: &StorageNode, variant: &str) -> Vec<EnvVar> {
@@ -257,11 +234,8 @@ fn environment(node: &StorageNode, variant: &str) -> Vec<EnvVar> {
         },
         env("SUTRA_VARIANT", variant),
         env("SUTRA_DIMENSION", &spec.vector.dimension.to_string()),
-        env("SUTRA_METRIC", metric_name(spec.vector.metric)),
-        env(
-            "SUTRA_COMPRESSION",
-            compression_name(spec.vector.compression),
-        ),
+        env("SUTRA_METRIC", spec.vector.metric.as_str()),
+        env("SUTRA_COMPRESSION", spec.vector.compression.as_str()),
     ]
 }
 
