@@ -1,6 +1,7 @@
 //! Leader election on a coordination.k8s.io Lease: only the holder runs the controllers,
 //! and losing the Lease stops them until it is won again.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -20,7 +21,7 @@ pub async fn run_as_leader(
     client: kube::Client,
     context: Arc<Context>,
     health: Health,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let namespace = options
         .lease_namespace
@@ -38,9 +39,38 @@ pub async fn run_as_leader(
         .build()
         .await
         .with_context(|| format!("setting up the Lease {namespace}/{}", options.lease_name))?;
-    let (mut leading, lease_task) = manager.watch().await;
-    health.set_standby_or_leader(true);
+    let (leading, lease_task) = manager.watch().await;
     tracing::info!(%identity, lease = %options.lease_name, %namespace, "waiting for leadership");
+    follow_leadership(leading, stop, health.clone(), |lost| {
+        controllers::run(context.clone(), health.clone(), lost)
+    })
+    .await?;
+    // `follow_leadership` has dropped the receiver, which makes the manager release the
+    // Lease, so a standby takes over at once instead of after the lease duration.
+    lease_task
+        .await
+        .context("the Lease manager task panicked")?
+        .context("releasing the Lease")?;
+    Ok(())
+}
+
+/// Follows `leading` until `stop` turns true: runs the controllers (through
+/// `run_controllers`) while this process holds the Lease, and stops them, by turning
+/// their `lost` receiver true, as soon as it loses the Lease or is told to stop.
+///
+/// Returns (dropping `leading`) once `stop` is true and the controllers have stopped, or
+/// with an error when the Lease manager goes away while standing by.
+async fn follow_leadership<F, Fut>(
+    mut leading: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    health: Health,
+    mut run_controllers: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    health.set_standby_or_leader(true);
     while !*stop.borrow() {
         if *leading.borrow_and_update() {
             tracing::info!("acquired the Lease, starting controllers");
@@ -55,7 +85,7 @@ pub async fn run_as_leader(
                 }
                 let _ = lost_tx.send(true);
             });
-            controllers::run(context.clone(), health.clone(), lost_rx).await;
+            run_controllers(lost_rx).await;
             relay.abort();
             health.set_leading(false);
             tracing::info!("controllers stopped");
@@ -70,12 +100,198 @@ pub async fn run_as_leader(
             _ = stop.changed() => {}
         }
     }
-    // Dropping the receiver makes the manager release the Lease, so a standby takes over
-    // at once instead of after the lease duration.
-    drop(leading);
-    lease_task
-        .await
-        .context("the Lease manager task panicked")?
-        .context("releasing the Lease")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    /// Bounds every wait, so a broken loop fails the test instead of hanging it.
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Event {
+        Started,
+        Stopped,
+    }
+
+    /// `follow_leadership` running in a task, with fake controllers that report when they
+    /// start and stop, and stop when their `lost` receiver turns true.
+    struct Harness {
+        leading: watch::Sender<bool>,
+        stop: watch::Sender<bool>,
+        health: Health,
+        events: mpsc::UnboundedReceiver<Event>,
+        task: JoinHandle<anyhow::Result<()>>,
+    }
+
+    impl Harness {
+        fn start(leading: bool) -> Self {
+            let (leading_tx, leading_rx) = watch::channel(leading);
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let (events_tx, events) = mpsc::unbounded_channel();
+            let health = Health::default();
+            let task = tokio::spawn(follow_leadership(
+                leading_rx,
+                stop_rx,
+                health.clone(),
+                move |mut lost: watch::Receiver<bool>| {
+                    let events = events_tx.clone();
+                    async move {
+                        events.send(Event::Started).unwrap();
+                        let _ = lost.wait_for(|lost| *lost).await;
+                        events.send(Event::Stopped).unwrap();
+                    }
+                },
+            ));
+            Self {
+                leading: leading_tx,
+                stop: stop_tx,
+                health,
+                events,
+                task,
+            }
+        }
+
+        async fn next_event(&mut self) -> Event {
+            tokio::time::timeout(LIMIT, self.events.recv())
+                .await
+                .expect("no controller event in time")
+                .expect("the fake controllers are gone")
+        }
+
+        /// Waits (bounded) until the loop has let go of the controllers' health.
+        async fn until_not_leading(&self) {
+            tokio::time::timeout(LIMIT, async {
+                while is_leading(&self.health) {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("health still says leading");
+        }
+
+        async fn finish(self) -> (anyhow::Result<()>, Vec<Event>, Health) {
+            // `stop` stays alive until the end: a closed `stop` is not a stop request.
+            let Self {
+                task,
+                mut events,
+                health,
+                stop: _stop,
+                leading: _leading,
+            } = self;
+            let result = tokio::time::timeout(LIMIT, task)
+                .await
+                .expect("follow_leadership did not return in time")
+                .expect("follow_leadership panicked");
+            let mut rest = Vec::new();
+            while let Ok(event) = events.try_recv() {
+                rest.push(event);
+            }
+            (result, rest, health)
+        }
+    }
+
+    /// The fake controllers never mark the caches synced, so a process that stands by or
+    /// leads is ready exactly when it is not leading.
+    fn is_leading(health: &Health) -> bool {
+        !health.is_ready()
+    }
+
+    #[tokio::test]
+    async fn a_standby_never_starts_the_controllers() {
+        let harness = Harness::start(false);
+        harness.leading.send(false).unwrap();
+        tokio::task::yield_now().await;
+        harness.stop.send(true).unwrap();
+        let (result, events, health) = harness.finish().await;
+        result.unwrap();
+        assert_eq!(events, []);
+        assert!(health.is_ready(), "a standby is ready and not leading");
+    }
+
+    #[tokio::test]
+    async fn gaining_leadership_starts_the_controllers_once() {
+        let mut harness = Harness::start(false);
+        harness.leading.send(true).unwrap();
+        assert_eq!(harness.next_event().await, Event::Started);
+        assert!(is_leading(&harness.health));
+        harness.leading.send(true).unwrap();
+        tokio::task::yield_now().await;
+        assert!(harness.events.try_recv().is_err(), "started twice");
+        harness.stop.send(true).unwrap();
+        let (result, events, _) = harness.finish().await;
+        result.unwrap();
+        assert_eq!(events, [Event::Stopped]);
+    }
+
+    #[tokio::test]
+    async fn losing_leadership_stops_the_controllers() {
+        let mut harness = Harness::start(true);
+        assert_eq!(harness.next_event().await, Event::Started);
+        harness.leading.send(false).unwrap();
+        assert_eq!(harness.next_event().await, Event::Stopped);
+        harness.until_not_leading().await;
+        assert!(
+            !harness.task.is_finished(),
+            "a lost Lease is no reason to exit"
+        );
+        harness.stop.send(true).unwrap();
+        let (result, events, health) = harness.finish().await;
+        result.unwrap();
+        assert_eq!(events, []);
+        assert!(!is_leading(&health));
+    }
+
+    #[tokio::test]
+    async fn regaining_leadership_starts_the_controllers_again() {
+        let mut harness = Harness::start(true);
+        assert_eq!(harness.next_event().await, Event::Started);
+        harness.leading.send(false).unwrap();
+        assert_eq!(harness.next_event().await, Event::Stopped);
+        harness.until_not_leading().await;
+        harness.leading.send(true).unwrap();
+        assert_eq!(harness.next_event().await, Event::Started);
+        assert!(is_leading(&harness.health));
+        harness.stop.send(true).unwrap();
+        let (result, events, _) = harness.finish().await;
+        result.unwrap();
+        assert_eq!(events, [Event::Stopped]);
+    }
+
+    #[tokio::test]
+    async fn stopping_while_leading_stops_the_controllers_and_returns() {
+        let mut harness = Harness::start(true);
+        assert_eq!(harness.next_event().await, Event::Started);
+        harness.stop.send(true).unwrap();
+        assert_eq!(harness.next_event().await, Event::Stopped);
+        let leading = harness.leading.clone();
+        let (result, events, health) = harness.finish().await;
+        result.unwrap();
+        assert_eq!(events, []);
+        assert!(!is_leading(&health));
+        assert!(
+            leading.is_closed(),
+            "the leading receiver is dropped, so the manager releases the Lease"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lease_manager_that_dies_on_a_standby_is_an_error() {
+        let mut harness = Harness::start(false);
+        drop(std::mem::replace(
+            &mut harness.leading,
+            watch::channel(false).0,
+        ));
+        let (result, events, _) = harness.finish().await;
+        let error = result.expect_err("a dead Lease manager must not look like a clean stop");
+        assert!(error.to_string().contains("Lease manager"), "{error}");
+        assert_eq!(events, []);
+    }
 }
