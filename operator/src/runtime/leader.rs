@@ -89,6 +89,11 @@ where
             relay.abort();
             health.set_leading(false);
             tracing::info!("controllers stopped");
+            // A manager that died while we led leaves `true` as the last value: without this
+            // check the loop would restart the controllers at once, forever.
+            if leading.has_changed().is_err() {
+                anyhow::bail!("the Lease manager stopped while this replica was leading");
+            }
             continue;
         }
         tokio::select! {
@@ -293,5 +298,21 @@ mod tests {
         let error = result.expect_err("a dead Lease manager must not look like a clean stop");
         assert!(error.to_string().contains("Lease manager"), "{error}");
         assert_eq!(events, []);
+    }
+
+    #[tokio::test]
+    async fn a_lease_manager_that_dies_while_leading_stops_the_controllers_once() {
+        let mut harness = Harness::start(true);
+        assert_eq!(harness.next_event().await, Event::Started);
+        drop(std::mem::replace(
+            &mut harness.leading,
+            watch::channel(false).0,
+        ));
+        assert_eq!(harness.next_event().await, Event::Stopped);
+        let (result, events, health) = harness.finish().await;
+        let error = result.expect_err("a dead Lease manager must not look like a clean stop");
+        assert!(error.to_string().contains("Lease manager"), "{error}");
+        assert_eq!(events, [], "the controllers were restarted");
+        assert!(!is_leading(&health));
     }
 }
