@@ -174,6 +174,44 @@ impl PlatformReport {
     pub fn has(&self, feature: SimdFeature) -> bool {
         self.simd.contains(&feature)
     }
+
+    /// One line for the PLATFORM column of `kubectl get storagenodes` and `agent status`:
+    /// `<cpu model> <arch> <widest simd> <page size>`; the instance type or board stands in
+    /// for a CPU model the OS does not name.
+    pub fn summary(&self) -> String {
+        let model = [
+            Some(self.cpu.model.as_str()),
+            self.instance_type.as_deref(),
+            self.board.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|name| !name.is_empty())
+        .unwrap_or("unknown-cpu");
+        format!(
+            "{model} {} {} {}",
+            self.arch.label(),
+            self.widest_simd(),
+            page_size_name(self.page_size)
+        )
+    }
+
+    /// The widest SIMD family the host offers, by name.
+    fn widest_simd(&self) -> &'static str {
+        use SimdFeature::*;
+        [
+            (Avx512f, "avx512"),
+            (Sve2, "sve2"),
+            (Sve, "sve"),
+            (Avx2, "avx2"),
+            (Neon, "neon"),
+            (Sse42, "sse4.2"),
+        ]
+        .into_iter()
+        .find(|(feature, _)| self.has(*feature))
+        .map_or("scalar", |(_, name)| name)
+    }
 }
 
 impl SimdFeature {
@@ -275,5 +313,13 @@ impl SimdFeature {
     /// CPU has it. Label checks must not count such a feature as missing.
     pub fn nfd_published_by_default(self) -> bool {
         self != SimdFeature::Sse42
+    }
+}
+
+fn page_size_name(bytes: u64) -> String {
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{}KiB", bytes / 1024)
+    } else {
+        format!("{bytes}B")
     }
 }

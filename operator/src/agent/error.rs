@@ -43,8 +43,6 @@ pub enum AgentError {
     AlreadyRunning { grid: String, pid: u32 },
     #[error("{0}")]
     NoGrid(String),
-    #[error("the docker backend is not built yet; use --backend process")]
-    DockerNotBuilt,
     #[error("nodes did not become ready within {seconds}s, so the grid was stopped:\n{details}")]
     NotReady { seconds: u64, details: String },
     #[error("the agent supervisor exited before the grid was ready; its log ({}) ends with:\n{tail}", log.display())]

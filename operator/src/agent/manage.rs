@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::backends::{AgentBackend, BackendKind, open_backend};
 use super::error::{AgentError, AgentResult};
-use super::record::AgentRecord;
+use super::record::{AgentRecord, remove_file};
 use super::supervisor::stop_all;
 use super::table::render_table;
 use crate::backend::process::{GridDir, ProcessId};
@@ -187,16 +187,6 @@ async fn stop_supervisor(supervisor: ProcessId) -> AgentResult<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
-}
-
-fn remove_file(path: &Path) -> AgentResult<()> {
-    match std::fs::remove_file(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(AgentError::io(
-            format!("removing {}", path.display()),
-            error,
-        )),
-        _ => Ok(()),
-    }
 }
 
 fn remove_dir(path: &Path) -> AgentResult<()> {

@@ -72,7 +72,8 @@ impl AgentRecord {
     }
 }
 
-fn remove_file(path: &Path) -> AgentResult<()> {
+/// Removes `path`; a file that is already gone is fine.
+pub(super) fn remove_file(path: &Path) -> AgentResult<()> {
     match std::fs::remove_file(path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(AgentError::io(
             format!("removing {}", path.display()),

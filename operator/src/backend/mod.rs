@@ -176,12 +176,5 @@ impl BackendError {
     }
 }
 
-/// One line describing a detected platform for a table column, e.g.
-/// `Neoverse-V1 arm64 sve 64KiB`: the storage node's own wording, so `agent status` and
-/// `kubectl get storagenodes` print the same text.
-pub fn platform_summary(report: &PlatformReport) -> String {
-    sutra_storage::status::platform_summary(report)
-}
-
 /// How long a backend waits for a node between SIGTERM and SIGKILL unless told otherwise.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);

@@ -5,12 +5,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use sutra_core::platform::PlatformReport;
 use sutra_storage::proto::PlatformRequest;
 use sutra_storage::proto::storage_client::StorageClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{NodePlatform, platform_summary};
+use super::NodePlatform;
 
 /// Timeout of one readiness check: a local node answers in well under a millisecond.
 pub const READY_TIMEOUT: Duration = Duration::from_millis(500);
@@ -90,10 +91,10 @@ pub async fn platform(grpc_addr: SocketAddr) -> Result<NodePlatform, String> {
         .await
         .map_err(|status| status.message().to_owned())?
         .into_inner();
-    let report = serde_json::from_str(&response.report_json)
+    let report: PlatformReport = serde_json::from_str(&response.report_json)
         .map_err(|error| format!("the node's platform report is not valid JSON: {error}"))?;
     Ok(NodePlatform {
-        summary: platform_summary(&report),
+        summary: report.summary(),
         variant: response.variant,
         best_variant: response.best_variant,
         variant_matched: response.variant_matched,

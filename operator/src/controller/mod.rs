@@ -15,8 +15,9 @@ pub mod rbac;
 
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use sutra_core::variant::VariantCatalog;
 
 pub use backoff::Backoff;
@@ -97,4 +98,26 @@ impl Context {
     pub fn variant_names(&self) -> Vec<&str> {
         self.catalog.names()
     }
+}
+
+/// Records an Event about `regarding` (every decision the operator takes is visible as a
+/// condition or an Event); `related` names a second object the Event concerns.
+pub(crate) async fn publish_event(
+    ctx: &Context,
+    regarding: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+    related: Option<ObjectReference>,
+) -> Result<()> {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: action.to_owned(),
+        secondary: related,
+    };
+    ctx.recorder.publish(&event, regarding).await?;
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use sutra_core::platform::{PlatformConfig, PlatformReport};
 use sutra_core::variant::VariantCatalog;
 
-use crate::status::{platform_summary, thp_name};
+use crate::status::thp_name;
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -50,7 +50,7 @@ fn rows(
     let optional = |value: Option<String>| value.unwrap_or_else(|| "-".to_string());
     let simd: Vec<&str> = report.simd.iter().map(|feature| feature.name()).collect();
     vec![
-        ("summary", platform_summary(report)),
+        ("summary", report.summary()),
         ("arch", report.arch.label().to_string()),
         ("os", format!("{:?}", report.os).to_lowercase()),
         ("cpu vendor", report.cpu.vendor.clone()),

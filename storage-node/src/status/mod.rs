@@ -4,7 +4,7 @@
 mod patch;
 mod reporter;
 
-use sutra_core::platform::{PlatformConfig, PlatformReport, SimdFeature, ThpMode};
+use sutra_core::platform::{PlatformConfig, PlatformReport, ThpMode};
 use sutra_core::variant::{VariantCatalog, VariantMatch};
 
 pub use patch::{FIELD_MANAGER, status_patch};
@@ -35,7 +35,7 @@ impl PlatformStatus {
 
     /// One line for `kubectl get` and the info metric, e.g. `Neoverse-V1 arm64 sve 64KiB`.
     pub fn summary(&self) -> String {
-        platform_summary(&self.report)
+        self.report.summary()
     }
 
     /// Labels of `sutra_storage_platform_info`; `simd` is the kernel dispatch in use.
@@ -51,51 +51,6 @@ impl PlatformStatus {
     }
 }
 
-/// `<cpu model> <arch> <widest simd> <page size>`; the board or instance type stands in
-/// for a CPU model the OS does not name.
-pub fn platform_summary(report: &PlatformReport) -> String {
-    let model = [
-        Some(report.cpu.model.as_str()),
-        report.instance_type.as_deref(),
-        report.board.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(str::trim)
-    .find(|name| !name.is_empty())
-    .unwrap_or("unknown-cpu");
-    format!(
-        "{model} {} {} {}",
-        report.arch.label(),
-        widest_simd(report),
-        page_size_name(report.page_size)
-    )
-}
-
-/// The widest SIMD family the host offers, by name.
-fn widest_simd(report: &PlatformReport) -> &'static str {
-    use SimdFeature::*;
-    [
-        (Avx512f, "avx512"),
-        (Sve2, "sve2"),
-        (Sve, "sve"),
-        (Avx2, "avx2"),
-        (Neon, "neon"),
-        (Sse42, "sse4.2"),
-    ]
-    .into_iter()
-    .find(|(feature, _)| report.has(*feature))
-    .map_or("scalar", |(_, name)| name)
-}
-
-fn page_size_name(bytes: u64) -> String {
-    if bytes >= 1024 && bytes.is_multiple_of(1024) {
-        format!("{}KiB", bytes / 1024)
-    } else {
-        format!("{bytes}B")
-    }
-}
-
 pub(crate) fn thp_name(mode: ThpMode) -> &'static str {
     match mode {
         ThpMode::Always => "always",
@@ -107,7 +62,7 @@ pub(crate) fn thp_name(mode: ThpMode) -> &'static str {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os};
+    use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, SimdFeature};
 
     use super::*;
 
@@ -148,10 +103,7 @@ pub(crate) mod tests {
 
     #[test]
     fn summary_names_model_arch_simd_and_page_size() {
-        assert_eq!(
-            platform_summary(&graviton3()),
-            "Neoverse-V1 arm64 sve 64KiB"
-        );
+        assert_eq!(graviton3().summary(), "Neoverse-V1 arm64 sve 64KiB");
     }
 
     #[test]
@@ -160,7 +112,7 @@ pub(crate) mod tests {
         report.cpu.model = String::new();
         report.simd.clear();
         report.page_size = 4096;
-        assert_eq!(platform_summary(&report), "c7g.xlarge arm64 scalar 4KiB");
+        assert_eq!(report.summary(), "c7g.xlarge arm64 scalar 4KiB");
     }
 
     #[test]

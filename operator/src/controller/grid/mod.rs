@@ -16,7 +16,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use sutra_core::crd::condition::grid::DEGRADED;
 use sutra_core::crd::condition::reason;
@@ -149,18 +149,15 @@ pub(crate) async fn publish(
     note: String,
     related: Option<ObjectReference>,
 ) -> Result<()> {
-    ctx.recorder
-        .publish(
-            &Event {
-                type_,
-                reason: reason.to_owned(),
-                note: Some(note),
-                action: action.to_owned(),
-                // Events about different StorageNodes must not fold into one series.
-                secondary: related,
-            },
-            &grid.object_ref(&()),
-        )
-        .await?;
-    Ok(())
+    // `related` keeps Events about different StorageNodes from folding into one series.
+    super::publish_event(
+        ctx,
+        &grid.object_ref(&()),
+        type_,
+        reason,
+        action,
+        note,
+        related,
+    )
+    .await
 }

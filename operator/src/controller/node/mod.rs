@@ -34,7 +34,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use sutra_core::crd::condition::node::READY;
@@ -261,19 +261,16 @@ async fn publish(
     action: &str,
     note: String,
 ) -> Result<()> {
-    ctx.recorder
-        .publish(
-            &Event {
-                type_,
-                reason: reason.to_owned(),
-                note: Some(note),
-                action: action.to_owned(),
-                secondary: None,
-            },
-            &node.object_ref(&()),
-        )
-        .await?;
-    Ok(())
+    super::publish_event(
+        ctx,
+        &node.object_ref(&()),
+        type_,
+        reason,
+        action,
+        note,
+        None,
+    )
+    .await
 }
 
 /// Whether the StorageNode is Ready.
