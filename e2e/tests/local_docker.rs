@@ -268,6 +268,7 @@ fn vectors_of(spec: &NodeSpec) -> Vec<Vector> {
                 id,
                 values,
                 payload: Vec::new(),
+                values_le: Vec::new(),
             }
         })
         .collect()

@@ -56,6 +56,7 @@ async fn three_node_grid_serves_survives_sigkill_and_goes_down_cleanly() {
             id,
             values: vector_for(id),
             payload: Vec::new(),
+            values_le: Vec::new(),
         });
         let upserted = client
             .upsert(UpsertRequest {

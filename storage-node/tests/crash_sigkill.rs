@@ -90,6 +90,7 @@ fn record(id: u64) -> Vector {
         id,
         values: values(id, DIM),
         payload: id.to_le_bytes().to_vec(),
+        values_le: Vec::new(),
     }
 }
 

@@ -164,6 +164,7 @@ async fn get_delete_and_stats_follow_the_writes() {
             id: 3,
             values: values(333, DIM),
             payload: b"replaced".to_vec(),
+            values_le: Vec::new(),
         }],
     };
     node.client.upsert(replaced.clone()).await.unwrap();
@@ -174,6 +175,34 @@ async fn get_delete_and_stats_follow_the_writes() {
         .unwrap()
         .into_inner();
     assert_eq!(got.vectors, replaced.vectors);
+
+    // The same vector sent as packed little-endian bytes reads back as `values`.
+    let packed_values = values(111, DIM);
+    let packed = sutra_storage::proto::Vector {
+        id: 1,
+        values: Vec::new(),
+        payload: b"packed".to_vec(),
+        values_le: packed_values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    node.client
+        .upsert(UpsertRequest {
+            vectors: vec![packed],
+        })
+        .await
+        .unwrap();
+    let got = node
+        .client
+        .get(GetRequest { ids: vec![1] })
+        .await
+        .unwrap()
+        .into_inner();
+    let expected = sutra_storage::proto::Vector {
+        id: 1,
+        values: packed_values,
+        payload: b"packed".to_vec(),
+        values_le: Vec::new(),
+    };
+    assert_eq!(got.vectors, vec![expected]);
 
     let deleted = node
         .client
@@ -192,7 +221,10 @@ async fn get_delete_and_stats_follow_the_writes() {
         .unwrap()
         .into_inner();
     assert_eq!(stats.vectors, 8);
-    assert_eq!(stats.deleted, 2);
+    assert_eq!(
+        stats.deleted, 4,
+        "2 deleted ids and 2 slots that replaced vectors moved out of (copy on write)"
+    );
     assert_eq!(stats.dimension, DIM);
     assert_eq!(stats.metric, "cosine");
     assert!(stats.segments >= 1);

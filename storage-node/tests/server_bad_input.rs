@@ -56,6 +56,7 @@ fn with_values(id: u64, values: Vec<f32>) -> Vector {
         id,
         values,
         payload: Vec::new(),
+        values_le: Vec::new(),
     }
 }
 
@@ -75,6 +76,60 @@ async fn a_vector_of_the_wrong_dimension_is_rejected() {
         &["vectors[1].values", "expected 8 values, got 5"],
     )
     .await;
+    node.server.shutdown().await.unwrap();
+}
+
+/// `values_le` carries the values as packed little-endian f32: a length that is not whole
+/// floats, both encodings at once, or the wrong dimension are each rejected.
+#[tokio::test]
+async fn malformed_values_le_is_rejected() {
+    let mut node = seeded_server().await;
+    let before = snapshot(&mut node.client, &PROBED).await;
+    let le = |values: &[f32]| {
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let packed = |id: u64, values_le: Vec<u8>| Vector {
+        id,
+        values: Vec::new(),
+        payload: Vec::new(),
+        values_le,
+    };
+    let mut ragged = le(&values(500, DIM));
+    ragged.pop();
+    let mut both = packed(500, le(&values(500, DIM)));
+    both.values = values(500, DIM);
+    let cases = [
+        (
+            packed(500, ragged),
+            vec![
+                "vectors[1].values_le",
+                "multiple of 4 bytes",
+                "got 31 bytes",
+            ],
+        ),
+        (both, vec!["vectors[1]", "both values and values_le"]),
+        (
+            packed(500, le(&[0.5; 5])),
+            vec!["vectors[1].values", "expected 8 values, got 5"],
+        ),
+    ];
+    for (bad, fragments) in cases {
+        let request = UpsertRequest {
+            vectors: vec![vector(501, DIM), bad],
+        };
+        let result = node.client.upsert(request).await;
+        assert_rejected(
+            &mut node.client,
+            &before,
+            result,
+            Code::InvalidArgument,
+            &fragments,
+        )
+        .await;
+    }
     node.server.shutdown().await.unwrap();
 }
 

@@ -192,6 +192,60 @@ fn damaged_manifest_and_segment_files_are_reported() {
     assert!(error.to_string().contains("manifest is missing"), "{error}");
 }
 
+/// Upserts write values into their slots and log only a checksum of them; replay checks
+/// the values against it, so damage to a slot written after the checkpoint is reported,
+/// not served.
+#[test]
+fn damaged_values_of_a_logged_upsert_are_reported_with_file_and_offset() {
+    let dir = tempdir();
+    Store::open(config(dir.path())).unwrap().close().unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    store.upsert((0..100).map(record).collect()).unwrap();
+    drop(store);
+
+    // 64 slots of 64 bytes per segment: id 69 sits in slot 5 of the second segment.
+    let segment = dir.path().join("seg-000002.vec");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[5 * 64 + 3] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+    match Store::open(config(dir.path())) {
+        Err(StoreError::Corrupt {
+            file,
+            offset,
+            detail,
+        }) => {
+            assert_eq!((file, offset), (segment.clone(), 5 * 64));
+            assert!(detail.contains("id 69"), "{detail}");
+        }
+        other => panic!("expected Corrupt, got {:?}", other.err()),
+    }
+
+    bytes[5 * 64 + 3] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(present(&store, 0..100), 100);
+    assert_eq!(store.get(&[69])[0], Some(record(69)));
+}
+
+/// Segment files past the checkpoint that no durable record names (slots reserved by an
+/// upsert the crash cut off before it was logged) are removed at open.
+#[test]
+fn segments_no_durable_record_names_are_removed_at_open() {
+    let dir = tempdir();
+    let store = Store::open(config(dir.path())).unwrap();
+    store.upsert((0..10).map(record).collect()).unwrap();
+    drop(store);
+    let stray = dir.path().join("seg-000050.vec");
+    std::fs::write(&stray, [7u8; 4096]).unwrap();
+    std::fs::write(dir.path().join("seg-000050.meta"), [7u8; 512]).unwrap();
+
+    let store = Store::open(config(dir.path())).unwrap();
+    assert_eq!(present(&store, 0..10), 10);
+    assert!(!stray.exists(), "the unreferenced segment is removed");
+    assert!(!dir.path().join("seg-000050.meta").exists());
+    assert!(dir.path().join("seg-000001.vec").exists());
+}
+
 #[test]
 fn concurrent_writers_share_fsyncs_and_all_acked_writes_survive() {
     const THREADS: u64 = 16;
@@ -303,12 +357,19 @@ fn compaction_keeps_results_and_reclaims_space() {
     };
     let before = store.search(&query, 20, &filter).unwrap();
     let kept: Vec<Option<Record>> = store.get(&(0..1000).collect::<Vec<_>>());
-    assert_eq!(store.stats().segments, 16);
+    assert_eq!(
+        store.stats().segments,
+        19,
+        "1000 + 200 rewritten slots (upserts copy on write) in segments of 64"
+    );
 
     let report = store.compact().unwrap();
     assert_eq!(report.vectors_kept, 200);
-    assert_eq!(report.slots_reclaimed, 800);
-    assert_eq!((report.segments_before, report.segments_after), (16, 4));
+    assert_eq!(
+        report.slots_reclaimed, 1000,
+        "800 deleted, 200 moved out of"
+    );
+    assert_eq!((report.segments_before, report.segments_after), (19, 4));
     assert!(report.bytes_after < report.bytes_before, "{report:?}");
     let stats = store.stats();
     assert_eq!((stats.vectors, stats.deleted, stats.segments), (200, 0, 4));

@@ -5,16 +5,41 @@ use tonic::Status;
 use crate::proto;
 use crate::storage::{Record, SearchFilter, StoreError, StoreStats};
 
-/// Moves the values and payload out of the message; no vector is copied.
-pub(crate) fn records(vectors: Vec<proto::Vector>) -> Vec<Record> {
+/// Moves the values and payload out of the messages (`values` without a copy,
+/// `values_le` with one). The engine checks the dimension and the values themselves.
+pub(crate) fn records(vectors: Vec<proto::Vector>) -> Result<Vec<Record>, Status> {
     vectors
         .into_iter()
-        .map(|v| Record {
-            id: v.id,
-            values: v.values,
-            payload: v.payload,
+        .enumerate()
+        .map(|(i, v)| {
+            Ok(Record {
+                id: v.id,
+                values: values(i, v.values, &v.values_le)?,
+                payload: v.payload,
+            })
         })
         .collect()
+}
+
+fn values(i: usize, values: Vec<f32>, values_le: &[u8]) -> Result<Vec<f32>, Status> {
+    if values_le.is_empty() {
+        return Ok(values);
+    }
+    if !values.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "vectors[{i}]: both values and values_le are set; send the values in one of them"
+        )));
+    }
+    if !values_le.len().is_multiple_of(4) {
+        return Err(Status::invalid_argument(format!(
+            "vectors[{i}].values_le: expected little-endian f32s (a multiple of 4 bytes), got {} bytes",
+            values_le.len()
+        )));
+    }
+    Ok(values_le
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect())
 }
 
 pub(crate) fn vector(record: Record) -> proto::Vector {
@@ -22,6 +47,7 @@ pub(crate) fn vector(record: Record) -> proto::Vector {
         id: record.id,
         values: record.values,
         payload: record.payload,
+        values_le: Vec::new(),
     }
 }
 

@@ -61,7 +61,7 @@ impl StorageService {
     }
 
     async fn upsert_batch(&self, request: UpsertRequest) -> Result<u64, Status> {
-        let records = convert::records(request.vectors);
+        let records = convert::records(request.vectors)?;
         self.blocking(move |store| store.upsert(records)).await
     }
 

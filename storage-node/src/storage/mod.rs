@@ -10,25 +10,33 @@
 //! * `LOCK`: held with `flock` while a store is open, so two processes never share a dir.
 //!
 //! # Write path
-//! `upsert`/`delete` validate the whole call, encode one WAL record, and wait until the
-//! group commit has made it durable (one `fdatasync` shared by every writer that queued
-//! meanwhile). Only then is the operation applied to the mapped state, under the write
-//! lock, strictly in LSN order (an [`ApplyOrder`] ticket), so the live state always equals
-//! a replay of the log. Appends never reuse a slot; an upsert of an existing id overwrites
-//! its slot in place.
+//! `upsert` validates the whole call, reserves fresh slots, writes the values into them
+//! with `pwrite` and `fdatasync`s the segment file, then logs a small *place* record (ids,
+//! slots, a CRC-32 of each vector's values, payloads) and waits until the group commit has
+//! made it durable (one `fdatasync` shared by every writer that queued meanwhile). Only
+//! then is it applied under the write lock, strictly in LSN order (an [`ApplyOrder`]
+//! ticket): the slots' metadata (id, norm, payload, int8 codes) is written and the ids
+//! point at them, so the live state always equals a replay of the log. Each vector's
+//! values reach the disk once, not once in the log and again at the checkpoint. An upsert
+//! of an existing id moves it to the new slot (copy-on-write); the old slot is dead until
+//! compaction. A vector is never half-present: its slot only becomes live through a
+//! durable record whose checksum the stored values match. `delete` logs the ids and
+//! applies the same way.
 //!
 //! # Checkpoints and start-up
-//! A checkpoint (every `checkpoint_wal_bytes` of WAL, on `close`, after compaction)
-//! msyncs the dirty segments and the payload file, writes the manifest (checkpoint LSN,
-//! segments with their used slot counts, payload length), then rotates the WAL and deletes
-//! the files it covers. It holds only the read lock, so searches continue. `open` loads
-//! the manifest, deletes files it does not list, maps the segments and rebuilds the
-//! id→slot index from the metadata arrays (32 bytes per slot: no vector is read), cuts the
-//! payload file back to the checkpointed length, and replays WAL records after the
-//! checkpoint LSN. Pages written after the checkpoint may or may not have reached disk
-//! before a crash; replay rewrites all of them, and slots past the checkpointed count are
-//! simply appended again.
-//!
+//! A checkpoint (when the WAL plus the values placed since the last checkpoint exceed
+//! `checkpoint_wal_bytes`, on `close`, after compaction) waits until no upsert holds
+//! reserved-but-unapplied slots, msyncs the dirty segments (now mostly metadata) and the
+//! payload file, writes the manifest (checkpoint LSN, segments with their used slot counts,
+//! payload length), then rotates the WAL and deletes the files it covers. It holds only the
+//! read lock, so searches continue. `open` loads the manifest, deletes files it does not
+//! list (keeping segments created after the checkpoint until replay has seen them), maps
+//! the segments and rebuilds the id→slot index from the metadata arrays (32 bytes per
+//! slot: no vector is read), cuts the payload file back to the checkpointed length, and
+//! replays WAL records after the checkpoint LSN, checking each placed vector's values
+//! against its record's checksum (a mismatch is corruption, reported with file and offset).
+//! Slots past the checkpointed counts are ignored until a replayed record names them.
+
 //! # Search
 //! Exact brute force, see [`search`](self::search). Cosine stores raw vectors with their
 //! norm in the metadata and normalises the query, so the hot loop is a dot product. With
@@ -78,10 +86,10 @@ use crate::simd::{Metric, kernels};
 use config::Layout;
 use error::IoContext;
 use manifest::Manifest;
-use ops::{KIND_DELETE, KIND_UPSERT, Op};
+use ops::{KIND_DELETE, KIND_PLACE, Op, Placed};
 use search::{PreparedQuery, QueryOutcome, ScanView, Scorer};
 use segment::MapHints;
-use state::State;
+use state::{Reservation, State};
 use wal::{Frame, Wal};
 
 /// One vector with its id and optional payload.
@@ -201,6 +209,12 @@ pub struct Store {
     state: RwLock<State>,
     wal: Wal,
     order: ApplyOrder,
+    /// Held shared by an upsert from reserving its slots until it is applied, and
+    /// exclusively by checkpoints and compaction, which so never see a reserved slot that a
+    /// logged record has not yet made live.
+    placing: RwLock<()>,
+    /// Value bytes placed since the last checkpoint (replay reads them back to check them).
+    placed_bytes: AtomicU64,
     checkpoint_lock: Mutex<()>,
     checkpoint_lsn: AtomicU64,
     failure: Mutex<Option<String>>,
@@ -216,14 +230,16 @@ impl Store {
         std::fs::create_dir_all(&cfg.dir).at(&cfg.dir)?;
         let dir_lock = lock_dir(&cfg)?;
         let manifest = load_or_create_manifest(&cfg, layout)?;
-        state::remove_orphans(&cfg.dir, &manifest, cfg.compression)?;
+        let listed: Vec<u32> = manifest.segments.iter().map(|s| s.id).collect();
+        let keep_from = Some(manifest.next_segment_id);
+        state::remove_orphans(&cfg.dir, &manifest, &listed, keep_from, cfg.compression)?;
         let hints = MapHints {
             huge_pages: cfg.huge_pages,
             compression: cfg.compression,
         };
         let mut state = State::load(&cfg.dir, &manifest, layout, hints)?;
         let replayed = wal::replay(&cfg.dir, manifest.checkpoint_lsn, layout.dim, &mut |op| {
-            state.apply(op).map(drop)
+            state.replay(op).map(drop)
         })?;
         state.verify_payload_refs()?;
         if replayed.applied > 0 {
@@ -237,6 +253,8 @@ impl Store {
         // are needed again.
         state.flush()?;
         manifest::store(&cfg.dir, &state.manifest(replayed.last_lsn))?;
+        let segments = state.segment_ids();
+        state::remove_orphans(&cfg.dir, &manifest, &segments, None, cfg.compression)?;
         for path in &replayed.files {
             std::fs::remove_file(path).at(path)?;
         }
@@ -247,6 +265,8 @@ impl Store {
             state: RwLock::new(state),
             wal,
             order: ApplyOrder::new(replayed.last_lsn),
+            placing: RwLock::new(()),
+            placed_bytes: AtomicU64::new(0),
             checkpoint_lock: Mutex::new(()),
             checkpoint_lsn: AtomicU64::new(replayed.last_lsn),
             failure: Mutex::new(None),
@@ -259,9 +279,73 @@ impl Store {
     /// The whole batch is validated first; a rejected batch changes nothing.
     pub fn upsert(&self, batch: Vec<Record>) -> Result<u64, StoreError> {
         validate::upsert_batch(&batch, self.layout.dim, self.config.max_payload_bytes)?;
-        let body_len = ops::upsert_body_len(&batch, self.layout.dim);
-        let frame = Frame::build(KIND_UPSERT, body_len, |out| ops::encode_upsert(&batch, out));
-        self.log_and_apply(frame, Op::Upsert(batch))
+        self.check_healthy()?;
+        let placing = self
+            .placing
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let reservations = self.write_state().reserve(batch.len())?;
+        let entries = self.write_values(batch, &reservations)?;
+        let frame = Frame::build(KIND_PLACE, ops::place_body_len(&entries), |out| {
+            ops::encode_place(&entries, out)
+        });
+        let count = self.log_and_apply(frame, Op::Place(entries));
+        drop(placing);
+        let count = count?;
+        self.checkpoint_if_wal_is_large();
+        Ok(count)
+    }
+
+    /// Writes the batch's values into its reserved slots and makes them durable; returns
+    /// the place entries that name them.
+    fn write_values(
+        &self,
+        batch: Vec<Record>,
+        reservations: &[Reservation],
+    ) -> Result<Vec<Placed>, StoreError> {
+        let value_bytes = self.layout.dim * 4;
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut records = batch.into_iter();
+        let mut buffer = Vec::new();
+        for reservation in reservations {
+            let slot_bytes = reservation.file.slot_bytes();
+            buffer.clear();
+            buffer.resize(reservation.count * slot_bytes, 0);
+            for (i, chunk) in buffer.chunks_exact_mut(slot_bytes).enumerate() {
+                let record = records.next().expect("one reserved slot per record");
+                ops::write_f32s(&record.values, &mut chunk[..value_bytes]);
+                entries.push(Placed {
+                    id: record.id,
+                    segment: reservation.segment,
+                    slot: (reservation.first_slot + i) as u32,
+                    crc: crc32fast::hash(&chunk[..value_bytes]),
+                    payload: record.payload,
+                });
+            }
+            if let Err(error) = reservation
+                .file
+                .write_slots(reservation.first_slot, &buffer)
+            {
+                self.fail(format!("writing vector values failed: {error}"));
+                return Err(error);
+            }
+        }
+        for (i, reservation) in reservations.iter().enumerate() {
+            let synced_before = reservations[..i]
+                .iter()
+                .any(|earlier| earlier.file.same_file(&reservation.file));
+            if synced_before {
+                continue;
+            }
+            // After a failed fdatasync the page cache may no longer match the disk.
+            if let Err(error) = reservation.file.sync() {
+                self.fail(format!("syncing vector values failed: {error}"));
+                return Err(error);
+            }
+        }
+        let placed = (entries.len() * value_bytes) as u64;
+        self.placed_bytes.fetch_add(placed, Ordering::Relaxed);
+        Ok(entries)
     }
 
     /// Deletes the ids; returns how many of them existed. Durable on `Ok`.
@@ -273,7 +357,9 @@ impl Store {
         let frame = Frame::build(KIND_DELETE, 4 + unique.len() * 8, |out| {
             ops::encode_delete(&unique, out)
         });
-        self.log_and_apply(frame, Op::Delete(unique))
+        let count = self.log_and_apply(frame, Op::Delete(unique))?;
+        self.checkpoint_if_wal_is_large();
+        Ok(count)
     }
 
     fn log_and_apply(&self, frame: Frame, op: Op) -> Result<u64, StoreError> {
@@ -288,13 +374,12 @@ impl Store {
             self.fail(format!("applying WAL record {lsn} failed: {error}"));
         }
         self.order.finish(lsn);
-        let count = applied?;
-        self.checkpoint_if_wal_is_large();
-        Ok(count)
+        applied
     }
 
     fn checkpoint_if_wal_is_large(&self) {
-        if self.wal.bytes_on_disk() <= self.config.checkpoint_wal_bytes {
+        let covered = self.wal.bytes_on_disk() + self.placed_bytes.load(Ordering::Relaxed);
+        if covered <= self.config.checkpoint_wal_bytes {
             return;
         }
         let Ok(guard) = self.checkpoint_lock.try_lock() else {
@@ -399,11 +484,14 @@ impl Store {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.check_healthy()?;
+        let placing = self.placing_exclusively();
         let mut state = self.write_state();
         let lsn = self.order.applied();
         state.flush()?;
         let report = compact::compact(&mut state, lsn)?;
         drop(state);
+        drop(placing);
+        self.placed_bytes.store(0, Ordering::Relaxed);
         self.checkpoint_lsn.store(lsn, Ordering::Relaxed);
         self.counters.compactions.fetch_add(1, Ordering::Relaxed);
         self.trim_wal(lsn)?;
@@ -422,11 +510,14 @@ impl Store {
 
     fn checkpoint_locked(&self, _guard: &MutexGuard<'_, ()>) -> Result<(), StoreError> {
         self.check_healthy()?;
+        let placing = self.placing_exclusively();
         let state = self.read_state();
         let lsn = self.order.applied();
         state.flush()?;
         manifest::store(&self.config.dir, &state.manifest(lsn))?;
         drop(state);
+        self.placed_bytes.store(0, Ordering::Relaxed);
+        drop(placing);
         self.checkpoint_lsn.store(lsn, Ordering::Relaxed);
         self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.trim_wal(lsn)
@@ -473,6 +564,14 @@ impl Store {
     /// the next open replays the WAL.
     pub fn close(self) -> Result<(), StoreError> {
         self.checkpoint()
+    }
+
+    /// Waits until every upsert that reserved slots has applied them, and keeps new ones
+    /// from reserving until the guard drops.
+    fn placing_exclusively(&self) -> RwLockWriteGuard<'_, ()> {
+        self.placing
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
@@ -633,4 +732,45 @@ fn refuse_files_without_manifest(cfg: &StoreConfig) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64, value: f32) -> Record {
+        Record {
+            id,
+            values: vec![value; 8],
+            payload: id.to_le_bytes().to_vec(),
+        }
+    }
+
+    /// Logs written before upserts placed their values (records carrying the values) still
+    /// replay, with their in-place overwrite.
+    #[test]
+    fn replays_upsert_records_of_older_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig::new(dir.path(), 8, Metric::Dot);
+        Store::open(cfg.clone()).unwrap().close().unwrap();
+        let wal = Wal::start(dir.path(), 1).unwrap();
+        let old_upsert = |records: Vec<Record>| {
+            Frame::build(ops::KIND_UPSERT, ops::upsert_body_len(&records, 8), |out| {
+                ops::encode_upsert(&records, out)
+            })
+        };
+        wal.append(old_upsert(vec![record(1, 0.5), record(2, 1.5)]))
+            .unwrap();
+        wal.append(old_upsert(vec![record(1, -2.0)])).unwrap();
+        drop(wal);
+
+        let store = Store::open(cfg).unwrap();
+        assert_eq!(
+            store.get(&[1, 2, 3]),
+            vec![Some(record(1, -2.0)), Some(record(2, 1.5)), None]
+        );
+        let stats = store.stats();
+        assert_eq!((stats.vectors, stats.deleted), (2, 0), "{stats:?}");
+        assert_eq!(stats.last_lsn, 2);
+    }
 }

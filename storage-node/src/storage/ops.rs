@@ -1,20 +1,60 @@
 //! The operations the WAL records, and their byte encoding.
 //!
-//! Upsert body: `count u32`, then per vector `id u64, payload_len u32, payload, values`
-//! (`dimension` f32s). Delete body: `count u32`, then `count` u64 ids. All little-endian.
+//! Place body (what upserts write): `count u32`, then per vector
+//! `id u64, segment u32, slot u32, crc u32, payload_len u32, payload`; the values are not
+//! in the log but already durable in the named slot, and `crc` (CRC-32 of their
+//! little-endian bytes) lets replay prove it. Delete body: `count u32`, then `count` u64
+//! ids. Upsert body (written by versions before placed upserts, still replayed):
+//! `count u32`, then per vector `id u64, payload_len u32, payload, values` (`dimension`
+//! f32s). All little-endian.
 
 use super::Record;
 
 pub(crate) const KIND_UPSERT: u8 = 1;
 pub(crate) const KIND_DELETE: u8 = 2;
+pub(crate) const KIND_PLACE: u8 = 3;
 
 #[derive(Debug)]
 pub(crate) enum Op {
+    /// Vectors with their values in the log (replayed from older logs only).
     Upsert(Vec<Record>),
     Delete(Vec<u64>),
+    /// Vectors whose values were written to fresh slots before the record was logged.
+    Place(Vec<Placed>),
 }
 
-/// Bytes the upsert body of `records` takes.
+/// One vector of a place record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Placed {
+    pub id: u64,
+    /// The segment's id (its file name), not its position, so records stay meaningful
+    /// across segments created after the checkpoint.
+    pub segment: u32,
+    pub slot: u32,
+    /// CRC-32 of the slot's `dimension * 4` value bytes.
+    pub crc: u32,
+    pub payload: Vec<u8>,
+}
+
+/// Bytes the place body of `entries` takes.
+pub(crate) fn place_body_len(entries: &[Placed]) -> usize {
+    4 + entries.iter().map(|e| 24 + e.payload.len()).sum::<usize>()
+}
+
+/// Appends the place body to `out`.
+pub(crate) fn encode_place(entries: &[Placed], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for entry in entries {
+        out.extend_from_slice(&entry.id.to_le_bytes());
+        out.extend_from_slice(&entry.segment.to_le_bytes());
+        out.extend_from_slice(&entry.slot.to_le_bytes());
+        out.extend_from_slice(&entry.crc.to_le_bytes());
+        out.extend_from_slice(&(entry.payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&entry.payload);
+    }
+}
+
+/// Bytes the upsert body of `records` takes (also the bound validation puts on a batch).
 pub(crate) fn upsert_body_len(records: &[Record], dim: usize) -> usize {
     4 + records
         .iter()
@@ -22,7 +62,9 @@ pub(crate) fn upsert_body_len(records: &[Record], dim: usize) -> usize {
         .sum::<usize>()
 }
 
-/// Appends the upsert body to `out`.
+/// Appends the upsert body to `out` (the engine no longer logs values; kept to test the
+/// replay of logs written before placed upserts).
+#[cfg(test)]
 pub(crate) fn encode_upsert(records: &[Record], out: &mut Vec<u8>) {
     out.extend_from_slice(&(records.len() as u32).to_le_bytes());
     for record in records {
@@ -35,10 +77,16 @@ pub(crate) fn encode_upsert(records: &[Record], out: &mut Vec<u8>) {
 
 /// Appends little-endian floats; sizing the buffer first lets the copy vectorise (a push
 /// per value costs more than the WAL write of the same bytes).
+#[cfg(test)]
 fn append_f32s(values: &[f32], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + values.len() * 4, 0);
-    for (bytes, value) in out[start..].chunks_exact_mut(4).zip(values) {
+    write_f32s(values, &mut out[start..]);
+}
+
+/// Writes little-endian floats into `out` (exactly `values.len() * 4` bytes).
+pub(crate) fn write_f32s(values: &[f32], out: &mut [u8]) {
+    for (bytes, value) in out.chunks_exact_mut(4).zip(values) {
         bytes.copy_from_slice(&value.to_le_bytes());
     }
 }
@@ -74,6 +122,25 @@ pub(crate) fn decode(kind: u8, body: &[u8], dim: usize) -> Result<Op, String> {
                 });
             }
             Op::Upsert(records)
+        }
+        KIND_PLACE => {
+            let mut entries = Vec::with_capacity(count.min(body.len() / 24));
+            for _ in 0..count {
+                let id = reader.u64()?;
+                let segment = reader.u32()?;
+                let slot = reader.u32()?;
+                let crc = reader.u32()?;
+                let payload_len = reader.u32()? as usize;
+                let payload = reader.take(payload_len)?.to_vec();
+                entries.push(Placed {
+                    id,
+                    segment,
+                    slot,
+                    crc,
+                    payload,
+                });
+            }
+            Op::Place(entries)
         }
         KIND_DELETE => {
             let ids = (0..count).map(|_| reader.u64()).collect::<Result<_, _>>()?;
@@ -145,6 +212,34 @@ mod tests {
             panic!("not an upsert")
         };
         assert_eq!(decoded, records);
+    }
+
+    #[test]
+    fn place_round_trips() {
+        let entries = vec![
+            Placed {
+                id: 7,
+                segment: 3,
+                slot: 63,
+                crc: 0xdead_beef,
+                payload: b"abc".to_vec(),
+            },
+            Placed {
+                id: u64::MAX,
+                segment: 4,
+                slot: 0,
+                crc: 1,
+                payload: vec![],
+            },
+        ];
+        let mut body = Vec::new();
+        encode_place(&entries, &mut body);
+        assert_eq!(body.len(), place_body_len(&entries));
+        let Op::Place(decoded) = decode(KIND_PLACE, &body, 2).unwrap() else {
+            panic!("not a place record")
+        };
+        assert_eq!(decoded, entries);
+        assert!(decode(KIND_PLACE, &body[..body.len() - 1], 2).is_err());
     }
 
     #[test]

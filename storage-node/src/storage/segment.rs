@@ -7,11 +7,17 @@
 //!   location, int8 scale), kept apart so the vector array stays contiguous;
 //! * `seg-NNNNNN.i8` (only with compression): int8 codes, `code_slot_bytes` per slot.
 //!
-//! Slots are appended in order; `used` counts the slots ever written. A slot is never
-//! reused for another id until compaction rewrites the segments.
+//! Slots are handed out in order; `used` counts the slots ever handed out (live, dead, or
+//! reserved for a write not yet applied, whose metadata is still zero and so not live). A
+//! slot is written once: an upsert writes its values with `pwrite` into a fresh slot and
+//! makes them durable before its WAL record names the slot ([`VectorFile`]); an upsert of
+//! an existing id moves it to the new slot and leaves the old one dead until compaction
+//! rewrites the segments.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::{Advice, MmapMut, MmapOptions};
@@ -71,9 +77,43 @@ pub(crate) struct Segment {
     dirty: AtomicBool,
     layout: Layout,
     vectors: MmapMut,
+    vector_file: VectorFile,
     meta: MmapMut,
     codes: Option<MmapMut>,
     paths: SegmentPaths,
+}
+
+/// The vector file of a segment, for writing values into reserved slots without holding
+/// the store's state lock. The same page cache backs the segment's mapping, so what is
+/// written here is what searches read once the slot is applied.
+#[derive(Clone)]
+pub(crate) struct VectorFile {
+    file: Arc<File>,
+    path: Arc<PathBuf>,
+    slot_bytes: usize,
+}
+
+impl VectorFile {
+    /// Writes `bytes` (whole slots, `slot_bytes` each) starting at `first_slot`.
+    pub fn write_slots(&self, first_slot: usize, bytes: &[u8]) -> Result<(), StoreError> {
+        debug_assert_eq!(bytes.len() % self.slot_bytes, 0);
+        let offset = (first_slot * self.slot_bytes) as u64;
+        self.file.write_all_at(bytes, offset).at(&self.path)
+    }
+
+    /// `fdatasync`: the written slots (and the blocks allocated for them) are on disk.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.file.sync_data().at(&self.path)
+    }
+
+    pub fn slot_bytes(&self) -> usize {
+        self.slot_bytes
+    }
+
+    /// Whether two handles write the same file.
+    pub fn same_file(&self, other: &VectorFile) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -122,10 +162,10 @@ impl Segment {
         hints: MapHints,
     ) -> Result<Segment, StoreError> {
         let paths = SegmentPaths::new(dir, id);
-        let vectors = map_new(&paths.vectors, layout.vector_file_bytes)?;
-        let meta = map_new(&paths.meta, layout.meta_file_bytes)?;
+        let (vectors, file) = map_new(&paths.vectors, layout.vector_file_bytes)?;
+        let (meta, _) = map_new(&paths.meta, layout.meta_file_bytes)?;
         let codes = if hints.compression {
-            Some(map_new(&paths.codes, layout.code_file_bytes)?)
+            Some(map_new(&paths.codes, layout.code_file_bytes)?.0)
         } else {
             None
         };
@@ -135,6 +175,11 @@ impl Segment {
             dirty: AtomicBool::new(true),
             layout,
             vectors,
+            vector_file: VectorFile {
+                file: Arc::new(file),
+                path: Arc::new(paths.vectors.clone()),
+                slot_bytes: layout.slot_bytes,
+            },
             meta,
             codes,
             paths,
@@ -154,12 +199,12 @@ impl Segment {
         codes_expected: bool,
     ) -> Result<Segment, StoreError> {
         let paths = SegmentPaths::new(dir, id);
-        let vectors = map_existing(&paths.vectors, layout.vector_file_bytes)?;
-        let meta = map_existing(&paths.meta, layout.meta_file_bytes)?;
+        let (vectors, file) = map_existing(&paths.vectors, layout.vector_file_bytes)?;
+        let (meta, _) = map_existing(&paths.meta, layout.meta_file_bytes)?;
         let rebuild_codes = hints.compression && !(codes_expected && paths.codes.exists());
         let codes = match (hints.compression, rebuild_codes) {
-            (true, false) => Some(map_existing(&paths.codes, layout.code_file_bytes)?),
-            (true, true) => Some(map_new(&paths.codes, layout.code_file_bytes)?),
+            (true, false) => Some(map_existing(&paths.codes, layout.code_file_bytes)?.0),
+            (true, true) => Some(map_new(&paths.codes, layout.code_file_bytes)?.0),
             (false, _) => None,
         };
         let mut segment = Segment {
@@ -168,6 +213,11 @@ impl Segment {
             dirty: AtomicBool::new(false),
             layout,
             vectors,
+            vector_file: VectorFile {
+                file: Arc::new(file),
+                path: Arc::new(paths.vectors.clone()),
+                slot_bytes: layout.slot_bytes,
+            },
             meta,
             codes,
             paths,
@@ -208,6 +258,19 @@ impl Segment {
 
     pub fn paths(&self) -> &SegmentPaths {
         &self.paths
+    }
+
+    pub fn vector_file(&self) -> &VectorFile {
+        &self.vector_file
+    }
+
+    /// Byte offset of `slot` in the vector file.
+    pub fn vector_offset(&self, slot: usize) -> u64 {
+        (slot * self.layout.slot_bytes) as u64
+    }
+
+    pub fn slots(&self) -> usize {
+        self.layout.slots_per_segment
     }
 
     pub fn is_full(&self) -> bool {
@@ -273,6 +336,37 @@ impl Segment {
         };
     }
 
+    /// Makes `slot`, whose values are already in the vector file, live for `id`: computes
+    /// its norm and int8 codes from the stored values and writes its metadata.
+    pub fn place_slot(&mut self, slot: usize, id: u64, payload: PayloadRef) {
+        let layout = self.layout;
+        let start = slot * layout.slot_bytes;
+        let values = as_f32(&self.vectors[start..start + layout.dim * 4]);
+        let norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
+        let code_scale = match self.codes.as_mut() {
+            Some(codes) => {
+                let at = slot * layout.code_slot_bytes;
+                quant::quantize(values, as_i8_mut(&mut codes[at..at + layout.dim]))
+            }
+            None => 0.0,
+        };
+        self.used = self.used.max(slot + 1);
+        *self.meta_mut(slot) = SlotMeta {
+            id,
+            payload_offset: payload.offset,
+            payload_len: payload.len,
+            flags: LIVE,
+            norm,
+            code_scale,
+        };
+    }
+
+    /// The stored value bytes of `slot` (for checksums).
+    pub fn vector_bytes(&self, slot: usize) -> &[u8] {
+        let start = slot * self.layout.slot_bytes;
+        &self.vectors[start..start + self.layout.dim * 4]
+    }
+
     fn write_codes(&mut self, slot: usize, values: &[f32]) -> f32 {
         let layout = self.layout;
         let Some(codes) = self.codes.as_mut() else {
@@ -305,7 +399,7 @@ impl Segment {
     }
 }
 
-fn map_new(path: &Path, len: usize) -> Result<MmapMut, StoreError> {
+fn map_new(path: &Path, len: usize) -> Result<(MmapMut, File), StoreError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -314,10 +408,10 @@ fn map_new(path: &Path, len: usize) -> Result<MmapMut, StoreError> {
         .open(path)
         .at(path)?;
     file.set_len(len as u64).at(path)?;
-    map_file(&file, path, len)
+    Ok((map_file(&file, path, len)?, file))
 }
 
-fn map_existing(path: &Path, len: usize) -> Result<MmapMut, StoreError> {
+fn map_existing(path: &Path, len: usize) -> Result<(MmapMut, File), StoreError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -331,7 +425,7 @@ fn map_existing(path: &Path, len: usize) -> Result<MmapMut, StoreError> {
             format!("file is {actual} bytes, the layout needs exactly {len}"),
         ));
     }
-    map_file(&file, path, len)
+    Ok((map_file(&file, path, len)?, file))
 }
 
 fn map_file(file: &File, path: &Path, len: usize) -> Result<MmapMut, StoreError> {

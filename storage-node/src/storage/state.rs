@@ -7,10 +7,10 @@ use super::Record;
 use super::config::Layout;
 use super::error::{IoContext, StoreError};
 use super::manifest::{self, Manifest, SegmentEntry};
-use super::ops::Op;
+use super::ops::{Op, Placed};
 use super::payload::PayloadFile;
 use super::search::SlotLoc;
-use super::segment::{MapHints, PayloadRef, SLOT_META_BYTES, Segment, segment_id_of};
+use super::segment::{MapHints, PayloadRef, SLOT_META_BYTES, Segment, VectorFile, segment_id_of};
 use crate::simd::Metric;
 
 pub(crate) struct State {
@@ -23,6 +23,15 @@ pub(crate) struct State {
     pub payloads: PayloadFile,
     pub payload_generation: u32,
     pub next_segment_id: u32,
+}
+
+/// Consecutive fresh slots of one segment, handed out for an upsert to write its values
+/// into before logging it.
+pub(crate) struct Reservation {
+    pub segment: u32,
+    pub first_slot: usize,
+    pub count: usize,
+    pub file: VectorFile,
 }
 
 impl State {
@@ -99,8 +108,20 @@ impl State {
         Ok(())
     }
 
-    /// Applies one logged operation; returns how many vectors it upserted or deleted.
+    /// Applies one operation just made durable; returns how many vectors it upserted or
+    /// deleted.
     pub fn apply(&mut self, op: Op) -> Result<u64, StoreError> {
+        self.apply_op(op, false)
+    }
+
+    /// Applies one operation read back from the WAL. Place records may name segments
+    /// created after the checkpoint (opened here), and their values are checked against
+    /// the record's checksums.
+    pub fn replay(&mut self, op: Op) -> Result<u64, StoreError> {
+        self.apply_op(op, true)
+    }
+
+    fn apply_op(&mut self, op: Op, replaying: bool) -> Result<u64, StoreError> {
         match op {
             Op::Upsert(records) => {
                 for record in &records {
@@ -108,8 +129,114 @@ impl State {
                 }
                 Ok(records.len() as u64)
             }
+            Op::Place(entries) => {
+                for entry in &entries {
+                    self.place_one(entry, replaying)?;
+                }
+                Ok(entries.len() as u64)
+            }
             Op::Delete(ids) => Ok(ids.iter().filter(|&&id| self.delete_one(id)).count() as u64),
         }
+    }
+
+    /// Hands out `count` fresh slots, growing new segments as needed. A new segment's files
+    /// are made durable in the directory before any slot of it is used, so a WAL record
+    /// naming it always finds it after a crash.
+    pub fn reserve(&mut self, count: usize) -> Result<Vec<Reservation>, StoreError> {
+        let mut reservations = Vec::new();
+        let mut left = count;
+        while left > 0 {
+            if self.segments.last().is_none_or(Segment::is_full) {
+                let segment =
+                    Segment::create(&self.dir, self.next_segment_id, self.layout, self.hints)?;
+                manifest::sync_dir(&self.dir)?;
+                self.next_segment_id += 1;
+                self.segments.push(segment);
+            }
+            let segment = self.segments.last_mut().expect("a segment with free slots");
+            let take = left.min(segment.slots() - segment.used);
+            reservations.push(Reservation {
+                segment: segment.id,
+                first_slot: segment.used,
+                count: take,
+                file: segment.vector_file().clone(),
+            });
+            segment.used += take;
+            left -= take;
+        }
+        Ok(reservations)
+    }
+
+    /// Makes a placed vector live in its slot; the id's previous slot, if any, goes dead.
+    fn place_one(&mut self, entry: &Placed, replaying: bool) -> Result<(), StoreError> {
+        let position = self.segment_position(entry.segment, replaying)?;
+        let slot = entry.slot as usize;
+        let segment = &self.segments[position];
+        if slot >= segment.slots() {
+            return Err(StoreError::corrupt(
+                &segment.paths().vectors,
+                0,
+                format!(
+                    "a WAL record places id {} in slot {slot}, but the segment has {} slots",
+                    entry.id,
+                    segment.slots()
+                ),
+            ));
+        }
+        if replaying {
+            let found = crc32fast::hash(segment.vector_bytes(slot));
+            if found != entry.crc {
+                return Err(StoreError::corrupt(
+                    &segment.paths().vectors,
+                    segment.vector_offset(slot),
+                    format!(
+                        "the values of id {} in slot {slot} have checksum {found:#010x}, the WAL record that acknowledged them says {:#010x}",
+                        entry.id, entry.crc
+                    ),
+                ));
+            }
+        }
+        let payload = self.payloads.append(&entry.payload)?;
+        let at = SlotLoc {
+            segment: position as u32,
+            slot: entry.slot,
+        };
+        if let Some(old) = self.index.insert(entry.id, at)
+            && old != at
+        {
+            self.segments[old.segment as usize]
+                .meta_mut(old.slot as usize)
+                .set_live(false);
+        }
+        self.segments[position].place_slot(slot, entry.id, payload);
+        Ok(())
+    }
+
+    /// Where the segment with file id `id` sits in `segments`. Replay opens segments
+    /// created after the checkpoint (ids from `next_segment_id` on) when a record first
+    /// names them.
+    fn segment_position(&mut self, id: u32, replaying: bool) -> Result<usize, StoreError> {
+        if let Some(position) = self.segments.iter().rposition(|s| s.id == id) {
+            return Ok(position);
+        }
+        if !replaying || id < self.next_segment_id {
+            return Err(StoreError::corrupt(
+                self.dir.join(manifest::MANIFEST),
+                0,
+                format!("a WAL record names segment {id}, which the store does not have"),
+            ));
+        }
+        for new_id in self.next_segment_id..=id {
+            let segment = Segment::open(&self.dir, new_id, 0, self.layout, self.hints, true)?;
+            self.segments.push(segment);
+        }
+        self.next_segment_id = id + 1;
+        Ok(self.segments.len() - 1)
+    }
+
+    /// The ids of the mapped segments.
+    pub fn segment_ids(&self) -> Vec<u32> {
+        self.segments.iter().map(|s| s.id).collect()
     }
 
     /// Overwrites the slot of an existing id in place, or appends a new slot.
@@ -242,15 +369,20 @@ impl State {
     }
 }
 
-/// Deletes files a crash left behind: segments and payload files the manifest does not
-/// list (from an unfinished compaction or growth after the last checkpoint), int8 files
-/// when compression is off, and a half-written manifest.
+/// Deletes files a crash left behind: segments not in `segments` (from an unfinished or
+/// interrupted compaction, or grown after the last checkpoint and never named by a durable
+/// WAL record), payload files of another generation than the manifest's, int8 files when
+/// compression is off, and a half-written manifest. Before replay, pass
+/// `keep_from = Some(manifest.next_segment_id)`: segments from that id on may hold values
+/// that WAL records placed after the checkpoint, so only replay can tell.
 pub(crate) fn remove_orphans(
     dir: &Path,
     manifest: &Manifest,
+    segments: &[u32],
+    keep_from: Option<u32>,
     compression: bool,
 ) -> Result<(), StoreError> {
-    let listed = |id: u32| manifest.segments.iter().any(|s| s.id == id);
+    let listed = |id: u32| segments.contains(&id) || keep_from.is_some_and(|from| id >= from);
     for entry in std::fs::read_dir(dir).at(dir)? {
         let path = entry.at(dir)?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {

@@ -89,6 +89,7 @@ pub fn vector(id: u64, dimension: u32) -> Vector {
         id,
         values: values(id, dimension),
         payload: format!("doc-{id}").into_bytes(),
+        values_le: Vec::new(),
     }
 }
 
