@@ -65,22 +65,66 @@ impl StorageService {
         self.blocking(move |store| store.upsert(records)).await
     }
 
-    /// Applies the batches in order, each durable before the next starts; the next
-    /// message is received and decoded while the current batch is being made durable.
+    /// Applies the batches in order as a three-stage pipeline: while batch `n` has its
+    /// values written and its WAL record queued ([`Store::upsert_begin`]), batch `n - 1`
+    /// waits for its WAL fsync and is applied, and batch `n + 1` is received and decoded.
+    /// Batches take effect in stream order; when one fails, the ones before it are durable
+    /// and stay, and the ones after it are not stored.
     async fn upsert_stream_batches(
         &self,
         mut stream: Streaming<UpsertRequest>,
     ) -> Result<UpsertResponse, Status> {
         let mut upserted = 0;
         let mut index = 0usize;
-        let mut next = receive(&mut stream, index).await?;
-        while let Some(batch) = next {
-            let (committed, following) =
-                tokio::join!(self.upsert_batch(batch), receive(&mut stream, index + 1));
-            upserted += committed.map_err(|status| in_batch(index, status))?;
-            next = following?;
+        let mut finishing: Option<Finishing> = None;
+        let mut next = receive(&mut stream, index).await;
+        loop {
+            let batch = match next {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(status) => {
+                    finish(finishing).await?;
+                    return Err(status);
+                }
+            };
+            let records = match convert::records(batch.vectors) {
+                Ok(records) => records,
+                Err(status) => {
+                    finish(finishing).await?;
+                    return Err(in_batch(index, status));
+                }
+            };
+            let store = Arc::clone(&self.store);
+            let begin = tokio::task::spawn_blocking(move || store.upsert_begin(records));
+            let (begun, following, finished) = tokio::join!(
+                begin,
+                receive(&mut stream, index + 1),
+                finish(finishing.take())
+            );
+            let begun = begun
+                .map_err(|error| Status::internal(format!("the storage task failed: {error}")))
+                .and_then(|begun| begun.map_err(convert::status))
+                .map_err(|status| in_batch(index, status));
+            match finished {
+                Ok(count) => upserted += count,
+                Err(status) => {
+                    // Finishing a begun batch after a failure only waits for the store to
+                    // refuse it; do that off the async threads.
+                    if let Ok(begun) = begun {
+                        tokio::task::spawn_blocking(move || drop(begun));
+                    }
+                    return Err(status);
+                }
+            }
+            let begun = begun?;
+            finishing = Some(Finishing {
+                index,
+                task: tokio::task::spawn_blocking(move || begun.finish()),
+            });
+            next = following;
             index += 1;
         }
+        upserted += finish(finishing).await?;
         Ok(UpsertResponse { upserted })
     }
 
@@ -161,6 +205,23 @@ async fn receive(
         .message()
         .await
         .map_err(|status| in_batch(index, convert::oversized_as_resource_exhausted(status)))
+}
+
+/// A begun batch of a stream being finished on the blocking pool.
+struct Finishing {
+    index: usize,
+    task: tokio::task::JoinHandle<Result<u64, StoreError>>,
+}
+
+/// Waits for the batch being finished, if any; returns how many vectors it stored.
+async fn finish(finishing: Option<Finishing>) -> Result<u64, Status> {
+    let Some(Finishing { index, task }) = finishing else {
+        return Ok(0);
+    };
+    task.await
+        .map_err(|error| Status::internal(format!("the storage task failed: {error}")))
+        .and_then(|finished| finished.map_err(convert::status))
+        .map_err(|status| in_batch(index, status))
 }
 
 /// Names the failing batch of a stream; earlier batches are durable and stay.

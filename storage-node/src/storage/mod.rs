@@ -72,7 +72,7 @@ use std::fs::{File, OpenOptions};
 use std::ops::RangeInclusive;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use compact::CompactionReport;
 pub use config::{
@@ -202,6 +202,102 @@ impl ApplyOrder {
     }
 }
 
+/// An upsert whose values are durable and whose WAL record is queued; see
+/// [`Store::upsert_begin`].
+pub struct BegunUpsert {
+    store: Arc<Store>,
+    begun: Option<Begun>,
+}
+
+struct Begun {
+    lsn: u64,
+    op: Op,
+}
+
+impl BegunUpsert {
+    /// Waits for the record's fsync and applies it; returns how many vectors the batch
+    /// held. Durable on `Ok`.
+    pub fn finish(mut self) -> Result<u64, StoreError> {
+        let begun = self.begun.take().expect("finished once");
+        self.store.finish_upsert(begun)
+    }
+}
+
+impl Drop for BegunUpsert {
+    fn drop(&mut self) {
+        if let Some(begun) = self.begun.take()
+            && let Err(error) = self.store.finish_upsert(begun)
+        {
+            tracing::warn!(%error, "an upsert dropped before it was finished failed");
+        }
+    }
+}
+
+/// Counts upserts between reserving slots and applying them, so compaction can wait for
+/// none to be in flight.
+#[derive(Default)]
+struct PlacingGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    in_flight: usize,
+    closed: bool,
+}
+
+impl PlacingGate {
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, GateState>) -> MutexGuard<'a, GateState> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn enter(&self) {
+        let mut state = self.lock();
+        while state.closed {
+            state = self.wait(state);
+        }
+        state.in_flight += 1;
+    }
+
+    fn leave(&self) {
+        self.lock().in_flight -= 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until no upsert is in flight and keeps new ones out until the guard drops.
+    fn close(&self) -> GateClosed<'_> {
+        let mut state = self.lock();
+        while state.closed {
+            state = self.wait(state);
+        }
+        state.closed = true;
+        while state.in_flight > 0 {
+            state = self.wait(state);
+        }
+        GateClosed { gate: self }
+    }
+}
+
+struct GateClosed<'a> {
+    gate: &'a PlacingGate,
+}
+
+impl Drop for GateClosed<'_> {
+    fn drop(&mut self) {
+        self.gate.lock().closed = false;
+        self.gate.changed.notify_all();
+    }
+}
+
 /// The storage engine. Synchronous; `Send + Sync`, so one `Arc<Store>` serves all threads.
 pub struct Store {
     config: StoreConfig,
@@ -209,10 +305,9 @@ pub struct Store {
     state: RwLock<State>,
     wal: Wal,
     order: ApplyOrder,
-    /// Held shared by an upsert from reserving its slots until it is applied, and
-    /// exclusively by checkpoints and compaction, which so never see a reserved slot that a
-    /// logged record has not yet made live.
-    placing: RwLock<()>,
+    /// Counts upserts between reserving their slots and applying them; compaction, which
+    /// renumbers slots, closes it and waits until none is left.
+    placing: PlacingGate,
     /// Value bytes placed since the last checkpoint (replay reads them back to check them).
     placed_bytes: AtomicU64,
     checkpoint_lock: Mutex<()>,
@@ -242,6 +337,7 @@ impl Store {
             state.replay(op).map(drop)
         })?;
         state.verify_payload_refs()?;
+        state.verify_no_doubled_ids()?;
         if replayed.applied > 0 {
             tracing::info!(
                 records = replayed.applied,
@@ -265,7 +361,7 @@ impl Store {
             state: RwLock::new(state),
             wal,
             order: ApplyOrder::new(replayed.last_lsn),
-            placing: RwLock::new(()),
+            placing: PlacingGate::default(),
             placed_bytes: AtomicU64::new(0),
             checkpoint_lock: Mutex::new(()),
             checkpoint_lsn: AtomicU64::new(replayed.last_lsn),
@@ -278,20 +374,53 @@ impl Store {
     /// Inserts or replaces a batch; returns how many vectors it held. Durable on `Ok`.
     /// The whole batch is validated first; a rejected batch changes nothing.
     pub fn upsert(&self, batch: Vec<Record>) -> Result<u64, StoreError> {
+        let begun = self.begin_upsert(batch)?;
+        self.finish_upsert(begun)
+    }
+
+    /// The first half of [`upsert`](Self::upsert), for a caller that pipelines batches:
+    /// validates the batch, writes its values durably into fresh slots and queues its WAL
+    /// record, then returns without waiting for the record's fsync. Batches begun one
+    /// after the other take effect in that order. The returned [`BegunUpsert`] must be
+    /// finished (dropping it finishes it), or later writes wait for it forever; and the
+    /// thread holding it must not call [`compact`](Self::compact), which waits for it.
+    pub fn upsert_begin(self: &Arc<Self>, batch: Vec<Record>) -> Result<BegunUpsert, StoreError> {
+        let begun = self.begin_upsert(batch)?;
+        Ok(BegunUpsert {
+            store: Arc::clone(self),
+            begun: Some(begun),
+        })
+    }
+
+    fn begin_upsert(&self, batch: Vec<Record>) -> Result<Begun, StoreError> {
         validate::upsert_batch(&batch, self.layout.dim, self.config.max_payload_bytes)?;
         self.check_healthy()?;
-        let placing = self
-            .placing
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.placing.enter();
+        let logged = self.place_and_log(batch);
+        if logged.is_err() {
+            self.placing.leave();
+        }
+        logged
+    }
+
+    fn place_and_log(&self, batch: Vec<Record>) -> Result<Begun, StoreError> {
         let reservations = self.write_state().reserve(batch.len())?;
         let entries = self.write_values(batch, &reservations)?;
         let frame = Frame::build(KIND_PLACE, ops::place_body_len(&entries), |out| {
             ops::encode_place(&entries, out)
         });
-        let count = self.log_and_apply(frame, Op::Place(entries));
-        drop(placing);
-        let count = count?;
+        self.check_healthy()?;
+        let lsn = self.wal.enqueue(frame)?;
+        Ok(Begun {
+            lsn,
+            op: Op::Place(entries),
+        })
+    }
+
+    fn finish_upsert(&self, begun: Begun) -> Result<u64, StoreError> {
+        let applied = self.wait_and_apply(begun.lsn, begun.op);
+        self.placing.leave();
+        let count = applied?;
         self.checkpoint_if_wal_is_large();
         Ok(count)
     }
@@ -364,7 +493,19 @@ impl Store {
 
     fn log_and_apply(&self, frame: Frame, op: Op) -> Result<u64, StoreError> {
         self.check_healthy()?;
-        let lsn = self.wal.append(frame)?;
+        let lsn = self.wal.enqueue(frame)?;
+        self.wait_and_apply(lsn, op)
+    }
+
+    /// Waits until record `lsn` is durable and every earlier one applied, then applies it.
+    /// Every queued LSN must come through here (or the store fails), since later ones wait
+    /// for their turn.
+    fn wait_and_apply(&self, lsn: u64, op: Op) -> Result<u64, StoreError> {
+        if let Err(error) = self.wal.wait_durable(lsn) {
+            self.order.wait_turn(lsn);
+            self.order.finish(lsn);
+            return Err(error);
+        }
         self.order.wait_turn(lsn);
         let applied = match self.check_healthy() {
             Ok(()) => self.write_state().apply(op),
@@ -484,7 +625,7 @@ impl Store {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.check_healthy()?;
-        let placing = self.placing_exclusively();
+        let placing = self.placing.close();
         let mut state = self.write_state();
         let lsn = self.order.applied();
         state.flush()?;
@@ -510,14 +651,12 @@ impl Store {
 
     fn checkpoint_locked(&self, _guard: &MutexGuard<'_, ()>) -> Result<(), StoreError> {
         self.check_healthy()?;
-        let placing = self.placing_exclusively();
         let state = self.read_state();
         let lsn = self.order.applied();
         state.flush()?;
         manifest::store(&self.config.dir, &state.manifest(lsn))?;
         drop(state);
         self.placed_bytes.store(0, Ordering::Relaxed);
-        drop(placing);
         self.checkpoint_lsn.store(lsn, Ordering::Relaxed);
         self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.trim_wal(lsn)
@@ -564,14 +703,6 @@ impl Store {
     /// the next open replays the WAL.
     pub fn close(self) -> Result<(), StoreError> {
         self.checkpoint()
-    }
-
-    /// Waits until every upsert that reserved slots has applied them, and keeps new ones
-    /// from reserving until the guard drops.
-    fn placing_exclusively(&self) -> RwLockWriteGuard<'_, ()> {
-        self.placing
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {

@@ -1,6 +1,7 @@
 //! The mapped state: segments, the id index, the payload file; applying WAL operations.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
 use super::Record;
@@ -23,6 +24,12 @@ pub(crate) struct State {
     pub payloads: PayloadFile,
     pub payload_generation: u32,
     pub next_segment_id: u32,
+    /// Slots found live at load for an id that is live in another slot too (the index
+    /// holds that one). A crash can leave this behind legitimately: an upsert applied after
+    /// the checkpoint made a new slot live and the old one dead, and only the first of the
+    /// two metadata pages reached the disk. Replaying that upsert resolves it; whatever is
+    /// left after replay is corruption.
+    pub doubled: HashMap<u64, Vec<SlotLoc>>,
 }
 
 /// Consecutive fresh slots of one segment, handed out for an upsert to write its values
@@ -55,6 +62,7 @@ impl State {
             payloads,
             payload_generation: manifest.payload_generation,
             next_segment_id: manifest.next_segment_id,
+            doubled: HashMap::new(),
         };
         for entry in &manifest.segments {
             state.map_segment(entry, manifest.compression)?;
@@ -95,17 +103,44 @@ impl State {
                 segment: segment_index,
                 slot: slot as u32,
             };
-            if let Some(earlier) = self.index.insert(meta.id, at) {
-                let offset = (slot * SLOT_META_BYTES) as u64;
-                let detail = format!(
-                    "id {} is live in two slots (also segment index {}, slot {})",
-                    meta.id, earlier.segment, earlier.slot
-                );
-                return Err(StoreError::corrupt(&segment.paths().meta, offset, detail));
+            match self.index.entry(meta.id) {
+                Entry::Occupied(_) => self.doubled.entry(meta.id).or_default().push(at),
+                Entry::Vacant(vacant) => {
+                    vacant.insert(at);
+                }
             }
         }
         self.segments.push(segment);
         Ok(())
+    }
+
+    /// Kills the extra live slots found at load for `id`, except `keep`.
+    fn resolve_doubled(&mut self, id: u64, keep: Option<SlotLoc>) {
+        for at in self.doubled.remove(&id).unwrap_or_default() {
+            if Some(at) != keep {
+                self.segments[at.segment as usize]
+                    .meta_mut(at.slot as usize)
+                    .set_live(false);
+            }
+        }
+    }
+
+    /// After replay no id may be live in two slots.
+    pub fn verify_no_doubled_ids(&self) -> Result<(), StoreError> {
+        let Some((id, extra)) = self.doubled.iter().next() else {
+            return Ok(());
+        };
+        let at = extra[0];
+        let first = self.index[id];
+        let segment = &self.segments[at.segment as usize];
+        Err(StoreError::corrupt(
+            &segment.paths().meta,
+            (at.slot as usize * SLOT_META_BYTES) as u64,
+            format!(
+                "id {id} is live in two slots (also segment {}, slot {}), and no logged write after the checkpoint explains it",
+                self.segments[first.segment as usize].id, first.slot
+            ),
+        ))
     }
 
     /// Applies one operation just made durable; returns how many vectors it upserted or
@@ -201,6 +236,7 @@ impl State {
             segment: position as u32,
             slot: entry.slot,
         };
+        self.resolve_doubled(entry.id, Some(at));
         if let Some(old) = self.index.insert(entry.id, at)
             && old != at
         {
@@ -246,6 +282,7 @@ impl State {
             Some(&at) => at,
             None => self.allocate_slot()?,
         };
+        self.resolve_doubled(record.id, Some(at));
         self.write(at, record, payload);
         self.index.insert(record.id, at);
         Ok(())
@@ -257,6 +294,7 @@ impl State {
     }
 
     fn delete_one(&mut self, id: u64) -> bool {
+        self.resolve_doubled(id, None);
         let Some(at) = self.index.remove(&id) else {
             return false;
         };

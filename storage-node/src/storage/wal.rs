@@ -155,7 +155,16 @@ impl Wal {
     }
 
     /// Appends a record and returns its LSN once it is on disk.
+    #[cfg(test)]
     pub fn append(&self, frame: Frame) -> Result<u64, StoreError> {
+        let lsn = self.enqueue(frame)?;
+        self.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Queues a record for the next group commit and returns its LSN at once. Records are
+    /// written in LSN order; [`wait_durable`](Self::wait_durable) waits for one.
+    pub fn enqueue(&self, frame: Frame) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         if let Some(failure) = &inner.failure {
             return Err(StoreError::Failed(failure.clone()));
@@ -163,9 +172,16 @@ impl Wal {
         let lsn = inner.next_lsn;
         inner.next_lsn += 1;
         inner.pending.push(frame.seal(lsn));
+        Ok(lsn)
+    }
+
+    /// Returns once the record with `lsn` is on disk, leading a group commit (one write and
+    /// one `fdatasync` for everything queued) when none is running.
+    pub fn wait_durable(&self, lsn: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
         loop {
             if inner.durable_lsn >= lsn {
-                return Ok(lsn);
+                return Ok(());
             }
             if let Some(failure) = &inner.failure {
                 return Err(StoreError::Failed(failure.clone()));
