@@ -40,7 +40,8 @@ pub struct StoreConfig {
     pub compression: bool,
     /// Largest payload accepted per vector.
     pub max_payload_bytes: usize,
-    /// Checkpoint once the WAL grows past this many bytes.
+    /// Checkpoint once the WAL plus the vector values placed since the last checkpoint grow
+    /// past this many bytes; this bounds what a restart replays (and reads back to check).
     pub checkpoint_wal_bytes: u64,
 }
 
