@@ -399,7 +399,11 @@ async fn the_metrics_port_serves_probes_and_request_metrics() {
         "sutra_storage_vectors 7",
         "sutra_storage_search_vectors_scanned_total 7",
         "sutra_storage_wal_batch_size_sum 1",
-        "sutra_storage_wal_fsync_seconds_count",
+        "sutra_storage_wal_batch_size_bucket{le=\"1\"} 1",
+        "sutra_storage_wal_batch_size_bucket{le=\"+Inf\"} 1",
+        "# TYPE sutra_storage_wal_fsync_seconds histogram",
+        "sutra_storage_wal_fsync_seconds_bucket{le=\"2.5\"} 1",
+        "sutra_storage_wal_fsync_seconds_count 1",
         "sutra_storage_bytes_mapped",
         "sutra_storage_platform_info{arch=",
     ] {

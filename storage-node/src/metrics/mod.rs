@@ -7,7 +7,7 @@
 
 mod http;
 
-use prometheus::proto::{Metric, MetricFamily, MetricType, Summary};
+use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -15,7 +15,7 @@ use prometheus::{
 
 pub use http::{HttpState, serve_http};
 
-use crate::storage::Store;
+use crate::storage::{FSYNC_SECONDS_BOUNDS, GROUP_SIZE_BOUNDS, Store};
 
 /// Labels of `sutra_storage_platform_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,37 +176,52 @@ fn platform_info(labels: &PlatformLabels) -> IntGaugeVec {
     info
 }
 
-/// WAL figures as summaries (sum and count, no quantiles): the engine keeps cumulative
-/// totals rather than per-fsync samples, which is exactly what `_sum` and `_count` are.
-/// `rate(_sum) / rate(_count)` gives the mean fsync latency and the mean group size.
+/// WAL figures as histograms, from the bucket counts the engine keeps per fsync.
 fn wal_families(store: &Store) -> Vec<MetricFamily> {
     let wal = store.metrics().wal;
     vec![
-        summary(
+        histogram(
             "sutra_storage_wal_fsync_seconds",
             "Time spent in fdatasync of the write-ahead log; one sample per fsync.",
-            wal.fsyncs,
+            &FSYNC_SECONDS_BOUNDS,
+            &wal.fsync_buckets,
             wal.fsync_nanos as f64 / 1e9,
         ),
-        summary(
+        histogram(
             "sutra_storage_wal_batch_size",
             "WAL records made durable per fsync (group commit size); one sample per fsync.",
-            wal.fsyncs,
+            &GROUP_SIZE_BOUNDS,
+            &wal.group_buckets,
             wal.records as f64,
         ),
     ]
 }
 
-fn summary(name: &str, help: &str, count: u64, sum: f64) -> MetricFamily {
-    let mut summary = Summary::default();
-    summary.set_sample_count(count);
-    summary.set_sample_sum(sum);
+/// A histogram family from per-bucket counts (`counts[i]` for `bounds[i]`, the last entry
+/// above every bound).
+fn histogram(name: &str, help: &str, bounds: &[f64], counts: &[u64], sum: f64) -> MetricFamily {
+    let mut cumulative = 0;
+    let buckets = bounds
+        .iter()
+        .zip(counts)
+        .map(|(&bound, &count)| {
+            cumulative += count;
+            let mut bucket = Bucket::default();
+            bucket.set_upper_bound(bound);
+            bucket.set_cumulative_count(cumulative);
+            bucket
+        })
+        .collect::<Vec<_>>();
+    let mut histogram = Histogram::default();
+    histogram.set_sample_count(counts.iter().sum());
+    histogram.set_sample_sum(sum);
+    histogram.set_bucket(buckets);
     let mut metric = Metric::default();
-    metric.set_summary(summary);
+    metric.set_histogram(histogram);
     let mut family = MetricFamily::default();
     family.set_name(name.to_string());
     family.set_help(help.to_string());
-    family.set_field_type(MetricType::SUMMARY);
+    family.set_field_type(MetricType::HISTOGRAM);
     family.set_metric(vec![metric]);
     family
 }

@@ -80,7 +80,7 @@ pub use config::{
     MAX_BATCH_BYTES, MAX_DIMENSION, MAX_K, StoreConfig,
 };
 pub use error::StoreError;
-pub use wal::WalMetrics;
+pub use wal::{FSYNC_SECONDS_BOUNDS, GROUP_SIZE_BOUNDS, WalMetrics};
 
 use crate::simd::{Metric, kernels};
 use config::Layout;

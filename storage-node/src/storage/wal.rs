@@ -81,6 +81,13 @@ fn header_crc(len: [u8; 4], lsn: u64, kind: u8, body_crc: &crc32fast::Hasher) ->
     crc.finalize()
 }
 
+/// Upper bounds (seconds) of the fsync latency buckets in [`WalMetrics::fsync_buckets`].
+pub const FSYNC_SECONDS_BOUNDS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+/// Upper bounds of the group size buckets in [`WalMetrics::group_buckets`].
+pub const GROUP_SIZE_BOUNDS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// Counters of the log since open, read with [`Wal::metrics`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WalMetrics {
@@ -94,6 +101,11 @@ pub struct WalMetrics {
     pub bytes: u64,
     /// Most records covered by a single fsync.
     pub largest_group: u64,
+    /// Fsyncs per latency bucket of [`FSYNC_SECONDS_BOUNDS`] (not cumulative); the last
+    /// entry counts those above the largest bound.
+    pub fsync_buckets: [u64; FSYNC_SECONDS_BOUNDS.len() + 1],
+    /// Fsyncs per group size bucket of [`GROUP_SIZE_BOUNDS`], likewise.
+    pub group_buckets: [u64; GROUP_SIZE_BOUNDS.len() + 1],
 }
 
 #[derive(Default)]
@@ -103,6 +115,16 @@ struct Counters {
     records: AtomicU64,
     bytes: AtomicU64,
     largest_group: AtomicU64,
+    fsync_buckets: [AtomicU64; FSYNC_SECONDS_BOUNDS.len() + 1],
+    group_buckets: [AtomicU64; GROUP_SIZE_BOUNDS.len() + 1],
+}
+
+/// The bucket of `value`: the first bound it does not exceed, or the overflow bucket.
+fn bucket(bounds: &[f64], value: f64) -> usize {
+    bounds
+        .iter()
+        .position(|&bound| value <= bound)
+        .unwrap_or(bounds.len())
 }
 
 pub(crate) struct Wal {
@@ -228,10 +250,15 @@ impl Wal {
         }
         let started = Instant::now();
         file.sync_data()?;
+        let elapsed = started.elapsed();
         let bytes: u64 = batch.iter().map(|r| r.len() as u64).sum();
         let c = &self.counters;
         c.fsync_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        c.fsync_buckets[bucket(&FSYNC_SECONDS_BOUNDS, elapsed.as_secs_f64())]
+            .fetch_add(1, Ordering::Relaxed);
+        c.group_buckets[bucket(&GROUP_SIZE_BOUNDS, batch.len() as f64)]
+            .fetch_add(1, Ordering::Relaxed);
         c.fsyncs.fetch_add(1, Ordering::Relaxed);
         c.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
         c.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -302,6 +329,14 @@ impl Wal {
             records: c.records.load(Ordering::Relaxed),
             bytes: c.bytes.load(Ordering::Relaxed),
             largest_group: c.largest_group.load(Ordering::Relaxed),
+            fsync_buckets: c
+                .fsync_buckets
+                .each_ref()
+                .map(|n| n.load(Ordering::Relaxed)),
+            group_buckets: c
+                .group_buckets
+                .each_ref()
+                .map(|n| n.load(Ordering::Relaxed)),
         }
     }
 }
@@ -615,6 +650,16 @@ mod tests {
             out.extend_from_slice(body)
         })
         .seal(lsn)
+    }
+
+    #[test]
+    fn values_fall_in_the_first_bucket_that_holds_them() {
+        assert_eq!(bucket(&GROUP_SIZE_BOUNDS, 1.0), 0);
+        assert_eq!(bucket(&GROUP_SIZE_BOUNDS, 3.0), 2);
+        assert_eq!(bucket(&GROUP_SIZE_BOUNDS, 256.0), 8);
+        assert_eq!(bucket(&GROUP_SIZE_BOUNDS, 257.0), 9);
+        assert_eq!(bucket(&FSYNC_SECONDS_BOUNDS, 0.0002), 0);
+        assert_eq!(bucket(&FSYNC_SECONDS_BOUNDS, 0.003), 3);
     }
 
     #[test]
