@@ -2,10 +2,10 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: test test-rust test-manifests test-chart chart-files lint fmt crds bench deps-python
+.PHONY: test test-rust test-manifests test-chart test-readme chart-files lint fmt crds bench deps-python
 
 ## test: every test of the workspace (Rust unit, integration, e2e) and the manifest checks.
-test: test-rust test-manifests test-chart
+test: test-rust test-manifests test-chart test-readme
 
 test-rust:
 	$(CARGO) test --workspace --all-targets --no-fail-fast
@@ -20,6 +20,10 @@ test-manifests: deps-python
 ## test-chart: render, lint and validate the Helm chart with Helm's Go SDK; check config/samples.
 test-chart: deps-python
 	$(PYTHON) -m pytest -q -p no:cacheprovider charts/tests
+
+## test-readme: README's main command, then its grpcurl lines verbatim, with checks.
+test-readme: deps-python
+	$(PYTHON) scripts/readme_grpcurl.py
 
 ## lint: formatting and clippy with warnings as errors.
 lint:
