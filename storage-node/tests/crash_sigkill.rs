@@ -1,7 +1,8 @@
 //! Durability of acknowledged writes across SIGKILL of the real binary.
 //!
-//! Each round, client tasks send unary upserts of fresh ids and record which batches were
-//! acknowledged; the server is killed with SIGKILL after a random delay (seeded), restarted
+//! Each round, client tasks send upserts of fresh ids (two writers with unary calls, one
+//! with `UpsertStream`s of several batches, which the server pipelines) and record which
+//! batches were acknowledged; the server is killed with SIGKILL after a random delay (seeded), restarted
 //! on the same directory (without `--dimension`: it is read from the collection), and
 //! checked: every acknowledged vector is present and bit-equal, and every batch sent but
 //! not acknowledged is either wholly present and equal or wholly absent.
@@ -25,7 +26,9 @@ use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
 const ROUNDS: u64 = 20;
-const WRITERS: u64 = 2;
+const WRITERS: u64 = 3;
+/// Writers from this index on send streams.
+const FIRST_STREAMING_WRITER: u64 = 2;
 const DIM: u32 = 16;
 /// Ids of writer `w` in round `r` start at `r * ROUND_SPAN + w * WRITER_SPAN`.
 const ROUND_SPAN: u64 = 1 << 32;
@@ -36,6 +39,8 @@ const WRITER_SPAN: u64 = 1 << 28;
 struct Ledger {
     sent: BTreeMap<u64, Vec<u64>>,
     acked: Vec<u64>,
+    /// Streams acknowledged.
+    streams_acked: usize,
 }
 
 struct Node {
@@ -99,10 +104,42 @@ async fn write_until_killed(
     mut client: StorageClient<Channel>,
     first_id: u64,
     seed: u64,
+    streaming: bool,
     ledger: Arc<Mutex<Ledger>>,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut next = first_id;
+    while streaming {
+        // One stream of 2..=8 batches; its single acknowledgement covers all of them.
+        let mut batches = Vec::new();
+        for _ in 0..rng.random_range(2..=8) {
+            let ids: Vec<u64> = (next..next + rng.random_range(1..=32u64)).collect();
+            next += ids.len() as u64;
+            batches.push(ids);
+        }
+        {
+            let mut ledger = ledger.lock().unwrap();
+            for ids in &batches {
+                ledger.sent.insert(ids[0], ids.clone());
+            }
+        }
+        let requests: Vec<UpsertRequest> = batches
+            .iter()
+            .map(|ids| UpsertRequest {
+                vectors: ids.iter().map(|&id| record(id)).collect(),
+            })
+            .collect();
+        match client.upsert_stream(tokio_stream::iter(requests)).await {
+            Ok(reply) => {
+                let total: usize = batches.iter().map(Vec::len).sum();
+                assert_eq!(reply.into_inner().upserted, total as u64);
+                let mut ledger = ledger.lock().unwrap();
+                ledger.acked.extend(batches.iter().map(|ids| ids[0]));
+                ledger.streams_acked += 1;
+            }
+            Err(_) => return,
+        }
+    }
     loop {
         let ids: Vec<u64> = (next..next + rng.random_range(1..=32u64)).collect();
         next += ids.len() as u64;
@@ -205,6 +242,7 @@ async fn acknowledged_upserts_survive_sigkill() {
     let mut node = start_node(&data, true).await;
     let mut durable: Vec<u64> = Vec::new();
     let mut acknowledged_total = 0;
+    let mut streams_acked = 0;
 
     for round in 0..ROUNDS {
         let channel = connect(node.grpc).await;
@@ -215,6 +253,7 @@ async fn acknowledged_upserts_survive_sigkill() {
                     StorageClient::new(channel.clone()),
                     round * ROUND_SPAN + w * WRITER_SPAN,
                     rng.random(),
+                    w >= FIRST_STREAMING_WRITER,
                     Arc::clone(&ledger),
                 ))
             })
@@ -230,11 +269,16 @@ async fn acknowledged_upserts_survive_sigkill() {
         let mut client = StorageClient::new(connect(node.grpc).await);
         let ledger = std::mem::take(&mut *ledger.lock().unwrap());
         acknowledged_total += ledger.acked.len();
+        streams_acked += ledger.streams_acked;
         verify(&mut client, &ledger, &mut durable, round).await;
     }
     node.child.kill().await.unwrap();
     assert!(
         acknowledged_total >= ROUNDS as usize,
         "the writers got too few acknowledgements ({acknowledged_total}) for the test to mean anything"
+    );
+    assert!(
+        streams_acked >= ROUNDS as usize,
+        "too few streams were acknowledged ({streams_acked}) for the test to cover them"
     );
 }
