@@ -109,35 +109,37 @@ async fn write_until_killed(
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut next = first_id;
-    while streaming {
-        // One stream of 2..=8 batches; its single acknowledgement covers all of them.
-        let mut batches = Vec::new();
-        for _ in 0..rng.random_range(2..=8) {
-            let ids: Vec<u64> = (next..next + rng.random_range(1..=32u64)).collect();
-            next += ids.len() as u64;
-            batches.push(ids);
-        }
-        {
-            let mut ledger = ledger.lock().unwrap();
-            for ids in &batches {
-                ledger.sent.insert(ids[0], ids.clone());
+    if streaming {
+        loop {
+            // One stream of 2..=8 batches; its single acknowledgement covers all of them.
+            let mut batches = Vec::new();
+            for _ in 0..rng.random_range(2..=8) {
+                let ids: Vec<u64> = (next..next + rng.random_range(1..=32u64)).collect();
+                next += ids.len() as u64;
+                batches.push(ids);
             }
-        }
-        let requests: Vec<UpsertRequest> = batches
-            .iter()
-            .map(|ids| UpsertRequest {
-                vectors: ids.iter().map(|&id| record(id)).collect(),
-            })
-            .collect();
-        match client.upsert_stream(tokio_stream::iter(requests)).await {
-            Ok(reply) => {
-                let total: usize = batches.iter().map(Vec::len).sum();
-                assert_eq!(reply.into_inner().upserted, total as u64);
+            {
                 let mut ledger = ledger.lock().unwrap();
-                ledger.acked.extend(batches.iter().map(|ids| ids[0]));
-                ledger.streams_acked += 1;
+                for ids in &batches {
+                    ledger.sent.insert(ids[0], ids.clone());
+                }
             }
-            Err(_) => return,
+            let requests: Vec<UpsertRequest> = batches
+                .iter()
+                .map(|ids| UpsertRequest {
+                    vectors: ids.iter().map(|&id| record(id)).collect(),
+                })
+                .collect();
+            match client.upsert_stream(tokio_stream::iter(requests)).await {
+                Ok(reply) => {
+                    let total: usize = batches.iter().map(Vec::len).sum();
+                    assert_eq!(reply.into_inner().upserted, total as u64);
+                    let mut ledger = ledger.lock().unwrap();
+                    ledger.acked.extend(batches.iter().map(|ids| ids[0]));
+                    ledger.streams_acked += 1;
+                }
+                Err(_) => return,
+            }
         }
     }
     loop {
