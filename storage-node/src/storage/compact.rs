@@ -3,8 +3,13 @@
 //! Crash-safe at every step because nothing existing is modified until the new manifest
 //! is in place: new segments take ids the manifest has not handed out and the payload file
 //! the next generation number, so a crash before the manifest rename leaves only files
-//! that the next open deletes as orphans; a crash after it leaves the old files as
-//! orphans instead. The WAL needs no rewrite: its records name ids, not slots.
+//! that the next open deletes as orphans (no logged record names them); a crash after it
+//! leaves the old files as orphans instead. The WAL needs no rewrite: the records the new
+//! manifest's checkpoint does not cover come after it, and name the new segments.
+//!
+//! Two steps, so searches go on while the live vectors are copied: [`prepare`] reads the
+//! state (the store holds its read lock, with upserts drained and applies paused), and
+//! [`install`] swaps the copy in under the write lock.
 
 use super::error::StoreError;
 use super::manifest::{self, payload_file_name};
@@ -28,11 +33,15 @@ pub struct CompactionReport {
     pub bytes_after: u64,
 }
 
-/// Rewrites `state` in place; `checkpoint_lsn` is the LSN the state reflects.
-pub(crate) fn compact(
-    state: &mut State,
-    checkpoint_lsn: u64,
-) -> Result<CompactionReport, StoreError> {
+/// The live vectors copied into fresh files, ready to install.
+pub(crate) struct Prepared {
+    report: CompactionReport,
+    rewrite: Option<(Rewrite, u32)>,
+}
+
+/// Copies the live slots and payloads of `state` into new segments and a new payload
+/// file, durably; changes nothing `state` uses.
+pub(crate) fn prepare(state: &State) -> Result<Prepared, StoreError> {
     let mut report = CompactionReport {
         vectors_kept: state.live(),
         slots_reclaimed: state.used_slots() - state.live(),
@@ -43,7 +52,10 @@ pub(crate) fn compact(
     if report.slots_reclaimed == 0 && live_payload_bytes(state) == state.payloads.len() {
         report.segments_after = report.segments_before;
         report.bytes_after = report.bytes_before;
-        return Ok(report);
+        return Ok(Prepared {
+            report,
+            rewrite: None,
+        });
     }
     let generation = state.payload_generation + 1;
     let payloads = PayloadFile::open(&state.dir.join(payload_file_name(generation)), 0)?;
@@ -58,7 +70,26 @@ pub(crate) fn compact(
         segment.flush()?;
     }
     rewrite.payloads.sync()?;
+    Ok(Prepared {
+        report,
+        rewrite: Some((rewrite, generation)),
+    })
+}
 
+/// Swaps a prepared copy into `state` (which must not have changed since `prepare`) and
+/// writes the manifest; `checkpoint_lsn` is the LSN the state reflects.
+pub(crate) fn install(
+    state: &mut State,
+    prepared: Prepared,
+    checkpoint_lsn: u64,
+) -> Result<CompactionReport, StoreError> {
+    let Prepared {
+        mut report,
+        rewrite,
+    } = prepared;
+    let Some((rewrite, generation)) = rewrite else {
+        return Ok(report);
+    };
     let old_segments = std::mem::replace(&mut state.segments, rewrite.segments);
     let old_payloads = std::mem::replace(&mut state.payloads, rewrite.payloads);
     let old_generation = std::mem::replace(&mut state.payload_generation, generation);

@@ -45,8 +45,11 @@
 //! ([`quant`](self::quant) says why).
 //!
 //! # Concurrency
-//! A `RwLock` over the mapped state: searches and gets share it, applying writes and
-//! compaction take it exclusively. The WAL's group commit runs outside that lock.
+//! A `RwLock` over the mapped state: searches and gets share it; reserving slots and
+//! applying writes take it exclusively, briefly. Value writes, WAL group commits and
+//! checkpoints run outside the exclusive lock. Compaction drains in-flight upserts, pauses
+//! applies, copies the live vectors under the read lock (searches go on) and takes the
+//! write lock only to swap the new segments in.
 //!
 //! # Corruption
 //! A bad manifest checksum, a segment file of the wrong size, an id live in two slots, a
@@ -308,6 +311,8 @@ pub struct Store {
     /// Counts upserts between reserving their slots and applying them; compaction, which
     /// renumbers slots, closes it and waits until none is left.
     placing: PlacingGate,
+    /// See [`Store::lock_applies`].
+    apply_lock: Mutex<()>,
     /// Value bytes placed since the last checkpoint (replay reads them back to check them).
     placed_bytes: AtomicU64,
     checkpoint_lock: Mutex<()>,
@@ -362,6 +367,7 @@ impl Store {
             wal,
             order: ApplyOrder::new(replayed.last_lsn),
             placing: PlacingGate::default(),
+            apply_lock: Mutex::new(()),
             placed_bytes: AtomicU64::new(0),
             checkpoint_lock: Mutex::new(()),
             checkpoint_lsn: AtomicU64::new(replayed.last_lsn),
@@ -508,7 +514,10 @@ impl Store {
         }
         self.order.wait_turn(lsn);
         let applied = match self.check_healthy() {
-            Ok(()) => self.write_state().apply(op),
+            Ok(()) => {
+                let _applying = self.lock_applies();
+                self.write_state().apply(op)
+            }
             Err(error) => Err(error),
         };
         if let Err(error) = &applied {
@@ -617,8 +626,9 @@ impl Store {
         }
     }
 
-    /// Rewrites the live vectors into fresh segments, dropping deleted slots and replaced
-    /// payloads. Blocks writes and searches while it runs.
+    /// Rewrites the live vectors into fresh segments, dropping dead slots and replaced
+    /// payloads. Writes wait while it runs; searches and gets go on while the live vectors
+    /// are copied and wait only for the swap.
     pub fn compact(&self) -> Result<CompactionReport, StoreError> {
         let guard = self
             .checkpoint_lock
@@ -626,11 +636,14 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.check_healthy()?;
         let placing = self.placing.close();
-        let mut state = self.write_state();
+        let applying = self.lock_applies();
+        let state = self.read_state();
         let lsn = self.order.applied();
         state.flush()?;
-        let report = compact::compact(&mut state, lsn)?;
+        let prepared = compact::prepare(&state)?;
         drop(state);
+        let report = compact::install(&mut self.write_state(), prepared, lsn)?;
+        drop(applying);
         drop(placing);
         self.placed_bytes.store(0, Ordering::Relaxed);
         self.checkpoint_lsn.store(lsn, Ordering::Relaxed);
@@ -703,6 +716,14 @@ impl Store {
     /// the next open replays the WAL.
     pub fn close(self) -> Result<(), StoreError> {
         self.checkpoint()
+    }
+
+    /// Held while applying a logged operation, and by compaction while it copies (under
+    /// the read lock only), so nothing changes the state it is copying.
+    fn lock_applies(&self) -> MutexGuard<'_, ()> {
+        self.apply_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
