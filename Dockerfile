@@ -15,6 +15,11 @@ LABEL org.opencontainers.image.title="sutra-storage" \
       ai.sutra.grid.variant="${VARIANT}"
 
 COPY ${VARIANT}/sutra-storage /sutra-storage
+# Holds a node's network namespace and published ports for the local agent's Docker backend
+# (the role of a Kubernetes Pod's pause container); not used on Kubernetes. The label tells
+# tests that the image has it.
+COPY ${VARIANT}/sutra-pause /sutra-pause
+LABEL ai.sutra.grid.pause="/sutra-pause"
 # An empty directory owned by the image user: a named volume mounted here copies this
 # ownership on first use, so the non-root server can write its data.
 COPY --chown=65532:65532 ${VARIANT}/data /data

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the sutra-storage image for one variant without a registry or a builder image:
-# the binary is compiled on this host as a static glibc executable with the variant's
+# the binaries are compiled on this host as static glibc executables with the variant's
 # target-cpu/target-features from config/variants.yaml, then copied into a `FROM scratch`
-# image tagged `sutra-storage:<tag>-<variant>`.
+# image tagged `sutra-storage:<tag>-<variant>`: `sutra-storage`, and `sutra-pause`, which
+# the local agent's Docker backend runs to hold each node's network namespace.
 #
 # usage: scripts/build-image.sh [VARIANT] [TAG]
 #   VARIANT  a name from config/variants.yaml (default: universal)
@@ -64,21 +65,24 @@ echo "== sutra-storage $variant: RUSTFLAGS=\"$rustflags\" --target $triple"
 # The explicit --target keeps RUSTFLAGS away from build scripts and proc-macros, which
 # must stay dynamically linked host programs.
 RUSTFLAGS="$rustflags" SUTRA_BUILD_VARIANT="$variant" \
-    cargo build --release --target "$triple" -p sutra-storage --bin sutra-storage
+    cargo build --release --target "$triple" \
+    -p sutra-storage --bin sutra-storage -p sutra-pause --bin sutra-pause
 
-binary="${CARGO_TARGET_DIR:-target}/$triple/release/sutra-storage"
-# A dynamic executable lists the shared libraries it loads (`libc.so.6 => ...`).
-if ldd "$binary" 2>&1 | grep -q '=>'; then
-    echo "error: $binary is dynamically linked; a FROM scratch image needs a static binary" >&2
-    exit 1
-fi
+binaries="${CARGO_TARGET_DIR:-target}/$triple/release"
+for binary in "$binaries/sutra-storage" "$binaries/sutra-pause"; do
+    # A dynamic executable lists the shared libraries it loads (`libc.so.6 => ...`).
+    if ldd "$binary" 2>&1 | grep -q '=>'; then
+        echo "error: $binary is dynamically linked; a FROM scratch image needs a static binary" >&2
+        exit 1
+    fi
+done
 
-# The build context holds only this variant: the binary and an empty directory that
+# The build context holds only this variant: the binaries and an empty directory that
 # becomes /data owned by the image user (named volumes copy the ownership on first mount).
 context="target/image"
 rm -rf "$context/$variant"
 mkdir -p "$context/$variant/data"
-cp "$binary" "$context/$variant/sutra-storage"
+cp "$binaries/sutra-storage" "$binaries/sutra-pause" "$context/$variant/"
 printf '*\n!%s/\n' "$variant" >"$context/.dockerignore"
 
 echo "== image $image"

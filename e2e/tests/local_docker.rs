@@ -4,19 +4,27 @@
 //!
 //! With an engine it:
 //! 1. builds `sutra-storage:<version>-universal` with `scripts/build-image.sh universal`
-//!    unless the image exists and is newer than the static binary it holds,
+//!    unless the image exists and is newer than the static binaries it holds,
 //! 2. checks that spawning a node of an image the engine lacks fails naming the image and
-//!    the build command,
+//!    the build command, and leaves no container behind,
 //! 3. spawns a 3-node grid through `DockerBackend` (concurrently), waits until every node answers
-//!    `/readyz`, and prints the time from the first spawn to all ready,
+//!    `/readyz`, and prints the time from the first spawn to all ready; each node's ports are
+//!    published by its pause container, whose network the server container joined,
 //! 4. upserts vectors into each node over gRPC and finds each by search,
 //! 5. finds the grid's containers again from a second backend (as after an agent restart),
 //! 6. crashes one node (SIGKILL to its process on the host): the engine restarts it, its
 //!    vectors are still there; prints the time from the kill to ready,
 //! 7. `docker kill`s a node, which Docker treats as stopped on purpose: it stays down until
 //!    the backend spawns it again, with its data and the restart counted,
-//! 8. stops and removes every node with purge (`down --purge`): no container and no volume
-//!    with the grid's label remains. The grid is also cleaned up when a step fails.
+//! 8. `docker kill`s a node's pause container: the node counts as down (its server is cut
+//!    off) until a spawn replaces both containers, with its data,
+//! 9. stops and removes every node with purge (`down --purge`): no container and no volume
+//!    with the grid's label remains,
+//! 10. runs the agent itself, `sutra-grid agent up --backend docker --detach` on a 3-node
+//!     manifest, and prints its wall time; SIGKILLs a node and prints the time until it
+//!     answers again; `agent down --purge` leaves nothing of the grid.
+//!
+//! Every grid is also cleaned up when a step fails.
 //!
 //! Run it: `cargo test -p sutra-e2e --test local_docker`
 //!
@@ -25,14 +33,14 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Output};
 use std::time::{Duration, Instant, SystemTime};
-use sutra_e2e::{target_dir, workspace_root};
+use sutra_e2e::{Profile, bin, build_binaries, free_port_range, target_dir, workspace_root};
 
 use anyhow::{Context, Result, bail, ensure};
 use sutra_core::crd::{DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, VectorSpec};
-use sutra_grid::backend::docker::{DockerBackend, LABEL_GRID_NAME};
-use sutra_grid::backend::{Backend, DEFAULT_STOP_GRACE, NodeSpec};
+use sutra_grid::backend::docker::{DockerBackend, LABEL_GRID_NAME, PAUSE_PATH, pause_name};
+use sutra_grid::backend::{Backend, DEFAULT_STOP_GRACE, NodeSpec, probe};
 use sutra_storage::proto::storage_client::StorageClient;
 use sutra_storage::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
 
@@ -70,7 +78,8 @@ async fn run_all(image: &str) -> Result<()> {
     let _cleanup = GridCleanup(grid.clone());
     let backend = DockerBackend::connect(grid.as_str()).await?;
     missing_image_names_the_build_command(&backend, &grid).await?;
-    grid_survives_crashes_and_down_purge_leaves_nothing(&backend, &grid, image).await
+    grid_survives_crashes_and_down_purge_leaves_nothing(&backend, &grid, image).await?;
+    agent_runs_a_docker_grid().await
 }
 
 async fn missing_image_names_the_build_command(backend: &DockerBackend, grid: &str) -> Result<()> {
@@ -96,7 +105,7 @@ async fn missing_image_names_the_build_command(backend: &DockerBackend, grid: &s
             &format!("name=sutra-{grid}-never-started")
         ])?
         .is_empty(),
-        "a container was left behind by the failed spawn"
+        "a container (node or pause) was left behind by the failed spawn"
     );
     Ok(())
 }
@@ -113,12 +122,18 @@ async fn grid_survives_crashes_and_down_purge_leaves_nothing(
     let up = Instant::now();
     spawn_all(backend, &specs).await?;
     for spec in &specs {
-        wait_ready(backend, &spec.name, 0).await?;
+        wait_answers(metrics_addr(spec)).await?;
     }
     println!(
-        "figure: docker up -> ready, {NODES} nodes: {} ms",
+        "figure: docker backend spawn -> ready, {NODES} nodes: {} ms",
         up.elapsed().as_millis()
     );
+    for spec in &specs {
+        wait_ready(backend, &spec.name, 0).await?;
+    }
+    for spec in &specs {
+        ports_belong_to_the_pause_container(spec)?;
+    }
 
     for spec in &specs {
         upsert_and_find(spec).await?;
@@ -145,7 +160,35 @@ async fn grid_survives_crashes_and_down_purge_leaves_nothing(
 
     crashed_node_comes_back_with_its_data(backend, &specs[1]).await?;
     killed_node_respawns_with_its_data(backend, &specs[2]).await?;
+    killed_pause_is_replaced_with_its_node(backend, &specs[0]).await?;
     down_purge_leaves_nothing(backend, grid, &specs).await
+}
+
+/// The pause container publishes the node's ports; the server container has none of its
+/// own and runs in the pause container's network.
+fn ports_belong_to_the_pause_container(spec: &NodeSpec) -> Result<()> {
+    let pause = pause_name(&spec.grid, &spec.name);
+    let published = docker_lines(&["port", &pause])?;
+    for port in [spec.grpc_port, spec.metrics_port] {
+        ensure!(
+            published
+                .iter()
+                .any(|line| line.ends_with(&format!("127.0.0.1:{port}"))),
+            "{pause} does not publish port {port}: {published:?}"
+        );
+    }
+    let node = format!("sutra-{}-{}", spec.grid, spec.name);
+    let network = docker_lines(&["inspect", "--format", "{{.HostConfig.NetworkMode}}", &node])?;
+    let pause_id = docker_lines(&["inspect", "--format", "{{.Id}}", &pause])?;
+    ensure!(
+        network
+            == pause_id
+                .iter()
+                .map(|id| format!("container:{id}"))
+                .collect::<Vec<_>>(),
+        "{node} runs in network {network:?}, expected its pause container's ({pause_id:?})"
+    );
+    Ok(())
 }
 
 /// Spawns the nodes concurrently, as the agent's `up` does: the engine creates and starts
@@ -172,11 +215,12 @@ async fn crashed_node_comes_back_with_its_data(
         .with_context(|| format!("node {} runs without a host pid", spec.name))?;
     let crash = Instant::now();
     run("kill", &["-KILL", &pid.to_string()])?;
-    let after = wait_ready(backend, &spec.name, before.restarts + 1).await?;
+    wait_down_then_ready(metrics_addr(spec)).await?;
     println!(
         "figure: docker crash (SIGKILL) -> ready again: {} ms",
         crash.elapsed().as_millis()
     );
+    let after = wait_ready(backend, &spec.name, before.restarts + 1).await?;
     ensure!(
         after.pid != Some(pid),
         "node {} still reports the killed pid",
@@ -201,6 +245,23 @@ async fn killed_node_respawns_with_its_data(
     );
     backend.spawn(spec).await?;
     wait_ready(backend, &spec.name, before.restarts + 1).await?;
+    vectors_still_there(spec).await
+}
+
+async fn killed_pause_is_replaced_with_its_node(
+    backend: &DockerBackend,
+    spec: &NodeSpec,
+) -> Result<()> {
+    let before = backend.status(&spec.name).await?;
+    run("docker", &["kill", &pause_name(&spec.grid, &spec.name)])?;
+    ensure!(
+        !backend.is_alive(&spec.name).await?,
+        "node {} is alive right after its pause container was killed",
+        spec.name
+    );
+    backend.spawn(spec).await?;
+    wait_ready(backend, &spec.name, before.restarts + 1).await?;
+    ports_belong_to_the_pause_container(spec)?;
     vectors_still_there(spec).await
 }
 
@@ -234,6 +295,168 @@ async fn down_purge_leaves_nothing(
         "the backend still lists nodes"
     );
     Ok(())
+}
+
+/// The agent's own `up --backend docker --detach`, a crash under it, a deliberate stop it
+/// repairs, and its `down --purge`.
+async fn agent_runs_a_docker_grid() -> Result<()> {
+    build_binaries(Profile::Debug);
+    let grid = format!("e2e-agent-{}", std::process::id());
+    let _cleanup = GridCleanup(grid.clone());
+    let agent = Agent::new(&grid)?;
+
+    let up = Instant::now();
+    let output = agent.run(&[
+        "up",
+        "-f",
+        agent.manifest.to_str().context("a UTF-8 temp path")?,
+        "--backend",
+        "docker",
+        "--detach",
+        "--port-base",
+        &agent.port_base.to_string(),
+        "--metrics-addr",
+        &format!("127.0.0.1:{}", agent.metrics_port),
+    ])?;
+    let up_time = up.elapsed();
+    let said = String::from_utf8_lossy(&output.stdout);
+    let reported = said
+        .lines()
+        .find(|line| line.contains("nodes ready in"))
+        .with_context(|| format!("`agent up` did not report the grid ready:\n{said}"))?;
+    println!(
+        "figure: docker agent up --detach -> {NODES} nodes ready: {} ms (the agent says: {reported})",
+        up_time.as_millis()
+    );
+
+    let nodes = agent.status()?;
+    ensure!(
+        nodes.len() == NODES as usize,
+        "agent status lists {nodes:?}"
+    );
+    let victim = &nodes[1];
+    let metrics: SocketAddr = victim["metricsAddr"]
+        .as_str()
+        .context("a metrics address")?
+        .parse()?;
+    let pid = victim["pid"].as_u64().context("the node's host pid")?;
+    let crash = Instant::now();
+    run("kill", &["-KILL", &pid.to_string()])?;
+    wait_down_then_ready(metrics).await?;
+    println!(
+        "figure: docker agent crash (SIGKILL) -> ready again: {} ms",
+        crash.elapsed().as_millis()
+    );
+
+    let name = victim["name"].as_str().context("a node name")?;
+    let stop = Instant::now();
+    run("docker", &["kill", &format!("sutra-{grid}-{name}")])?;
+    wait_down_then_ready(metrics).await?;
+    println!(
+        "figure: docker agent docker-kill -> respawned by the supervisor, ready: {} ms",
+        stop.elapsed().as_millis()
+    );
+    let restarts = agent.status()?[1]["restarts"].as_u64();
+    ensure!(
+        restarts >= Some(2),
+        "node {name} counts {restarts:?} restarts after a crash and a respawn"
+    );
+
+    agent.run(&["down", "--purge"])?;
+    let label = format!("label={LABEL_GRID_NAME}={grid}");
+    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
+    let volumes = docker_lines(&["volume", "ls", "-q", "--filter", &label])?;
+    ensure!(
+        containers.is_empty() && volumes.is_empty(),
+        "agent down --purge left containers {containers:?} and volumes {volumes:?}"
+    );
+    Ok(())
+}
+
+/// Waits until the node stops answering `/readyz` (it may have already), then until it
+/// answers again.
+async fn wait_down_then_ready(metrics: SocketAddr) -> Result<()> {
+    let deadline = Instant::now() + READY_LIMIT;
+    while probe::is_ready(metrics).await {
+        ensure!(Instant::now() < deadline, "{metrics} never went down");
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    wait_answers(metrics).await
+}
+
+/// Waits until the node at `metrics` answers `/readyz`, asking every millisecond.
+async fn wait_answers(metrics: SocketAddr) -> Result<()> {
+    let deadline = Instant::now() + READY_LIMIT;
+    while !probe::is_ready(metrics).await {
+        ensure!(
+            Instant::now() < deadline,
+            "{metrics} not ready within {READY_LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+/// A grid run through the `sutra-grid agent` command line, with its own state directory
+/// and ports; `down --purge` runs on drop, so a failed step leaves no supervisor behind.
+struct Agent {
+    state: tempfile::TempDir,
+    manifest: PathBuf,
+    port_base: u16,
+    metrics_port: u16,
+}
+
+impl Agent {
+    fn new(grid: &str) -> Result<Agent> {
+        let state = tempfile::tempdir()?;
+        let manifest = state.path().join("grid.yaml");
+        std::fs::write(
+            &manifest,
+            format!(
+                "apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: {grid}\n\
+                 spec:\n  replicas: {NODES}\n  variant: {VARIANT}\n  vector:\n    dimension: {DIMENSION}\n\
+                 \x20 resources:\n    limits:\n      memory: 256Mi\n"
+            ),
+        )?;
+        let (port_base, metrics_port) = free_port_range(2 * NODES as u16 + 1);
+        Ok(Agent {
+            state,
+            manifest,
+            port_base,
+            metrics_port,
+        })
+    }
+
+    /// Runs `sutra-grid agent <args>`; fails with its output when it fails.
+    fn run(&self, args: &[&str]) -> Result<Output> {
+        let output = Command::new(bin(Profile::Debug, "sutra-grid"))
+            .arg("agent")
+            .args(args)
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .output()
+            .context("run sutra-grid agent")?;
+        ensure!(
+            output.status.success(),
+            "sutra-grid agent {} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(output)
+    }
+
+    fn status(&self) -> Result<Vec<serde_json::Value>> {
+        let output = self.run(&["status", "--output", "json"])?;
+        Ok(serde_json::from_slice(&output.stdout)?)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", "--purge", "--grace", "2"]);
+    }
 }
 
 /// Polls until the node is ready with at least `min_restarts` restarts counted.
@@ -362,6 +585,10 @@ fn node_spec(grid: &str, ordinal: u32, image: &str) -> Result<NodeSpec> {
     })
 }
 
+fn metrics_addr(spec: &NodeSpec) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], spec.metrics_port))
+}
+
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     Ok(listener.local_addr()?.port())
@@ -374,12 +601,16 @@ fn docker_engine_answers() -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-/// Builds the universal image unless it exists and is newer than the static binary.
+/// Builds the universal image unless it exists and is newer than both static binaries.
 fn build_image_if_stale() -> Result<String> {
     let image = format!("{DEFAULT_IMAGE_REPOSITORY}:{DEFAULT_IMAGE_TAG}-{VARIANT}");
     let root = workspace_root();
-    let binary = target_dir().join("x86_64-unknown-linux-gnu/release/sutra-storage");
-    if image_is_newer_than(&image, &binary)? {
+    let binaries = target_dir().join("x86_64-unknown-linux-gnu/release");
+    let mut fresh = true;
+    for binary in ["sutra-storage", "sutra-pause"] {
+        fresh &= image_is_newer_than(&image, &binaries.join(binary))?;
+    }
+    if fresh {
         return Ok(image);
     }
     let status = Command::new(root.join("scripts/build-image.sh"))
@@ -394,15 +625,21 @@ fn build_image_if_stale() -> Result<String> {
     Ok(image)
 }
 
+/// Whether `image` exists, holds the pause program (an image built before it does not)
+/// and was built after `binary`.
 fn image_is_newer_than(image: &str, binary: &Path) -> Result<bool> {
     let Ok(binary_time) = binary.metadata().and_then(|meta| meta.modified()) else {
         return Ok(false);
     };
-    let created =
-        docker_lines(&["image", "inspect", "--format", "{{.Created}}", image]).unwrap_or_default();
-    let Some(created) = created.first() else {
+    let format = "{{.Created}} {{index .Config.Labels \"ai.sutra.grid.pause\"}}";
+    let inspected =
+        docker_lines(&["image", "inspect", "--format", format, image]).unwrap_or_default();
+    let Some((created, pause)) = inspected.first().and_then(|line| line.split_once(' ')) else {
         return Ok(false);
     };
+    if pause != PAUSE_PATH {
+        return Ok(false);
+    }
     let created = chrono::DateTime::parse_from_rfc3339(created)
         .with_context(|| format!("image {image} has an unreadable creation time {created:?}"))?;
     Ok(SystemTime::from(created) >= binary_time)

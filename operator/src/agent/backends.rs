@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{AgentError, AgentResult};
 use crate::backend::docker::DockerBackend;
 use crate::backend::process::{ProcessBackend, locate_storage_bin};
-use crate::backend::{Backend, BackendResult, NodeHandle, NodeSpec, NodeStatus};
+use crate::backend::{Backend, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus};
 
 /// The backends a local grid can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -127,6 +127,13 @@ impl Backend for AgentBackend {
         match self {
             AgentBackend::Process(backend) => backend.logs(name, tail_lines).await,
             AgentBackend::Docker(backend) => backend.logs(name, tail_lines).await,
+        }
+    }
+
+    fn exits(&self) -> Option<ExitFeed> {
+        match self {
+            AgentBackend::Process(backend) => backend.exits(),
+            AgentBackend::Docker(backend) => backend.exits(),
         }
     }
 }

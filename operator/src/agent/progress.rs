@@ -2,16 +2,27 @@
 //! Ready, redrawn in place on a terminal, one plain line per change otherwise.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::{IsTerminal, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::time::{Duration, Instant};
+
+use futures::FutureExt;
 
 use sutra_core::crd::NodePhase;
 
 use super::error::{AgentError, AgentResult};
-use crate::backend::{Backend, NodeSpec};
+use crate::backend::{Backend, NodeSpec, probe};
 
-/// How often node states are polled while waiting.
-const POLL: Duration = Duration::from_millis(20);
+/// How often a node that is not ready yet is asked `/readyz` on its metrics port: a
+/// refused or answered local connection costs well under a millisecond.
+const POLL: Duration = Duration::from_millis(5);
+/// How often at most the backend is asked for the phases of nodes not ready yet, for the
+/// display. That costs more (two engine requests per node on Docker), and the engine
+/// answers about a container only once it has finished starting it, so it runs beside the
+/// readiness checks instead of holding them up.
+const STATUS_EVERY: Duration = Duration::from_millis(50);
 /// Log lines shown for each node that did not become ready.
 const LOG_LINES_ON_FAILURE: usize = 8;
 
@@ -46,19 +57,36 @@ pub async fn wait_until_ready<B: Backend>(
         })
         .collect();
     let mut shown = false;
+    let mut sweep: Option<PhaseSweep<'_>> = None;
+    let mut last_sweep = start;
     loop {
         still_supervised()?;
-        let mut changed = Vec::new();
-        for node in nodes {
-            let phase = backend
-                .status(&node.name)
+        let waiting: Vec<&NodeSpec> = nodes
+            .iter()
+            .filter(|node| lines[&node.name].phase != NodePhase::Ready)
+            .collect();
+        let mut observed: Vec<(String, NodePhase)> =
+            futures::future::join_all(waiting.iter().map(|node| answers_ready(node)))
                 .await
-                .map_or(NodePhase::Pending, |s| s.phase);
-            let line = lines.get_mut(&node.name).expect("every node has a line");
-            if line.phase != phase {
+                .into_iter()
+                .flatten()
+                .collect();
+        if sweep.is_none() && last_sweep.elapsed() >= STATUS_EVERY {
+            last_sweep = Instant::now();
+            sweep = Some(Box::pin(phases_of(backend, waiting)));
+        }
+        if let Some(phases) = sweep.as_mut().and_then(FutureExt::now_or_never) {
+            sweep = None;
+            observed.extend(phases);
+        }
+        let mut changed = Vec::new();
+        for (name, phase) in observed {
+            let line = lines.get_mut(&name).expect("every node has a line");
+            // A phase asked before the node answered `/readyz` must not take Ready back.
+            if line.phase != phase && line.phase != NodePhase::Ready {
                 line.phase = phase;
                 line.ready_after = (phase == NodePhase::Ready).then(|| start.elapsed());
-                changed.push(node.name.clone());
+                changed.push(name);
             }
         }
         if terminal {
@@ -77,6 +105,29 @@ pub async fn wait_until_ready<B: Backend>(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The backend's phases of some nodes, being asked.
+type PhaseSweep<'a> = Pin<Box<dyn Future<Output = Vec<(String, NodePhase)>> + Send + 'a>>;
+
+/// `(node, Ready)` when the node answers `/readyz` on its metrics port.
+async fn answers_ready(node: &NodeSpec) -> Option<(String, NodePhase)> {
+    let metrics_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.metrics_port));
+    probe::is_ready(metrics_addr)
+        .await
+        .then(|| (node.name.clone(), NodePhase::Ready))
+}
+
+/// Each node's phase as the backend reports it; Pending when it cannot tell.
+async fn phases_of<B: Backend>(backend: &B, nodes: Vec<&NodeSpec>) -> Vec<(String, NodePhase)> {
+    futures::future::join_all(nodes.into_iter().map(|node| async move {
+        let phase = backend
+            .status(&node.name)
+            .await
+            .map_or(NodePhase::Pending, |status| status.phase);
+        (node.name.clone(), phase)
+    }))
+    .await
 }
 
 fn describe(nodes: &[NodeSpec], name: &str, line: &Line) -> String {

@@ -9,28 +9,34 @@ use chrono::Utc;
 
 use super::backoff::Backoff;
 use super::error::AgentResult;
-use crate::backend::{Backend, NodeSpec};
+use crate::backend::{Backend, BackendError, ExitFeed, NodeSpec};
 
-/// How often nodes are checked for having exited; a restart starts within this of a crash
-/// (plus the backoff delay).
+/// How often nodes are checked for having exited when the backend pushes no exits; a
+/// restart starts within this of a crash (plus the backoff delay).
 const POLL: Duration = Duration::from_millis(20);
+/// How often nodes are checked anyway when the backend pushes their exits: a safety net
+/// for an exit the feed missed, not the way crashes are found.
+const POLL_WITH_FEED: Duration = Duration::from_secs(2);
 
 /// A line in the agent's log, timestamped.
 pub fn log_line(message: &str) {
     println!("{} {message}", Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"));
 }
 
-/// Starts every node that does not run yet and adopts the ones that do.
+/// Starts every node that does not run yet and adopts the ones that do, all at once: a
+/// Docker engine creates and starts containers in parallel.
 pub async fn start_nodes<B: Backend>(backend: &B, nodes: &[NodeSpec]) -> AgentResult<()> {
-    for spec in nodes {
+    let started = futures::future::join_all(nodes.iter().map(|spec| async move {
         if backend.is_alive(&spec.name).await.unwrap_or(false) {
             log_line(&format!("{} already runs, adopted", spec.name));
-            continue;
+            return Ok(());
         }
         let handle = backend.spawn(spec).await?;
         log_line(&format!("{} started ({})", spec.name, handle.id));
-    }
-    Ok(())
+        Ok(())
+    }))
+    .await;
+    started.into_iter().collect()
 }
 
 /// Stops running nodes whose spec differs from the one they were started with (`previous`),
@@ -54,7 +60,8 @@ pub async fn stop_changed<B: Backend>(
     Ok(())
 }
 
-/// Watches the nodes until `shutdown` completes, restarting each one that exits.
+/// Watches the nodes until `shutdown` completes, restarting each one that exits: at once
+/// when the backend reports the exit ([`Backend::exits`]), else on the next poll.
 pub async fn supervise<B: Backend>(
     backend: &B,
     nodes: &[NodeSpec],
@@ -65,19 +72,48 @@ pub async fn supervise<B: Backend>(
         .iter()
         .map(|spec| (spec.name.as_str(), Watch::running(now)))
         .collect();
+    let mut exits = backend.exits();
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        let poll = if exits.is_some() {
+            POLL_WITH_FEED
+        } else {
+            POLL
+        };
+        let wake = watch
+            .values()
+            .filter_map(|watch| watch.restart_at)
+            .fold(Instant::now() + poll, Instant::min);
+        let exited = tokio::select! {
+            biased;
             () = &mut shutdown => return,
-            () = tokio::time::sleep(POLL) => {}
-        }
+            exited = next_exit(&mut exits) => exited,
+            () = tokio::time::sleep(wake.saturating_duration_since(Instant::now())) => None,
+        };
         for spec in nodes {
+            if exited.as_ref().is_some_and(|name| *name != spec.name) {
+                continue;
+            }
             let watch = watch
                 .get_mut(spec.name.as_str())
                 .expect("every node is watched");
             check_node(backend, spec, watch).await;
         }
     }
+}
+
+/// The next node the feed reports; never completes without a feed. A feed that ended is
+/// dropped, so the supervisor polls from then on.
+async fn next_exit(exits: &mut Option<ExitFeed>) -> Option<String> {
+    let Some(feed) = exits else {
+        return std::future::pending().await;
+    };
+    let exited = feed.recv().await;
+    if exited.is_none() {
+        log_line("the backend's exit feed ended; polling the nodes instead");
+        *exits = None;
+    }
+    exited
 }
 
 /// One node's restart state.
@@ -98,31 +134,42 @@ impl Watch {
     }
 }
 
+/// Notices a node that is down (scheduling its restart after the backoff delay) and
+/// restarts it once that is due, in the same call when the delay is zero. A node whose
+/// state cannot be read is left alone until the next check.
 async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch) {
+    if watch.restart_at.is_none() {
+        if backend.is_alive(&spec.name).await.unwrap_or(true) {
+            return;
+        }
+        let now = Instant::now();
+        let delay = watch.backoff.exited(now);
+        watch.restart_at = Some(now + delay);
+        log_line(&format!("{} exited; restarting in {delay:?}", spec.name));
+    }
     let now = Instant::now();
-    match watch.restart_at {
-        Some(due) if now >= due => match backend.spawn(spec).await {
-            Ok(handle) => {
-                watch.restart_at = None;
-                watch.backoff.started(now);
-                log_line(&format!("{} restarted ({})", spec.name, handle.id));
-            }
-            Err(error) => {
-                let delay = watch.backoff.exited(now);
-                watch.restart_at = Some(now + delay);
-                log_line(&format!(
-                    "{} could not be restarted: {error}; next try in {delay:?}",
-                    spec.name
-                ));
-            }
-        },
-        Some(_) => {}
-        None => {
-            if !backend.is_alive(&spec.name).await.unwrap_or(false) {
-                let delay = watch.backoff.exited(now);
-                watch.restart_at = Some(now + delay);
-                log_line(&format!("{} exited; restarting in {delay:?}", spec.name));
-            }
+    if watch.restart_at.is_some_and(|due| now < due) {
+        return;
+    }
+    match backend.spawn(spec).await {
+        Ok(handle) => {
+            watch.restart_at = None;
+            watch.backoff.started(now);
+            log_line(&format!("{} restarted ({})", spec.name, handle.id));
+        }
+        // Something else (the Docker engine's restart policy) brought it back first.
+        Err(BackendError::AlreadyRunning { .. }) => {
+            watch.restart_at = None;
+            watch.backoff.started(now);
+            log_line(&format!("{} runs again", spec.name));
+        }
+        Err(error) => {
+            let delay = watch.backoff.exited(now);
+            watch.restart_at = Some(now + delay);
+            log_line(&format!(
+                "{} could not be restarted: {error}; next try in {delay:?}",
+                spec.name
+            ));
         }
     }
 }
@@ -149,5 +196,153 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    use sutra_core::crd::{NodePhase, VectorSpec};
+    use tokio::sync::{Notify, mpsc};
+
+    use super::*;
+    use crate::backend::{BackendResult, NodeHandle, NodeStatus};
+
+    /// Nodes that are up or down as the test says; records what the supervisor asks.
+    struct FakeBackend {
+        down: Mutex<Vec<String>>,
+        asked_alive: Mutex<Vec<String>>,
+        spawned: Mutex<Vec<String>>,
+        spawned_signal: Notify,
+        feed: Mutex<Option<ExitFeed>>,
+    }
+
+    impl FakeBackend {
+        fn new(feed: Option<ExitFeed>) -> FakeBackend {
+            FakeBackend {
+                down: Mutex::new(Vec::new()),
+                asked_alive: Mutex::new(Vec::new()),
+                spawned: Mutex::new(Vec::new()),
+                spawned_signal: Notify::new(),
+                feed: Mutex::new(feed),
+            }
+        }
+
+        fn crash(&self, name: &str) {
+            self.down.lock().unwrap().push(name.to_owned());
+        }
+    }
+
+    impl Backend for FakeBackend {
+        async fn spawn(&self, spec: &NodeSpec) -> BackendResult<NodeHandle> {
+            self.down.lock().unwrap().retain(|name| *name != spec.name);
+            self.spawned.lock().unwrap().push(spec.name.clone());
+            self.spawned_signal.notify_one();
+            let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+            Ok(NodeHandle {
+                name: spec.name.clone(),
+                id: "fake".to_owned(),
+                grpc_addr: addr,
+                metrics_addr: addr,
+            })
+        }
+
+        async fn stop(&self, _: &str, _: Duration) -> BackendResult<()> {
+            Ok(())
+        }
+
+        async fn remove(&self, _: &str, _: bool) -> BackendResult<()> {
+            Ok(())
+        }
+
+        async fn is_alive(&self, name: &str) -> BackendResult<bool> {
+            self.asked_alive.lock().unwrap().push(name.to_owned());
+            Ok(!self.down.lock().unwrap().iter().any(|down| down == name))
+        }
+
+        async fn status(&self, name: &str) -> BackendResult<NodeStatus> {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+            Ok(NodeStatus {
+                name: name.to_owned(),
+                variant: "universal".to_owned(),
+                phase: NodePhase::Ready,
+                ready: true,
+                platform: None,
+                started_at: None,
+                restarts: 0,
+                grpc_addr: addr,
+                metrics_addr: addr,
+                pid: None,
+            })
+        }
+
+        async fn list(&self) -> BackendResult<Vec<NodeStatus>> {
+            Ok(Vec::new())
+        }
+
+        async fn logs(&self, _: &str, _: usize) -> BackendResult<String> {
+            Ok(String::new())
+        }
+
+        fn exits(&self) -> Option<ExitFeed> {
+            self.feed.lock().unwrap().take()
+        }
+    }
+
+    fn specs(names: &[&str]) -> Vec<NodeSpec> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(ordinal, name)| NodeSpec {
+                grid: "local".to_owned(),
+                name: (*name).to_owned(),
+                ordinal: ordinal as u32,
+                variant: "universal".to_owned(),
+                image: String::new(),
+                vector: VectorSpec::with_dimension(4),
+                grpc_port: 1,
+                metrics_port: 2,
+                data_dir: PathBuf::new(),
+                memory_limit: None,
+            })
+            .collect()
+    }
+
+    /// Time stands still (`start_paused`) until every task waits: the supervisor can only
+    /// have acted on the feed, not on a poll.
+    #[tokio::test(start_paused = true)]
+    async fn an_exit_on_the_feed_restarts_that_node_without_asking_about_the_others() {
+        let (sender, feed) = mpsc::unbounded_channel();
+        let backend = FakeBackend::new(Some(feed));
+        let nodes = specs(&["local-0", "local-1", "local-2"]);
+        backend.crash("local-1");
+        sender.send("local-1".to_owned()).unwrap();
+        supervise(&backend, &nodes, backend.spawned_signal.notified()).await;
+        assert_eq!(*backend.spawned.lock().unwrap(), ["local-1"]);
+        assert_eq!(*backend.asked_alive.lock().unwrap(), ["local-1"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_feed_every_node_is_polled_and_the_dead_one_restarted() {
+        let backend = FakeBackend::new(None);
+        let nodes = specs(&["local-0", "local-1"]);
+        backend.crash("local-0");
+        supervise(&backend, &nodes, backend.spawned_signal.notified()).await;
+        assert_eq!(*backend.spawned.lock().unwrap(), ["local-0"]);
+        assert_eq!(*backend.asked_alive.lock().unwrap(), ["local-0", "local-1"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ended_feed_falls_back_to_polling() {
+        let (sender, feed) = mpsc::unbounded_channel::<String>();
+        drop(sender);
+        let backend = FakeBackend::new(Some(feed));
+        let nodes = specs(&["local-0"]);
+        backend.crash("local-0");
+        supervise(&backend, &nodes, backend.spawned_signal.notified()).await;
+        assert_eq!(*backend.spawned.lock().unwrap(), ["local-0"]);
     }
 }

@@ -1,12 +1,15 @@
 //! The Docker backend: each storage node is a container of the `sutra-storage` image for
 //! its variant, created through the Docker Engine API on the local socket (bollard).
 //!
-//! * Container `sutra-<grid>-<node>`, labels `sutra.grid=true`, `sutra.grid.name`,
-//!   `sutra.node_id`, `sutra.variant`; named volume `sutra-<grid>-<node>-data` on `/data`;
-//!   gRPC and metrics ports published on 127.0.0.1 at the node's ports; memory limit from
-//!   the grid's resources.
-//! * Crashes are the engine's to repair (restart policy `on-failure`), so nodes come back
-//!   with the agent detached or gone; see [`container::create_body`].
+//! * A node is two containers, like a Kubernetes Pod: `sutra-<grid>-<node>-pause` runs
+//!   `/sutra-pause` from the same image and owns the network namespace, with the gRPC and
+//!   metrics ports published on 127.0.0.1 at the node's ports; `sutra-<grid>-<node>` runs
+//!   `sutra-storage serve` in that namespace, with the named volume
+//!   `sutra-<grid>-<node>-data` on `/data` and the grid's memory limit. Labels
+//!   `sutra.grid=true`, `sutra.grid.name`, `sutra.node_id`, `sutra.role`, `sutra.variant`.
+//! * Crashes are the engine's to repair (restart policy `on-failure` on the node container),
+//!   so nodes come back with the agent detached or gone; a restart reuses the pause
+//!   container's network instead of building a new one. See [`container::create_body`].
 //! * Nothing is remembered in the agent: every answer comes from the engine, and the
 //!   containers of a grid are found again by the `sutra.grid.name` label.
 //! * The node's data (`NodeSpec::data_dir` is for the process backend) lives in the named
@@ -22,28 +25,57 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as ApiError;
-use bollard::models::{ContainerInspectResponse, VolumeCreateRequest};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, VolumeCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptions, StartContainerOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
+    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StartContainerOptions,
+    StopContainerOptionsBuilder,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 pub use container::{
     CONTAINER_GRPC_PORT, CONTAINER_METRICS_PORT, DATA_PATH, LABEL_GRID, LABEL_GRID_NAME,
-    LABEL_NODE_ID, LABEL_VARIANT, container_name, volume_name,
+    LABEL_NODE_ID, LABEL_ROLE, LABEL_VARIANT, PAUSE_PATH, ROLE_NODE, ROLE_PAUSE, container_name,
+    pause_name, volume_name,
 };
 pub use engine::{DEFAULT_SOCKET, DockerError, build_command, local_socket};
 
 use self::container::Liveness;
-use super::{Backend, BackendError, BackendResult, NodeHandle, NodeSpec, NodeStatus, probe};
+use super::{
+    Backend, BackendError, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus, probe,
+};
 
 /// Storage nodes of one grid as Docker containers.
 #[derive(Debug, Clone)]
 pub struct DockerBackend {
     docker: Docker,
     grid: String,
+}
+
+/// A node container as inspected, with the pause container whose network it runs in.
+struct Node {
+    container: ContainerInspectResponse,
+    pause: Option<ContainerInspectResponse>,
+}
+
+impl Node {
+    /// Whether the server runs (or the engine is restarting it) in a network that is up.
+    /// A container of an older agent that owns its network itself needs no pause container.
+    fn liveness(&self) -> Liveness {
+        let network_up = match container::network_container(&self.container) {
+            None => true,
+            Some(network) => self.pause.as_ref().is_some_and(|pause| {
+                container::is_named(pause, network)
+                    && Liveness::of(pause.state.as_ref()) == Liveness::Running
+            }),
+        };
+        if network_up {
+            Liveness::of(self.container.state.as_ref())
+        } else {
+            Liveness::Down
+        }
+    }
 }
 
 impl DockerBackend {
@@ -63,20 +95,6 @@ impl DockerBackend {
 
     pub fn grid(&self) -> &str {
         &self.grid
-    }
-
-    /// Fails with the command that builds `image` when the engine does not hold it: there
-    /// is no registry to pull from, images are built locally.
-    pub async fn ensure_image(&self, image: &str, variant: &str) -> BackendResult<()> {
-        match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(()),
-            Err(error) if is_not_found(&error) => Err(DockerError::ImageMissing {
-                image: image.to_owned(),
-                build_command: build_command(image, variant),
-            }
-            .into()),
-            Err(error) => Err(api(format!("inspect image {image}"), error)),
-        }
     }
 
     /// Names of the data volumes the grid holds, including those of removed containers.
@@ -116,6 +134,10 @@ impl DockerBackend {
         container_name(&self.grid, node)
     }
 
+    fn pause_name(&self, node: &str) -> String {
+        pause_name(&self.grid, node)
+    }
+
     async fn inspect(&self, container: &str) -> BackendResult<Option<ContainerInspectResponse>> {
         match self
             .docker
@@ -128,29 +150,27 @@ impl DockerBackend {
         }
     }
 
-    async fn inspect_node(&self, node: &str) -> BackendResult<ContainerInspectResponse> {
-        self.inspect(&self.container_name(node))
-            .await?
-            .ok_or_else(|| BackendError::UnknownNode {
-                grid: self.grid.clone(),
-                name: node.to_owned(),
-            })
+    /// The node container and its pause container, both asked at once.
+    async fn inspect_pair(
+        &self,
+        node: &str,
+    ) -> BackendResult<(
+        Option<ContainerInspectResponse>,
+        Option<ContainerInspectResponse>,
+    )> {
+        let (container, pause) = (self.container_name(node), self.pause_name(node));
+        let (container, pause) = tokio::join!(self.inspect(&container), self.inspect(&pause));
+        Ok((container?, pause?))
     }
 
-    /// Removes the dead container a node left behind; returns the restarts to carry over
-    /// into its successor, this replacement included.
-    async fn replace_dead(&self, spec: &NodeSpec, container: &str) -> BackendResult<u32> {
-        let Some(existing) = self.inspect(container).await? else {
-            return Ok(0);
-        };
-        if Liveness::of(existing.state.as_ref()).is_alive() {
-            return Err(BackendError::AlreadyRunning {
-                name: spec.name.clone(),
-                id: existing.id.unwrap_or_default(),
-            });
+    async fn inspect_node(&self, node: &str) -> BackendResult<Node> {
+        match self.inspect_pair(node).await? {
+            (Some(container), pause) => Ok(Node { container, pause }),
+            (None, _) => Err(BackendError::UnknownNode {
+                grid: self.grid.clone(),
+                name: node.to_owned(),
+            }),
         }
-        self.remove_container(container).await?;
-        Ok(container::restarts(&existing).saturating_add(1))
     }
 
     async fn create_volume(&self, spec: &NodeSpec) -> BackendResult<()> {
@@ -168,38 +188,92 @@ impl DockerBackend {
             .map_err(|error| api(format!("create volume {name}"), error))
     }
 
-    async fn create_and_start(
+    /// Creates a container; a missing image is reported with the command that builds it,
+    /// since there is no registry to pull from.
+    async fn create(
         &self,
         spec: &NodeSpec,
-        container: &str,
-        prior_restarts: u32,
+        name: &str,
+        body: ContainerCreateBody,
     ) -> BackendResult<String> {
-        let options = CreateContainerOptionsBuilder::default()
-            .name(container)
-            .build();
-        let created = self
-            .docker
-            .create_container(Some(options), container::create_body(spec, prior_restarts))
-            .await
-            .map_err(|error| api(format!("create container {container}"), error))?;
-        if let Err(error) = self
-            .docker
-            .start_container(container, None::<StartContainerOptions>)
-            .await
-        {
-            // A container that never started would block the next spawn under its name.
-            self.remove_container(container).await?;
-            return Err(start_error(spec, container, error));
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        match self.docker.create_container(Some(options), body).await {
+            Ok(created) => Ok(created.id),
+            Err(error) if is_not_found(&error) => Err(DockerError::ImageMissing {
+                image: spec.image.clone(),
+                build_command: build_command(&spec.image, &spec.variant),
+            }
+            .into()),
+            Err(error) => Err(api(format!("create container {name}"), error)),
         }
-        Ok(created.id)
     }
 
+    async fn start(&self, spec: &NodeSpec, name: &str) -> BackendResult<()> {
+        self.docker
+            .start_container(name, None::<StartContainerOptions>)
+            .await
+            .map_err(|error| start_error(spec, name, error))
+    }
+
+    /// Creates the pause container and starts it while the volume and the node container
+    /// are created; returns the node container's id. On failure nothing of the node is left
+    /// but its volume.
+    async fn create_pause_and_node(
+        &self,
+        spec: &NodeSpec,
+        prior_restarts: u32,
+    ) -> BackendResult<String> {
+        let pause = self.pause_name(&spec.name);
+        self.create(spec, &pause, container::pause_body(spec))
+            .await?;
+        let (started, created) = tokio::join!(self.start(spec, &pause), async {
+            self.create_volume(spec).await?;
+            self.create_node(spec, prior_restarts).await
+        });
+        match started.and(created) {
+            Ok(id) => Ok(id),
+            Err(error) => {
+                self.remove_node_containers(&spec.name).await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Removes the node container and its pause container, whichever exist; returns
+    /// whether any did.
+    async fn remove_node_containers(&self, node: &str) -> BackendResult<bool> {
+        let removed_container = self.remove_container(&self.container_name(node)).await?;
+        let removed_pause = self.remove_container(&self.pause_name(node)).await?;
+        Ok(removed_container || removed_pause)
+    }
+
+    async fn create_node(&self, spec: &NodeSpec, prior_restarts: u32) -> BackendResult<String> {
+        let name = self.container_name(&spec.name);
+        self.create(spec, &name, container::create_body(spec, prior_restarts))
+            .await
+    }
+
+    /// Removes a container, running or not, with its anonymous volumes (never the node's
+    /// named data volume).
     async fn remove_container(&self, container: &str) -> BackendResult<bool> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         match self.docker.remove_container(container, Some(options)).await {
             Ok(()) => Ok(true),
             Err(error) if is_not_found(&error) => Ok(false),
             Err(error) => Err(api(format!("remove container {container}"), error)),
+        }
+    }
+
+    async fn stop_container(&self, container: &str, grace: Duration) -> BackendResult<()> {
+        let seconds = i32::try_from(grace.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::default().t(seconds).build();
+        match self.docker.stop_container(container, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(error) if is_not_found(&error) => Ok(()),
+            Err(error) => Err(api(format!("stop container {container}"), error)),
         }
     }
 
@@ -223,16 +297,17 @@ impl DockerBackend {
         }
     }
 
-    /// The node's status from its container, with readiness and platform asked from the
+    /// The node's status from its containers, with readiness and platform asked from the
     /// server itself while it runs.
-    async fn status_of(&self, inspected: &ContainerInspectResponse) -> BackendResult<NodeStatus> {
+    async fn status_of(&self, node: &Node) -> BackendResult<NodeStatus> {
+        let inspected = &node.container;
         let name = container::label(inspected, LABEL_NODE_ID)
             .unwrap_or_default()
             .to_owned();
         let grpc_addr = self.published(inspected, &name, CONTAINER_GRPC_PORT)?;
         let metrics_addr = self.published(inspected, &name, CONTAINER_METRICS_PORT)?;
         let state = inspected.state.as_ref();
-        let liveness = Liveness::of(state);
+        let liveness = node.liveness();
         let ready = liveness == Liveness::Running && probe::is_ready(metrics_addr).await;
         let platform = if ready {
             probe::platform(grpc_addr).await.ok()
@@ -261,7 +336,7 @@ impl DockerBackend {
         node: &str,
         port: u16,
     ) -> BackendResult<SocketAddr> {
-        container::published_addr(inspected, port).ok_or_else(|| {
+        container::node_addr(inspected, port).ok_or_else(|| {
             DockerError::PortNotPublished {
                 container: self.container_name(node),
                 port,
@@ -272,6 +347,9 @@ impl DockerBackend {
 }
 
 impl Backend for DockerBackend {
+    /// Starts the node container, in a running pause container that publishes the node's
+    /// ports; the pause container is (re)created only when there is none, it stopped, or it
+    /// publishes other ports.
     async fn spawn(&self, spec: &NodeSpec) -> BackendResult<NodeHandle> {
         if spec.grid != self.grid {
             return Err(BackendError::Engine {
@@ -282,13 +360,42 @@ impl Backend for DockerBackend {
                 ),
             });
         }
-        self.ensure_image(&spec.image, &spec.variant).await?;
-        let container = self.container_name(&spec.name);
-        let prior_restarts = self.replace_dead(spec, &container).await?;
-        self.create_volume(spec).await?;
-        let id = self
-            .create_and_start(spec, &container, prior_restarts)
-            .await?;
+        let name = self.container_name(&spec.name);
+        let (existing, pause) = self.inspect_pair(&spec.name).await?;
+        let pause_serves = pause.as_ref().is_some_and(|pause| {
+            Liveness::of(pause.state.as_ref()) == Liveness::Running
+                && container::publishes(pause, spec)
+        });
+        let mut prior_restarts = 0;
+        if let Some(existing) = existing {
+            let node = Node {
+                container: existing,
+                pause: pause.clone(),
+            };
+            if node.liveness().is_alive() {
+                return Err(BackendError::AlreadyRunning {
+                    name: spec.name.clone(),
+                    id: node.container.id.unwrap_or_default(),
+                });
+            }
+            // The dead container's restarts carry over into its successor, this one included.
+            self.remove_container(&name).await?;
+            prior_restarts = container::restarts(&node.container).saturating_add(1);
+        }
+        let id = if pause_serves {
+            self.create_volume(spec).await?;
+            self.create_node(spec, prior_restarts).await?
+        } else {
+            if pause.is_some() {
+                self.remove_container(&self.pause_name(&spec.name)).await?;
+            }
+            self.create_pause_and_node(spec, prior_restarts).await?
+        };
+        if let Err(error) = self.start(spec, &name).await {
+            // Containers that never served would block the next spawn under their names.
+            self.remove_node_containers(&spec.name).await?;
+            return Err(error);
+        }
         Ok(NodeHandle {
             name: spec.name.clone(),
             id,
@@ -297,26 +404,22 @@ impl Backend for DockerBackend {
         })
     }
 
+    /// Stops the server, then its pause container, which frees the published ports.
     async fn stop(&self, name: &str, grace: Duration) -> BackendResult<()> {
-        let container = self.container_name(name);
-        let seconds = i32::try_from(grace.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
-        let options = StopContainerOptionsBuilder::default().t(seconds).build();
-        match self.docker.stop_container(&container, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(error) if is_not_found(&error) => Ok(()),
-            Err(error) => Err(api(format!("stop container {container}"), error)),
-        }
+        self.stop_container(&self.container_name(name), grace)
+            .await?;
+        self.stop_container(&self.pause_name(name), grace).await
     }
 
     async fn remove(&self, name: &str, purge: bool) -> BackendResult<()> {
-        let removed_container = self.remove_container(&self.container_name(name)).await?;
+        let removed_containers = self.remove_node_containers(name).await?;
         let volume = volume_name(&self.grid, name);
         let volume_known = if purge {
             self.remove_volume(&volume).await?
         } else {
             self.volume_exists(&volume).await?
         };
-        if removed_container || volume_known {
+        if removed_containers || volume_known {
             Ok(())
         } else {
             Err(BackendError::UnknownNode {
@@ -327,16 +430,17 @@ impl Backend for DockerBackend {
     }
 
     /// A node without a container is not alive (not an error): the agent may spawn it again.
+    /// Neither is one whose pause container stopped: its server is cut off from the host.
     async fn is_alive(&self, name: &str) -> BackendResult<bool> {
-        Ok(self
-            .inspect(&self.container_name(name))
-            .await?
-            .is_some_and(|inspected| Liveness::of(inspected.state.as_ref()).is_alive()))
+        Ok(match self.inspect_pair(name).await? {
+            (Some(container), pause) => Node { container, pause }.liveness().is_alive(),
+            (None, _) => false,
+        })
     }
 
     async fn status(&self, name: &str) -> BackendResult<NodeStatus> {
-        let inspected = self.inspect_node(name).await?;
-        self.status_of(&inspected).await
+        let node = self.inspect_node(name).await?;
+        self.status_of(&node).await
     }
 
     async fn list(&self) -> BackendResult<Vec<NodeStatus>> {
@@ -349,20 +453,49 @@ impl Backend for DockerBackend {
             .list_containers(Some(options))
             .await
             .map_err(|error| api(format!("list containers of grid {}", self.grid), error))?;
-        let mut nodes = Vec::with_capacity(containers.len());
-        for summary in containers {
-            let Some(id) = summary.id else { continue };
-            // A container removed between list and inspect is simply no longer a node.
-            if let Some(inspected) = self.inspect(&id).await? {
-                nodes.push(self.status_of(&inspected).await?);
+        let inspections = futures::future::join_all(
+            containers
+                .iter()
+                .filter_map(|summary| summary.id.as_deref())
+                .map(|id| self.inspect(id)),
+        )
+        .await;
+        // A container removed between list and inspect is simply no longer there.
+        let mut nodes = Vec::new();
+        let mut pauses = Vec::new();
+        for inspected in inspections.into_iter().filter_map(Result::transpose) {
+            let inspected = inspected?;
+            if container::label(&inspected, LABEL_ROLE) == Some(ROLE_PAUSE) {
+                pauses.push(inspected);
+            } else {
+                nodes.push(inspected);
             }
         }
-        nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(nodes)
+        let nodes: Vec<Node> = nodes
+            .into_iter()
+            .map(|container| Node {
+                pause: container::network_container(&container).and_then(|network| {
+                    pauses
+                        .iter()
+                        .find(|pause| container::is_named(pause, network))
+                        .cloned()
+                }),
+                container,
+            })
+            .collect();
+        let mut statuses =
+            futures::future::try_join_all(nodes.iter().map(|node| self.status_of(node))).await?;
+        statuses.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(statuses)
     }
 
     async fn logs(&self, name: &str, tail_lines: usize) -> BackendResult<String> {
-        let container = self.inspect_node(name).await?.id.unwrap_or_default();
+        let container = self
+            .inspect_node(name)
+            .await?
+            .container
+            .id
+            .unwrap_or_default();
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
@@ -375,6 +508,41 @@ impl Backend for DockerBackend {
             .await
             .map_err(|error| api(format!("read the logs of node {name}"), error))?;
         Ok(chunks.iter().map(ToString::to_string).collect())
+    }
+
+    /// The engine's `die` events of the grid's containers (node and pause), as node names,
+    /// from the moment of this call: the supervisor learns of a stopped node at once
+    /// instead of asking the engine about every node many times a second.
+    fn exits(&self) -> Option<ExitFeed> {
+        let (sender, feed) = tokio::sync::mpsc::unbounded_channel();
+        let since = chrono::Utc::now().timestamp().to_string();
+        let filters = HashMap::from([
+            ("type", vec!["container".to_owned()]),
+            ("event", vec!["die".to_owned()]),
+            ("label", vec![format!("{LABEL_GRID_NAME}={}", self.grid)]),
+        ]);
+        let options = EventsOptionsBuilder::default()
+            .since(&since)
+            .filters(&filters)
+            .build();
+        let docker = self.docker.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(docker.events(Some(options)));
+            // The feed ends with the stream (engine restart, lost socket); the supervisor
+            // then goes back to polling.
+            while let Some(Ok(event)) = events.next().await {
+                let node = event
+                    .actor
+                    .and_then(|actor| actor.attributes)
+                    .and_then(|mut attributes| attributes.remove(LABEL_NODE_ID));
+                if let Some(node) = node
+                    && sender.send(node).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Some(feed)
     }
 }
 
@@ -393,9 +561,16 @@ fn api(action: String, source: ApiError) -> BackendError {
 }
 
 /// A start that failed on a taken host port becomes [`BackendError::PortInUse`], which says
-/// how to pick other ports.
+/// how to pick other ports; an image without the pause program says how to rebuild it.
 fn start_error(spec: &NodeSpec, container: &str, error: ApiError) -> BackendError {
     let message = error.to_string();
+    if message.contains(PAUSE_PATH) && message.contains("no such file") {
+        return DockerError::PauseMissing {
+            image: spec.image.clone(),
+            build_command: build_command(&spec.image, &spec.variant),
+        }
+        .into();
+    }
     let port_taken =
         message.contains("port is already allocated") || message.contains("address already in use");
     if !port_taken {

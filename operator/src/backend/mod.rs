@@ -118,7 +118,17 @@ pub trait Backend: Send + Sync {
         name: &str,
         tail_lines: usize,
     ) -> impl Future<Output = BackendResult<String>> + Send;
+
+    /// Names of nodes as they stop, pushed by the backend (the Docker engine's events), so
+    /// the supervisor need not poll [`Backend::is_alive`] often; `None` when the backend has
+    /// no such feed. The feed may end (a lost connection): polling then takes over.
+    fn exits(&self) -> Option<ExitFeed> {
+        None
+    }
 }
+
+/// Node names as their process or container stops; see [`Backend::exits`].
+pub type ExitFeed = tokio::sync::mpsc::UnboundedReceiver<String>;
 
 pub type BackendResult<T> = Result<T, BackendError>;
 

@@ -1,6 +1,12 @@
-//! What a storage node's container looks like, as pure functions of its [`NodeSpec`]:
+//! What a storage node's containers look like, as pure functions of its [`NodeSpec`]:
 //! names, labels, the `serve` command, ports, memory and restart policy; and the way back,
 //! from an inspected container to the node's phase, ports and restart count.
+//!
+//! A node is two containers, like a Kubernetes Pod: the pause container
+//! (`sutra-<grid>-<node>-pause`, running `/sutra-pause` from the same image) owns the
+//! network namespace and the published ports; the node container runs `sutra-storage` in
+//! that namespace. A crashed server is restarted without tearing down and setting up its
+//! network again, which is most of the cost of a container start on Docker.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -8,7 +14,8 @@ use sutra_core::serve::ServeCommand;
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
-    HostConfig, Mount, MountType, PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
+    HostConfig, Mount, MountTmpfsOptions, MountType, PortBinding, PortMap, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use chrono::{DateTime, Utc};
 use sutra_core::crd::NodePhase;
@@ -26,18 +33,38 @@ pub const LABEL_VARIANT: &str = "sutra.variant";
 /// Restarts of earlier containers of this node, carried over when the agent recreates it
 /// (the engine's own `RestartCount` starts again at zero in each new container).
 pub const LABEL_PRIOR_RESTARTS: &str = "sutra.restarts";
+/// The host ports of the node's gRPC and metrics servers (published by its pause
+/// container), kept on the node container so its addresses are known without the pause.
+pub const LABEL_GRPC_PORT: &str = "sutra.grpc_port";
+pub const LABEL_METRICS_PORT: &str = "sutra.metrics_port";
+/// What a container is to its node: [`ROLE_NODE`] or [`ROLE_PAUSE`].
+pub const LABEL_ROLE: &str = "sutra.role";
+/// The container running `sutra-storage`.
+pub const ROLE_NODE: &str = "node";
+/// The container holding the node's network namespace and published ports.
+pub const ROLE_PAUSE: &str = "pause";
 
 /// Where the image keeps its data volume and the ports its server listens on.
 pub const DATA_PATH: &str = "/data";
 pub const CONTAINER_GRPC_PORT: u16 = 50051;
 pub const CONTAINER_METRICS_PORT: u16 = 9090;
+/// The pause program in the image (built by `scripts/build-image.sh` from `pause/`).
+pub const PAUSE_PATH: &str = "/sutra-pause";
+
+/// Size of the tmpfs on the pause container's unused `/data`.
+const PAUSE_TMPFS_BYTES: i64 = 64 * 1024;
 
 /// Published ports bind to loopback only: the local agent's nodes serve this host.
 const HOST_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
-/// `sutra-<grid>-<node>`, e.g. `sutra-demo-local-0`.
+/// `sutra-<grid>-<node>`, e.g. `sutra-demo-local-0`: the node container.
 pub fn container_name(grid: &str, node: &str) -> String {
     format!("sutra-{grid}-{node}")
+}
+
+/// `sutra-<grid>-<node>-pause`: the container holding the node's network.
+pub fn pause_name(grid: &str, node: &str) -> String {
+    format!("{}-pause", container_name(grid, node))
 }
 
 /// `sutra-<grid>-<node>-data`: survives container removal until `down --purge`.
@@ -54,11 +81,24 @@ pub fn volume_labels(grid: &str, node: &str) -> HashMap<String, String> {
     ])
 }
 
-/// Labels of a node's container: the volume's plus variant and carried-over restarts.
+/// Labels of a node container: the volume's plus role, variant, host ports and
+/// carried-over restarts.
 pub fn container_labels(spec: &NodeSpec, prior_restarts: u32) -> HashMap<String, String> {
     let mut labels = volume_labels(&spec.grid, &spec.name);
-    labels.insert(LABEL_VARIANT.to_owned(), spec.variant.clone());
-    labels.insert(LABEL_PRIOR_RESTARTS.to_owned(), prior_restarts.to_string());
+    labels.extend([
+        (LABEL_ROLE.to_owned(), ROLE_NODE.to_owned()),
+        (LABEL_VARIANT.to_owned(), spec.variant.clone()),
+        (LABEL_GRPC_PORT.to_owned(), spec.grpc_port.to_string()),
+        (LABEL_METRICS_PORT.to_owned(), spec.metrics_port.to_string()),
+        (LABEL_PRIOR_RESTARTS.to_owned(), prior_restarts.to_string()),
+    ]);
+    labels
+}
+
+/// Labels of a node's pause container: the volume's plus its role.
+pub fn pause_labels(spec: &NodeSpec) -> HashMap<String, String> {
+    let mut labels = volume_labels(&spec.grid, &spec.name);
+    labels.insert(LABEL_ROLE.to_owned(), ROLE_PAUSE.to_owned());
     labels
 }
 
@@ -86,24 +126,54 @@ fn published(host_port: u16) -> Option<Vec<PortBinding>> {
     }])
 }
 
-/// The full create request for a node's container.
+/// The create request of a node's pause container: `/sutra-pause` from the node's image,
+/// publishing the node's gRPC and metrics ports on loopback.
 ///
-/// Restart policy `on-failure`: the engine restarts a crashed server itself, within
-/// ~100 ms and without the agent running (`up --detach`). A container the user stops or
-/// `docker kill`s counts as stopped on purpose in Docker's rules and stays down until the
-/// agent spawns it again.
-pub fn create_body(spec: &NodeSpec, prior_restarts: u32) -> ContainerCreateBody {
+/// No restart policy: a new pause container means a new network namespace, which the node
+/// container (joined to the old one) cannot follow; the agent replaces both instead. A
+/// small tmpfs covers the image's `VOLUME /data`, which would otherwise cost an anonymous
+/// volume per pause container.
+pub fn pause_body(spec: &NodeSpec) -> ContainerCreateBody {
     let port_bindings: PortMap = HashMap::from([
         (tcp(CONTAINER_GRPC_PORT), published(spec.grpc_port)),
         (tcp(CONTAINER_METRICS_PORT), published(spec.metrics_port)),
     ]);
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        cmd: Some(serve_command(spec)),
-        labels: Some(container_labels(spec, prior_restarts)),
+        entrypoint: Some(vec![PAUSE_PATH.to_owned()]),
+        labels: Some(pause_labels(spec)),
         exposed_ports: Some(vec![tcp(CONTAINER_GRPC_PORT), tcp(CONTAINER_METRICS_PORT)]),
         host_config: Some(HostConfig {
             port_bindings: Some(port_bindings),
+            mounts: Some(vec![Mount {
+                target: Some(DATA_PATH.to_owned()),
+                typ: Some(MountType::TMPFS),
+                tmpfs_options: Some(MountTmpfsOptions {
+                    size_bytes: Some(PAUSE_TMPFS_BYTES),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The create request of a node container, in the network of its pause container.
+///
+/// Restart policy `on-failure`: the engine restarts a crashed server itself, 100 ms after
+/// the crash and without the agent running (`up --detach`); in the pause container's
+/// network that restart costs a process start, not a network set-up. A container the user
+/// stops or `docker kill`s counts as stopped on purpose in Docker's rules and stays down
+/// until the agent spawns it again.
+pub fn create_body(spec: &NodeSpec, prior_restarts: u32) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(serve_command(spec)),
+        labels: Some(container_labels(spec, prior_restarts)),
+        host_config: Some(HostConfig {
+            network_mode: Some(format!("container:{}", pause_name(&spec.grid, &spec.name))),
             mounts: Some(vec![Mount {
                 target: Some(DATA_PATH.to_owned()),
                 source: Some(volume_name(&spec.grid, &spec.name)),
@@ -119,6 +189,33 @@ pub fn create_body(spec: &NodeSpec, prior_restarts: u32) -> ContainerCreateBody 
         }),
         ..Default::default()
     }
+}
+
+/// The container whose network a node container joined (`container:<name>`), if any.
+pub fn network_container(container: &ContainerInspectResponse) -> Option<&str> {
+    container
+        .host_config
+        .as_ref()?
+        .network_mode
+        .as_deref()?
+        .strip_prefix("container:")
+}
+
+/// Whether `reference` (a name, as the agent writes it, or an id, as the engine reports a
+/// joined network) denotes the inspected container.
+pub fn is_named(container: &ContainerInspectResponse, reference: &str) -> bool {
+    container.id.as_deref() == Some(reference)
+        || container
+            .name
+            .as_deref()
+            .is_some_and(|name| name.trim_start_matches('/') == reference)
+}
+
+/// Whether a pause container publishes the node's ports as `spec` wants them.
+pub fn publishes(pause: &ContainerInspectResponse, spec: &NodeSpec) -> bool {
+    published_addr(pause, CONTAINER_GRPC_PORT) == Some(SocketAddr::from((HOST_IP, spec.grpc_port)))
+        && published_addr(pause, CONTAINER_METRICS_PORT)
+            == Some(SocketAddr::from((HOST_IP, spec.metrics_port)))
 }
 
 fn saturating_i64(bytes: u64) -> i64 {
@@ -210,6 +307,21 @@ pub fn published_addr(
     Some(SocketAddr::from((HOST_IP, port)))
 }
 
+/// The loopback address of a node container's server on `container_port`: from its port
+/// labels, or from its own published ports (a container of an older agent, which owned its
+/// network).
+pub fn node_addr(container: &ContainerInspectResponse, container_port: u16) -> Option<SocketAddr> {
+    let key = match container_port {
+        CONTAINER_GRPC_PORT => LABEL_GRPC_PORT,
+        CONTAINER_METRICS_PORT => LABEL_METRICS_PORT,
+        _ => return published_addr(container, container_port),
+    };
+    label(container, key)
+        .and_then(|port| port.parse::<u16>().ok())
+        .map(|port| SocketAddr::from((HOST_IP, port)))
+        .or_else(|| published_addr(container, container_port))
+}
+
 /// When the current run started; the engine reports `0001-01-01T00:00:00Z` for a container
 /// that never ran.
 pub fn started_at(state: Option<&ContainerState>) -> Option<DateTime<Utc>> {
@@ -268,6 +380,7 @@ mod tests {
     #[test]
     fn names_follow_grid_and_node() {
         assert_eq!(container_name("demo", "local-1"), "sutra-demo-local-1");
+        assert_eq!(pause_name("demo", "local-1"), "sutra-demo-local-1-pause");
         assert_eq!(volume_name("demo", "local-1"), "sutra-demo-local-1-data");
     }
 
@@ -281,15 +394,17 @@ mod tests {
     }
 
     #[test]
-    fn create_body_labels_publishes_mounts_limits_and_restarts_on_failure() {
+    fn node_container_joins_its_pause_mounts_limits_and_restarts_on_failure() {
         let body = create_body(&spec(), 2);
         let labels = body.labels.as_ref().unwrap();
         assert_eq!(labels[LABEL_GRID], "true");
         assert_eq!(labels[LABEL_GRID_NAME], "demo");
         assert_eq!(labels[LABEL_NODE_ID], "local-1");
+        assert_eq!(labels[LABEL_ROLE], ROLE_NODE);
         assert_eq!(labels[LABEL_VARIANT], "x86-64-v3");
         assert_eq!(labels[LABEL_PRIOR_RESTARTS], "2");
         assert_eq!(body.image.as_deref(), Some("sutra-storage:0.1.0-x86-64-v3"));
+        assert_eq!(body.entrypoint, None);
 
         let host = body.host_config.as_ref().unwrap();
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
@@ -297,20 +412,76 @@ mod tests {
             host.restart_policy.as_ref().unwrap().name,
             Some(RestartPolicyNameEnum::ON_FAILURE)
         );
+        assert_eq!(host.port_bindings, None);
         let mount = &host.mounts.as_ref().unwrap()[0];
         assert_eq!(mount.source.as_deref(), Some("sutra-demo-local-1-data"));
         assert_eq!(mount.target.as_deref(), Some("/data"));
         assert_eq!(mount.typ, Some(MountType::VOLUME));
-
         let container = inspected(&body, ContainerState::default());
         assert_eq!(
-            published_addr(&container, CONTAINER_GRPC_PORT),
+            network_container(&container),
+            Some("sutra-demo-local-1-pause")
+        );
+        assert_eq!(
+            node_addr(&container, CONTAINER_GRPC_PORT),
             Some("127.0.0.1:50061".parse().unwrap())
         );
         assert_eq!(
-            published_addr(&container, CONTAINER_METRICS_PORT),
+            node_addr(&container, CONTAINER_METRICS_PORT),
             Some("127.0.0.1:9101".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn a_container_of_an_older_agent_is_reached_on_its_own_published_ports() {
+        let mut container = inspected(&pause_body(&spec()), ContainerState::default());
+        container.config = None;
+        assert_eq!(
+            node_addr(&container, CONTAINER_METRICS_PORT),
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn pause_container_runs_the_pause_program_and_publishes_the_ports() {
+        let body = pause_body(&spec());
+        assert_eq!(body.image.as_deref(), Some("sutra-storage:0.1.0-x86-64-v3"));
+        assert_eq!(body.entrypoint, Some(vec![PAUSE_PATH.to_owned()]));
+        assert_eq!(body.cmd, None);
+        let labels = body.labels.as_ref().unwrap();
+        assert_eq!(labels[LABEL_GRID_NAME], "demo");
+        assert_eq!(labels[LABEL_NODE_ID], "local-1");
+        assert_eq!(labels[LABEL_ROLE], ROLE_PAUSE);
+        let host = body.host_config.as_ref().unwrap();
+        assert_eq!((host.memory, host.restart_policy.clone()), (None, None));
+        let mount = &host.mounts.as_ref().unwrap()[0];
+        assert_eq!(
+            (mount.target.as_deref(), mount.typ),
+            (Some("/data"), Some(MountType::TMPFS))
+        );
+
+        let pause = inspected(&body, ContainerState::default());
+        assert_eq!(network_container(&pause), None);
+        assert_eq!(
+            published_addr(&pause, CONTAINER_GRPC_PORT),
+            Some("127.0.0.1:50061".parse().unwrap())
+        );
+        assert_eq!(
+            published_addr(&pause, CONTAINER_METRICS_PORT),
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+        assert!(publishes(&pause, &spec()));
+        let named = ContainerInspectResponse {
+            id: Some("0123abcd".to_owned()),
+            name: Some("/sutra-demo-local-1-pause".to_owned()),
+            ..Default::default()
+        };
+        assert!(is_named(&named, "0123abcd"));
+        assert!(is_named(&named, "sutra-demo-local-1-pause"));
+        assert!(!is_named(&named, "sutra-demo-local-2-pause"));
+        let mut moved = spec();
+        moved.metrics_port += 1;
+        assert!(!publishes(&pause, &moved));
     }
 
     #[test]

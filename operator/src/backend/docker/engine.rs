@@ -30,6 +30,14 @@ pub enum DockerError {
         build_command: String,
     },
     #[error(
+        "image {image} has no {pause} (it was built before the Docker backend ran a pause container per node); rebuild it with {build_command}",
+        pause = super::PAUSE_PATH
+    )]
+    PauseMissing {
+        image: String,
+        build_command: String,
+    },
+    #[error(
         "container {container} does not publish port {port}/tcp; it was not created by sutra-grid, remove it with `docker rm -f {container}`"
     )]
     PortNotPublished { container: String, port: u16 },
@@ -229,6 +237,14 @@ mod tests {
         assert_eq!(
             missing.to_string(),
             "image sutra-storage:0.1.0-x86-64-v3 not found locally; build it with scripts/build-image.sh x86-64-v3"
+        );
+        let old = DockerError::PauseMissing {
+            image: "sutra-storage:0.1.0-universal".to_owned(),
+            build_command: build_command("sutra-storage:0.1.0-universal", "universal"),
+        };
+        assert_eq!(
+            old.to_string(),
+            "image sutra-storage:0.1.0-universal has no /sutra-pause (it was built before the Docker backend ran a pause container per node); rebuild it with scripts/build-image.sh universal"
         );
     }
 }
