@@ -22,7 +22,9 @@
 //!    with the grid's label remains,
 //! 10. runs the agent itself, `sutra-grid agent up --backend docker --detach` on a 3-node
 //!     manifest, and prints its wall time; SIGKILLs a node and prints the time until it
-//!     answers again; `agent down --purge` leaves nothing of the grid.
+//!     answers again; `docker kill`s it and prints the time until the supervisor has it
+//!     back; `agent down` removes every container and keeps the data volumes, and a later
+//!     `agent down --purge` deletes them and the grid's state directory.
 //!
 //! Every grid is also cleaned up when a step fails.
 //!
@@ -362,13 +364,34 @@ async fn agent_runs_a_docker_grid() -> Result<()> {
         "node {name} counts {restarts:?} restarts after a crash and a respawn"
     );
 
-    agent.run(&["down", "--purge"])?;
     let label = format!("label={LABEL_GRID_NAME}={grid}");
+    agent.run(&["down"])?;
+    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
+    let volumes = docker_lines(&["volume", "ls", "-q", "--filter", &label])?;
+    ensure!(
+        containers.is_empty() && volumes.len() == NODES as usize,
+        "agent down left containers {containers:?} and volumes {volumes:?}, expected only the {NODES} data volumes"
+    );
+
+    let said = agent.run(&["down", "--purge"])?;
+    let said = String::from_utf8_lossy(&said.stdout);
+    ensure!(
+        said.starts_with(&format!(
+            "grid {grid}: stopped 0 nodes and deleted the Docker volumes"
+        )),
+        "agent down --purge after down says: {said}"
+    );
     let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
     let volumes = docker_lines(&["volume", "ls", "-q", "--filter", &label])?;
     ensure!(
         containers.is_empty() && volumes.is_empty(),
-        "agent down --purge left containers {containers:?} and volumes {volumes:?}"
+        "agent down --purge after down left containers {containers:?} and volumes {volumes:?}"
+    );
+    let grid_dir = agent.state.path().join(&grid);
+    ensure!(
+        !grid_dir.exists(),
+        "agent down --purge left {}",
+        grid_dir.display()
     );
     Ok(())
 }

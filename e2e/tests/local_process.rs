@@ -1,7 +1,8 @@
 //! The local agent on the process backend, with the real `sutra-storage` and `sutra-grid`
 //! binaries: a 3-node grid from `config/samples/local-grid.yaml` comes up detached, serves
 //! upserts and searches on every node, gets a SIGKILLed node restarted with its data, shows
-//! every node in the aggregated metrics, and `down` leaves no process behind.
+//! every node in the aggregated metrics, `down` leaves no process behind but keeps the
+//! data, and a later `down --purge` deletes it.
 //!
 //! Run it: `cargo test -p sutra-e2e --test local_process`
 
@@ -133,6 +134,29 @@ async fn three_node_grid_serves_survives_sigkill_and_goes_down_cleanly() {
     assert!(
         grid_dir.join("data/local-1").is_dir(),
         "down without --purge keeps data"
+    );
+
+    let status = grid.agent(&["status"]);
+    assert!(!status.status.success());
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains(
+            "grid local is not running; its data is kept (`sutra-grid agent down --purge` deletes it)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let purge = grid.agent(&["down", "--purge"]);
+    assert_success(&purge, "agent down --purge after down");
+    assert!(
+        String::from_utf8_lossy(&purge.stdout)
+            .starts_with("grid local: stopped 0 nodes and deleted "),
+        "{}",
+        String::from_utf8_lossy(&purge.stdout)
+    );
+    assert!(
+        !grid_dir.exists(),
+        "down --purge after down left {}",
+        grid_dir.display()
     );
 }
 

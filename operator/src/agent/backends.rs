@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{AgentError, AgentResult};
-use crate::backend::docker::DockerBackend;
+use crate::backend::docker::{DockerBackend, volume_name};
 use crate::backend::process::{ProcessBackend, locate_storage_bin};
 use crate::backend::{Backend, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus};
 
@@ -71,11 +71,42 @@ pub fn open_backend(
 }
 
 impl AgentBackend {
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            AgentBackend::Process(_) => BackendKind::Process,
+            AgentBackend::Docker(_) => BackendKind::Docker,
+        }
+    }
+
     /// The `sutra-storage` binary nodes run from, when the backend runs binaries.
     pub fn storage_bin(&self) -> Option<&Path> {
         match self {
             AgentBackend::Process(backend) => Some(backend.storage_bin()),
             AgentBackend::Docker(_) => None,
+        }
+    }
+
+    /// Where the grid's data lives with this backend, for messages.
+    pub fn data_location(&self) -> String {
+        match self {
+            AgentBackend::Process(backend) => {
+                backend.dir().root().join("data").display().to_string()
+            }
+            AgentBackend::Docker(backend) => format!(
+                "the Docker volumes {}",
+                volume_name(backend.grid(), "<node>")
+            ),
+        }
+    }
+
+    /// After every known node was removed with its data: deletes what else the backend
+    /// holds of the grid (Docker: containers and volumes with its label, e.g. the volume
+    /// of a node an earlier `down` removed). The process backend keeps everything under the
+    /// grid's directory, which `down --purge` deletes as a whole.
+    pub async fn purge_leftovers(&self) -> AgentResult<()> {
+        match self {
+            AgentBackend::Process(_) => Ok(()),
+            AgentBackend::Docker(backend) => Ok(backend.purge_leftovers().await?),
         }
     }
 }

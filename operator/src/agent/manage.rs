@@ -1,14 +1,14 @@
 //! `agent status`, `agent logs` and `agent down`: they work from the state files, whether
 //! a supervisor still runs or not.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
 use super::backends::{AgentBackend, BackendKind, open_backend};
 use super::error::{AgentError, AgentResult};
-use super::record::{AgentRecord, remove_file};
+use super::record::{AgentRecord, DataRecord, remove_file};
 use super::supervisor::stop_all;
 use super::table::render_table;
 use crate::backend::process::{GridDir, ProcessId};
@@ -37,7 +37,7 @@ pub fn resolve_grid(state_dir: &Path, grid: Option<&str>) -> AgentResult<String>
     }
 }
 
-/// Grids with an agent record or node state, sorted.
+/// Grids with an agent record, node state or kept data, sorted.
 fn grids_in(state_dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(state_dir) else {
         return Vec::new();
@@ -46,7 +46,9 @@ fn grids_in(state_dir: &Path) -> Vec<String> {
         .filter_map(Result::ok)
         .filter(|entry| {
             let dir = GridDir::new(state_dir, &entry.file_name().to_string_lossy());
-            AgentRecord::path(&dir).exists() || dir.state_file().exists()
+            AgentRecord::path(&dir).exists()
+                || dir.state_file().exists()
+                || DataRecord::path(&dir).exists()
         })
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
@@ -59,9 +61,13 @@ fn open_grid(state_dir: &Path, grid: &str) -> AgentResult<(Option<AgentRecord>, 
     let dir = GridDir::new(state_dir, grid);
     let record = AgentRecord::load(&dir)?;
     if record.is_none() && !dir.state_file().exists() {
+        let kept = if DataRecord::path(&dir).exists() {
+            "; its data is kept (`sutra-grid agent down --purge` deletes it)"
+        } else {
+            ""
+        };
         return Err(AgentError::NoGrid(format!(
-            "grid {grid} is not running (nothing under {}); start it with `sutra-grid agent up -f grid.yaml`",
-            dir.root().display()
+            "grid {grid} is not running{kept}; start it with `sutra-grid agent up -f grid.yaml`"
         )));
     }
     let kind = record
@@ -72,6 +78,37 @@ fn open_grid(state_dir: &Path, grid: &str) -> AgentResult<(Option<AgentRecord>, 
         .and_then(|record| record.storage_bin.clone());
     let backend = open_backend(kind, state_dir, grid, storage_bin.as_deref(), false)?;
     Ok((record, backend))
+}
+
+/// Every backend that runs nodes of the grid or holds its data: the running one (from the
+/// agent record, or the process backend's state file) and those `up` recorded as holding
+/// data. Empty when the state directory knows nothing of the grid.
+fn grid_backends(
+    state_dir: &Path,
+    grid: &str,
+    record: Option<&AgentRecord>,
+) -> AgentResult<Vec<AgentBackend>> {
+    let dir = GridDir::new(state_dir, grid);
+    let mut kinds: Vec<BackendKind> = record.map(|record| record.backend).into_iter().collect();
+    if dir.state_file().exists() {
+        kinds.push(BackendKind::Process);
+    }
+    kinds.extend(
+        DataRecord::load(&dir)?
+            .map(|data| data.backends)
+            .unwrap_or_default(),
+    );
+    let mut unique = Vec::new();
+    for kind in kinds {
+        if !unique.contains(&kind) {
+            unique.push(kind);
+        }
+    }
+    let storage_bin = record.and_then(|record| record.storage_bin.clone());
+    unique
+        .into_iter()
+        .map(|kind| open_backend(kind, state_dir, grid, storage_bin.as_deref(), false))
+        .collect()
 }
 
 /// How `status` prints.
@@ -127,14 +164,23 @@ pub async fn logs(
 }
 
 /// `agent down`: stops the supervisor (so it restarts nothing), then every node, and
-/// removes the grid's state; the data stays unless `purge`.
+/// removes the grid's state; the data stays unless `purge`. With `purge` it also deletes
+/// data an earlier `down` kept, in every backend `up` used for the grid.
 pub async fn down(
     state_dir: &Path,
     grid: &str,
     grace: Option<Duration>,
     purge: bool,
 ) -> AgentResult<String> {
-    let (record, backend) = open_grid(state_dir, grid)?;
+    let dir = GridDir::new(state_dir, grid);
+    let record = AgentRecord::load(&dir)?;
+    let backends = grid_backends(state_dir, grid, record.as_ref())?;
+    if backends.is_empty() {
+        return Err(AgentError::NoGrid(format!(
+            "grid {grid} is not running and has no data under {}; start it with `sutra-grid agent up -f grid.yaml`",
+            dir.root().display()
+        )));
+    }
     if let Some(supervisor) = record.as_ref().and_then(AgentRecord::live_supervisor) {
         stop_supervisor(supervisor).await?;
     }
@@ -147,26 +193,28 @@ pub async fn down(
                 }),
         )
     });
-    let stopped = stop_all(&backend, grace, purge).await?;
-    let dir = GridDir::new(state_dir, grid);
+    let mut stopped = 0;
+    for backend in &backends {
+        stopped += stop_all(backend, grace, purge).await?;
+        if purge {
+            backend.purge_leftovers().await?;
+        }
+    }
     AgentRecord::remove(&dir)?;
     remove_file(&dir.lock_file())?;
+    let locations: Vec<String> = backends.iter().map(AgentBackend::data_location).collect();
+    let locations = locations.join(" and ");
     if purge {
         remove_dir(dir.root())?;
         Ok(format!(
-            "grid {grid}: stopped {stopped} nodes and deleted {}\n",
+            "grid {grid}: stopped {stopped} nodes and deleted {locations} and {}\n",
             dir.root().display()
         ))
     } else {
         Ok(format!(
-            "grid {grid}: stopped {stopped} nodes; data kept under {} (delete it with `down --purge`)\n",
-            data_dir(&dir).display()
+            "grid {grid}: stopped {stopped} nodes; data kept in {locations} (delete it with `down --purge`)\n"
         ))
     }
-}
-
-fn data_dir(dir: &GridDir) -> PathBuf {
-    dir.root().join("data")
 }
 
 async fn stop_supervisor(supervisor: ProcessId) -> AgentResult<()> {
@@ -220,5 +268,38 @@ mod tests {
         let error = resolve_grid(temp.path(), None).unwrap_err().to_string();
         assert!(error.contains("(a, b); pick one with --grid"), "{error}");
         assert_eq!(resolve_grid(temp.path(), Some("b")).unwrap(), "b");
+    }
+
+    #[test]
+    fn a_grid_that_is_down_but_keeps_data_is_found_for_purging() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = GridDir::new(temp.path(), "kept");
+        DataRecord::add(&dir, BackendKind::Process).unwrap();
+        assert_eq!(resolve_grid(temp.path(), None).unwrap(), "kept");
+        let error = open_grid(temp.path(), "kept").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "grid kept is not running; its data is kept (`sutra-grid agent down --purge` deletes it); start it with `sutra-grid agent up -f grid.yaml`"
+        );
+        let backends = grid_backends(temp.path(), "kept", None).unwrap();
+        let kinds: Vec<BackendKind> = backends.iter().map(AgentBackend::kind).collect();
+        assert_eq!(kinds, [BackendKind::Process]);
+    }
+
+    #[tokio::test]
+    async fn down_purge_after_down_deletes_the_kept_process_data() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = GridDir::new(temp.path(), "kept");
+        DataRecord::add(&dir, BackendKind::Process).unwrap();
+        std::fs::create_dir_all(dir.data_dir("kept-0")).unwrap();
+        std::fs::write(dir.data_dir("kept-0").join("wal"), b"vectors").unwrap();
+        let said = down(temp.path(), "kept", None, true).await.unwrap();
+        assert!(
+            said.starts_with("grid kept: stopped 0 nodes and deleted "),
+            "{said}"
+        );
+        assert!(!dir.root().exists());
+        let error = down(temp.path(), "kept", None, true).await.unwrap_err();
+        assert!(error.to_string().contains("has no data"), "{error}");
     }
 }

@@ -72,6 +72,54 @@ impl AgentRecord {
     }
 }
 
+/// `<state-dir>/<grid>/data.json`: the backends that hold data of the grid. `up` adds its
+/// backend before it starts anything; only `down --purge` deletes the file, with the data,
+/// so a `down --purge` after a plain `down` still finds the Docker volumes to delete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataRecord {
+    pub backends: Vec<BackendKind>,
+}
+
+impl DataRecord {
+    pub fn path(dir: &GridDir) -> PathBuf {
+        dir.root().join("data.json")
+    }
+
+    /// The grid's data record; `None` when no `up` ran since the last `down --purge`.
+    pub fn load(dir: &GridDir) -> AgentResult<Option<DataRecord>> {
+        let path = DataRecord::path(dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
+                AgentError::io(
+                    format!(
+                        "{} is not a data record; it should list the grid's backends, e.g. {{\"backends\":[\"docker\"]}}",
+                        path.display()
+                    ),
+                    std::io::Error::other(error),
+                )
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(AgentError::Read { path, source }),
+        }
+    }
+
+    /// Records that `backend` holds data of the grid.
+    pub fn add(dir: &GridDir, backend: BackendKind) -> AgentResult<()> {
+        let mut record = DataRecord::load(dir)?.unwrap_or_default();
+        if record.backends.contains(&backend) {
+            return Ok(());
+        }
+        record.backends.push(backend);
+        let path = DataRecord::path(dir);
+        std::fs::create_dir_all(dir.root())
+            .map_err(|error| AgentError::io(format!("creating {}", dir.root().display()), error))?;
+        let text = serde_json::to_string(&record).expect("the data record serialises");
+        write_atomically(&path, text.as_bytes())
+            .map_err(|error| AgentError::io(format!("writing {}", path.display()), error))
+    }
+}
+
 /// Removes `path`; a file that is already gone is fine.
 pub(super) fn remove_file(path: &Path) -> AgentResult<()> {
     match std::fs::remove_file(path) {
@@ -80,5 +128,24 @@ pub(super) fn remove_file(path: &Path) -> AgentResult<()> {
             error,
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_accumulate_once_each() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = GridDir::new(temp.path(), "local");
+        assert_eq!(DataRecord::load(&dir).unwrap(), None);
+        DataRecord::add(&dir, BackendKind::Docker).unwrap();
+        DataRecord::add(&dir, BackendKind::Process).unwrap();
+        DataRecord::add(&dir, BackendKind::Docker).unwrap();
+        assert_eq!(
+            DataRecord::load(&dir).unwrap().unwrap().backends,
+            [BackendKind::Docker, BackendKind::Process]
+        );
     }
 }

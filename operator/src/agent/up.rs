@@ -17,7 +17,7 @@ use super::error::{AgentError, AgentResult};
 use super::grid::{grid_name, load_grid, local_host, node_specs, plan_local};
 use super::metrics;
 use super::progress::wait_until_ready;
-use super::record::AgentRecord;
+use super::record::{AgentRecord, DataRecord};
 use super::supervisor::{
     log_line, shutdown_signal, start_nodes, stop_all, stop_changed, supervise,
 };
@@ -81,6 +81,7 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
         ));
     }
 
+    DataRecord::add(&dir, settings.backend)?;
     for removed in &plan.remove {
         backend.stop(removed, settings.stop_grace).await?;
         backend.remove(removed, false).await?;
@@ -159,9 +160,9 @@ async fn up_foreground(
     result?;
     stopped?;
     println!(
-        "grid {} stopped; data kept under {}",
+        "grid {} stopped; data kept in {} (`sutra-grid agent down --purge` deletes it)",
         record.grid,
-        dir.root().join("data").display()
+        backend.data_location()
     );
     Ok(())
 }

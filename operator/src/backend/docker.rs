@@ -117,9 +117,25 @@ impl DockerBackend {
         Ok(names)
     }
 
-    /// Deletes every data volume of the grid whose container is gone: what `down --purge`
-    /// must also clear after an earlier `down` removed the containers but kept the data.
-    pub async fn purge_volumes(&self) -> BackendResult<()> {
+    /// Deletes every container and data volume that carries the grid's label, whether or
+    /// not a node of it is known: what `down --purge` must also clear after an earlier
+    /// `down` removed the containers but kept the volumes.
+    pub async fn purge_leftovers(&self) -> BackendResult<()> {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&self.grid_filter())
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|error| api(format!("list containers of grid {}", self.grid), error))?;
+        for id in containers
+            .iter()
+            .filter_map(|summary| summary.id.as_deref())
+        {
+            self.remove_container(id).await?;
+        }
         for volume in self.volumes().await? {
             self.remove_volume(&volume).await?;
         }
