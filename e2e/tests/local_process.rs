@@ -160,6 +160,71 @@ async fn three_node_grid_serves_survives_sigkill_and_goes_down_cleanly() {
     );
 }
 
+/// The process backend enforces the grid's memory limit: a node over it is killed the way
+/// the kernel kills a container over its cgroup limit, reported as OOMKilled (agent log,
+/// status, metrics, the `up` error) and restarted with backoff. A real `sutra-storage`
+/// uses far more than 1 KiB, so it never gets to answer `/readyz` and `up` gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_over_its_memory_limit_is_oom_killed_and_restarted_with_backoff() {
+    let state = tempfile::tempdir().unwrap();
+    let grid = LocalGrid::new(state.path());
+    let manifest = state.path().join("tiny.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: local\n\
+         spec:\n  replicas: 1\n  variant: universal\n  vector:\n    dimension: 8\n\
+         \x20 resources:\n    limits:\n      memory: 1Ki\n",
+    )
+    .unwrap();
+    let up = grid.agent(&[
+        "up",
+        "-f",
+        manifest.to_str().unwrap(),
+        "--detach",
+        "--ready-timeout",
+        "3",
+        "--port-base",
+        &grid.port_base.to_string(),
+        "--metrics-addr",
+        &grid.metrics_addr.to_string(),
+        "--storage-bin",
+        bin(Profile::Debug, "sutra-storage").to_str().unwrap(),
+    ]);
+    assert!(
+        !up.status.success(),
+        "up succeeded with a 1 KiB memory limit"
+    );
+    let error = String::from_utf8_lossy(&up.stderr);
+    assert!(
+        error.contains("nodes did not become ready within 3s"),
+        "{error}"
+    );
+    assert!(
+        error.contains("restarts, the last run OOMKilled: used ")
+            && error.contains(" of memory, over its limit of 1 KiB"),
+        "{error}"
+    );
+
+    let agent_log = std::fs::read_to_string(state.path().join("local/logs/agent.log")).unwrap();
+    let oom_kills = agent_log
+        .lines()
+        .filter(|line| line.contains("local-0 OOMKilled: it used "))
+        .count();
+    assert!(oom_kills >= 2, "{agent_log}");
+    for backoff in [
+        "restarting in 0ns",
+        "restarting in 200ms",
+        "restarting in 400ms",
+    ] {
+        assert!(
+            agent_log.contains(&format!("local-0 exited; {backoff}")),
+            "no `{backoff}` in the agent log:\n{agent_log}"
+        );
+    }
+    let down = grid.agent(&["down", "--purge"]);
+    assert_success(&down, "agent down --purge");
+}
+
 /// A grid under test: its state dir and ports; `down --purge` runs on drop so a failing
 /// test leaves no process behind.
 struct LocalGrid {

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::error::{AgentError, AgentResult};
 use crate::backend::docker::{DockerBackend, volume_name};
 use crate::backend::process::{ProcessBackend, locate_storage_bin};
-use crate::backend::{Backend, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus};
+use crate::backend::{
+    Backend, BackendResult, ExitFeed, MemoryKill, NodeHandle, NodeSpec, NodeStatus,
+};
 
 /// The backends a local grid can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -165,6 +167,13 @@ impl Backend for AgentBackend {
         match self {
             AgentBackend::Process(backend) => backend.exits(),
             AgentBackend::Docker(backend) => backend.exits(),
+        }
+    }
+
+    async fn enforce_memory_limits(&self) -> BackendResult<Vec<MemoryKill>> {
+        match self {
+            AgentBackend::Process(backend) => backend.enforce_memory_limits().await,
+            AgentBackend::Docker(backend) => backend.enforce_memory_limits().await,
         }
     }
 }

@@ -157,6 +157,19 @@ pub fn agent_metrics(nodes: &[NodeStatus]) -> String {
             node.restarts
         );
     }
+    out.push_str(
+        "# HELP sutra_grid_agent_last_terminated_reason Why each storage node's last run ended (OOMKilled, Error, Completed).\n# TYPE sutra_grid_agent_last_terminated_reason gauge\n",
+    );
+    for node in nodes {
+        if let Some(last) = &node.last_termination {
+            let _ = writeln!(
+                out,
+                "sutra_grid_agent_last_terminated_reason{{node=\"{}\",reason=\"{}\"}} 1",
+                escape_label_value(&node.name),
+                last.reason
+            );
+        }
+    }
     out
 }
 
@@ -278,6 +291,7 @@ sutra_storage_search_seconds_count{node=\"local-1\"} 4
             grpc_addr: "127.0.0.1:1".parse().unwrap(),
             metrics_addr: "127.0.0.1:2".parse().unwrap(),
             pid: Some(1),
+            last_termination: None,
         };
         let text = agent_metrics(&[node]);
         assert!(
@@ -290,6 +304,39 @@ sutra_storage_search_seconds_count{node=\"local-1\"} 4
         );
         assert!(
             text.contains("sutra_grid_agent_restarts_total{node=\"local-0\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("sutra_grid_agent_last_terminated_reason{"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_last_termination_reason_is_a_labelled_series() {
+        let node = NodeStatus {
+            name: "local-1".to_owned(),
+            variant: "universal".to_owned(),
+            phase: NodePhase::Failed,
+            ready: false,
+            platform: None,
+            started_at: None,
+            restarts: 3,
+            grpc_addr: "127.0.0.1:1".parse().unwrap(),
+            metrics_addr: "127.0.0.1:2".parse().unwrap(),
+            pid: None,
+            last_termination: Some(crate::backend::Termination {
+                reason: crate::backend::TerminationReason::OomKilled,
+                message: String::new(),
+                exit_code: Some(137),
+                finished_at: chrono::Utc::now(),
+            }),
+        };
+        let text = agent_metrics(&[node]);
+        assert!(
+            text.contains(
+                "sutra_grid_agent_last_terminated_reason{node=\"local-1\",reason=\"OOMKilled\"} 1\n"
+            ),
             "{text}"
         );
     }

@@ -173,8 +173,19 @@ async fn not_ready<B: Backend>(
             .logs(name, LOG_LINES_ON_FAILURE)
             .await
             .unwrap_or_default();
+        let history = match backend.status(name).await {
+            Ok(status) => match status.last_termination {
+                Some(last) => format!(
+                    " after {} restarts, the last run {}: {}",
+                    status.restarts, last.reason, last.message
+                ),
+                None if status.restarts > 0 => format!(" after {} restarts", status.restarts),
+                None => String::new(),
+            },
+            Err(_) => String::new(),
+        };
         details.push_str(&format!(
-            "{name} is {:?}; its log ends with:\n{logs}",
+            "{name} is {:?}{history}; its log ends with:\n{logs}",
             line.phase
         ));
     }

@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use super::backoff::Backoff;
 use super::error::AgentResult;
+use crate::backend::process::human_bytes;
 use crate::backend::{Backend, BackendError, ExitFeed, NodeSpec};
 
 /// How often nodes are checked for having exited when the backend pushes no exits; a
@@ -61,7 +62,9 @@ pub async fn stop_changed<B: Backend>(
 }
 
 /// Watches the nodes until `shutdown` completes, restarting each one that exits: at once
-/// when the backend reports the exit ([`Backend::exits`]), else on the next poll.
+/// when the backend reports the exit ([`Backend::exits`]), else on the next poll. Every
+/// poll (the first one at once) also enforces the nodes' memory limits
+/// ([`Backend::enforce_memory_limits`]).
 pub async fn supervise<B: Backend>(
     backend: &B,
     nodes: &[NodeSpec],
@@ -73,23 +76,19 @@ pub async fn supervise<B: Backend>(
         .map(|spec| (spec.name.as_str(), Watch::running(now)))
         .collect();
     let mut exits = backend.exits();
+    let mut wake = now;
     tokio::pin!(shutdown);
     loop {
-        let poll = if exits.is_some() {
-            POLL_WITH_FEED
-        } else {
-            POLL
-        };
-        let wake = watch
-            .values()
-            .filter_map(|watch| watch.restart_at)
-            .fold(Instant::now() + poll, Instant::min);
         let exited = tokio::select! {
             biased;
             () = &mut shutdown => return,
             exited = next_exit(&mut exits) => exited,
             () = tokio::time::sleep(wake.saturating_duration_since(Instant::now())) => None,
         };
+        if exited.is_none() {
+            enforce_memory_limits(backend).await;
+        }
+        let mut restarted = false;
         for spec in nodes {
             if exited.as_ref().is_some_and(|name| *name != spec.name) {
                 continue;
@@ -97,8 +96,41 @@ pub async fn supervise<B: Backend>(
             let watch = watch
                 .get_mut(spec.name.as_str())
                 .expect("every node is watched");
-            check_node(backend, spec, watch).await;
+            restarted |= check_node(backend, spec, watch).await;
         }
+        let poll = if exits.is_some() {
+            POLL_WITH_FEED
+        } else {
+            POLL
+        };
+        // A node just restarted is held to its memory limit at once, like one just started.
+        let first_check = if restarted {
+            Instant::now()
+        } else {
+            Instant::now() + poll
+        };
+        wake = watch
+            .values()
+            .filter_map(|watch| watch.restart_at)
+            .fold(first_check, Instant::min);
+    }
+}
+
+/// Kills the nodes over their memory limit and says so, as Kubernetes reports an
+/// `OOMKilled` container; the checks that follow restart them with backoff.
+async fn enforce_memory_limits<B: Backend>(backend: &B) {
+    match backend.enforce_memory_limits().await {
+        Ok(kills) => {
+            for kill in kills {
+                log_line(&format!(
+                    "{} OOMKilled: it used {} of memory, over its limit of {}",
+                    kill.node,
+                    human_bytes(kill.used),
+                    human_bytes(kill.limit)
+                ));
+            }
+        }
+        Err(error) => log_line(&format!("could not check memory limits: {error}")),
     }
 }
 
@@ -135,12 +167,13 @@ impl Watch {
 }
 
 /// Notices a node that is down (scheduling its restart after the backoff delay) and
-/// restarts it once that is due, in the same call when the delay is zero. A node whose
-/// state cannot be read is left alone until the next check.
-async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch) {
+/// restarts it once that is due, in the same call when the delay is zero; returns whether
+/// it restarted the node. A node whose state cannot be read is left alone until the next
+/// check.
+async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch) -> bool {
     if watch.restart_at.is_none() {
         if backend.is_alive(&spec.name).await.unwrap_or(true) {
-            return;
+            return false;
         }
         let now = Instant::now();
         let delay = watch.backoff.exited(now);
@@ -149,19 +182,21 @@ async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch)
     }
     let now = Instant::now();
     if watch.restart_at.is_some_and(|due| now < due) {
-        return;
+        return false;
     }
     match backend.spawn(spec).await {
         Ok(handle) => {
             watch.restart_at = None;
             watch.backoff.started(now);
             log_line(&format!("{} restarted ({})", spec.name, handle.id));
+            true
         }
         // Something else (the Docker engine's restart policy) brought it back first.
         Err(BackendError::AlreadyRunning { .. }) => {
             watch.restart_at = None;
             watch.backoff.started(now);
             log_line(&format!("{} runs again", spec.name));
+            false
         }
         Err(error) => {
             let delay = watch.backoff.exited(now);
@@ -170,6 +205,7 @@ async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch)
                 "{} could not be restarted: {error}; next try in {delay:?}",
                 spec.name
             ));
+            false
         }
     }
 }
@@ -276,6 +312,7 @@ mod tests {
                 grpc_addr: addr,
                 metrics_addr: addr,
                 pid: None,
+                last_termination: None,
             })
         }
 

@@ -1,5 +1,6 @@
 //! `agent status` output: the columns of `kubectl get storagenodes` (name, node, variant,
-//! platform, phase, ready, age) plus restarts and the gRPC address.
+//! platform, phase, ready, age) plus restarts (with the last exit, as kubectl shows a Pod's)
+//! and the gRPC address.
 
 use chrono::{DateTime, Utc};
 
@@ -24,7 +25,7 @@ pub fn render_table(host: &str, nodes: &[NodeStatus], now: DateTime<Utc>) -> Str
             if node.ready { "True" } else { "False" }.to_owned(),
             node.started_at
                 .map_or_else(|| "-".to_owned(), |started| age(now - started)),
-            node.restarts.to_string(),
+            restarts(node, now),
             node.grpc_addr.to_string(),
         ]);
     }
@@ -43,6 +44,20 @@ pub fn render_table(host: &str, nodes: &[NodeStatus], now: DateTime<Utc>) -> Str
         .collect()
 }
 
+/// Restarts as kubectl prints them for a Pod, with how the last run ended and when:
+/// `3 (OOMKilled 12s ago)`.
+fn restarts(node: &NodeStatus, now: DateTime<Utc>) -> String {
+    match &node.last_termination {
+        Some(last) => format!(
+            "{} ({} {} ago)",
+            node.restarts,
+            last.reason,
+            age(now - last.finished_at)
+        ),
+        None => node.restarts.to_string(),
+    }
+}
+
 /// Age as kubectl prints it: `42s`, `5m`, `3h`, `2d`.
 pub fn age(elapsed: chrono::Duration) -> String {
     let seconds = elapsed.num_seconds().max(0);
@@ -59,6 +74,7 @@ mod tests {
     use sutra_core::crd::NodePhase;
 
     use super::*;
+    use crate::backend::{Termination, TerminationReason};
 
     #[test]
     fn ages_like_kubectl() {
@@ -83,8 +99,9 @@ mod tests {
             grpc_addr: "127.0.0.1:50051".parse().unwrap(),
             metrics_addr: "127.0.0.1:9090".parse().unwrap(),
             pid: Some(3),
+            last_termination: None,
         };
-        let table = render_table("box", &[node], now);
+        let table = render_table("box", std::slice::from_ref(&node), now);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines,
@@ -92,6 +109,25 @@ mod tests {
                 "NAME      NODE   VARIANT     PLATFORM    PHASE     READY   AGE   RESTARTS   GRPC",
                 "local-0   box    universal   <unknown>   Running   False   5s    1          127.0.0.1:50051",
             ]
+        );
+
+        let oom_killed = NodeStatus {
+            last_termination: Some(Termination {
+                reason: TerminationReason::OomKilled,
+                message: "used 9.0 MiB of memory, over its limit of 1 KiB".to_owned(),
+                exit_code: Some(137),
+                finished_at: now - chrono::Duration::seconds(12),
+            }),
+            ..node
+        };
+        let table = render_table("box", &[oom_killed], now);
+        assert!(
+            table
+                .lines()
+                .nth(1)
+                .unwrap()
+                .contains("   1 (OOMKilled 12s ago)   127.0.0.1:50051"),
+            "{table}"
         );
     }
 }

@@ -342,6 +342,7 @@ impl DockerBackend {
             grpc_addr,
             metrics_addr,
             pid: container::host_pid(state),
+            last_termination: container::last_termination(state),
             name,
         })
     }

@@ -67,6 +67,50 @@ pub struct NodePlatform {
     pub report: PlatformReport,
 }
 
+/// How a node's last run ended, like a Kubernetes container's `lastState.terminated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Termination {
+    pub reason: TerminationReason,
+    /// What happened, e.g. the memory use and the limit of an OOM kill.
+    pub message: String,
+    /// The exit code, 128 + the signal number for a killed process.
+    pub exit_code: Option<i32>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Why a node's run ended, in Kubernetes' words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TerminationReason {
+    /// Killed for using more memory than its limit.
+    #[serde(rename = "OOMKilled")]
+    OomKilled,
+    /// Exited with a non-zero code or was killed by a signal.
+    Error,
+    /// Exited with code 0.
+    Completed,
+}
+
+impl std::fmt::Display for TerminationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TerminationReason::OomKilled => "OOMKilled",
+            TerminationReason::Error => "Error",
+            TerminationReason::Completed => "Completed",
+        })
+    }
+}
+
+/// A node killed for using more memory than its limit; see
+/// [`Backend::enforce_memory_limits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryKill {
+    pub node: String,
+    /// The memory the node used, in bytes.
+    pub used: u64,
+    pub limit: u64,
+}
+
 /// Observed state of one node, the columns of `kubectl get storagenodes` and a bit more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,6 +130,8 @@ pub struct NodeStatus {
     pub metrics_addr: SocketAddr,
     /// Process id on this host, when one runs (for a container: its init process).
     pub pid: Option<u32>,
+    /// How the previous run ended, when the backend knows.
+    pub last_termination: Option<Termination>,
 }
 
 /// The operations the local agent performs on storage nodes.
@@ -124,6 +170,14 @@ pub trait Backend: Send + Sync {
     /// no such feed. The feed may end (a lost connection): polling then takes over.
     fn exits(&self) -> Option<ExitFeed> {
         None
+    }
+
+    /// Kills every node that uses more memory than its limit, as the kernel kills a
+    /// container over its cgroup limit, records it as `OOMKilled`, and returns the kills.
+    /// The supervisor calls it on every poll; a backend whose runtime enforces the limit
+    /// itself (Docker) has nothing to do.
+    fn enforce_memory_limits(&self) -> impl Future<Output = BackendResult<Vec<MemoryKill>>> + Send {
+        async { Ok(Vec::new()) }
     }
 }
 

@@ -7,6 +7,7 @@
 //! previous agent started are followed by pid and start time.
 
 mod binary;
+mod memory;
 mod pid;
 mod state;
 
@@ -14,21 +15,26 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 use sutra_core::serve::ServeCommand;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sutra_core::crd::NodePhase;
 use tokio::process::{Child, Command};
 
 pub use binary::{STORAGE_BIN, STORAGE_BIN_ENV, locate_storage_bin};
+pub use memory::{human_bytes, parse_status, unreclaimable_bytes};
 pub use pid::{ProcStat, ProcessId, parse_stat};
 pub use state::{GridDir, GridState, NodeRecord, StateStore, write_atomically};
 
-use super::{Backend, BackendError, BackendResult, NodeHandle, NodeSpec, NodeStatus, probe};
+use super::{
+    Backend, BackendError, BackendResult, MemoryKill, NodeHandle, NodeSpec, NodeStatus,
+    Termination, TerminationReason, probe,
+};
 
 /// How often a stopping node is checked for having exited.
 const EXIT_POLL: Duration = Duration::from_millis(10);
@@ -46,6 +52,8 @@ pub struct ProcessBackend {
     store: StateStore,
     /// Nodes this backend spawned, reaped through their handle.
     children: Mutex<HashMap<String, Child>>,
+    /// How reaped children ended, until their node is spawned again.
+    exits: Mutex<HashMap<String, ExitStatus>>,
 }
 
 impl ProcessBackend {
@@ -58,6 +66,7 @@ impl ProcessBackend {
             dir,
             storage_bin,
             children: Mutex::new(HashMap::new()),
+            exits: Mutex::new(HashMap::new()),
         }
     }
 
@@ -89,13 +98,19 @@ impl ProcessBackend {
     fn process_alive(&self, name: &str, process: Option<ProcessId>) -> bool {
         let mut children = self.children.lock().expect("children lock");
         if let Some(child) = children.get_mut(name) {
-            match child.try_wait() {
+            let exited = match child.try_wait() {
                 Ok(None) => return true,
-                _ => {
-                    children.remove(name);
-                    return false;
-                }
+                Ok(Some(status)) => Some(status),
+                Err(_) => None,
+            };
+            children.remove(name);
+            if let Some(status) = exited {
+                self.exits
+                    .lock()
+                    .expect("exits lock")
+                    .insert(name.to_owned(), status);
             }
+            return false;
         }
         process.is_some_and(|process| process.is_running())
     }
@@ -150,6 +165,59 @@ impl ProcessBackend {
         }
     }
 
+    /// How the previous run of a node ended, for the record of its next run: an OOM kill
+    /// recorded during that run, else the exit status if this backend reaped it; unknown
+    /// for a process a previous agent started. A node stopped on purpose keeps the record.
+    fn termination_of(&self, previous: &NodeRecord) -> Option<Termination> {
+        let reaped = self
+            .exits
+            .lock()
+            .expect("exits lock")
+            .remove(&previous.spec.name);
+        if previous.process.is_none() {
+            return previous.last_termination.clone();
+        }
+        let during_that_run = |termination: &&Termination| {
+            previous
+                .started_at
+                .is_some_and(|started| termination.finished_at >= started)
+        };
+        previous
+            .last_termination
+            .as_ref()
+            .filter(during_that_run)
+            .cloned()
+            .or_else(|| reaped.map(|status| exited(status, Utc::now())))
+    }
+
+    /// Kills the node's process if it holds more unreclaimable memory than its limit.
+    fn enforce_limit(&self, record: &NodeRecord) -> BackendResult<Option<MemoryKill>> {
+        let (Some(limit), Some(process)) = (record.spec.memory_limit, record.process) else {
+            return Ok(None);
+        };
+        let name = &record.spec.name;
+        if !self.process_alive(name, Some(process)) {
+            return Ok(None);
+        }
+        let Some(used) = unreclaimable_bytes(process.pid).filter(|used| *used > limit) else {
+            return Ok(None);
+        };
+        process.signal(libc::SIGKILL).map_err(|error| {
+            BackendError::io(
+                format!(
+                    "killing node {name} (pid {}) over its memory limit",
+                    process.pid
+                ),
+                error,
+            )
+        })?;
+        Ok(Some(MemoryKill {
+            node: name.clone(),
+            used,
+            limit,
+        }))
+    }
+
     async fn node_status(&self, record: NodeRecord) -> NodeStatus {
         let spec = &record.spec;
         let alive = self.process_alive(&spec.name, record.process);
@@ -180,7 +248,50 @@ impl ProcessBackend {
             grpc_addr: grpc_addr(spec),
             metrics_addr: metrics_addr(spec),
             pid: record.process.filter(|_| alive).map(|process| process.pid),
+            last_termination: record.last_termination,
         }
+    }
+}
+
+/// The termination of a process that exited with `status`.
+fn exited(status: ExitStatus, finished_at: DateTime<Utc>) -> Termination {
+    let (reason, exit_code, message) = match (status.code(), status.signal()) {
+        (Some(0), _) => (
+            TerminationReason::Completed,
+            Some(0),
+            "exited with code 0".to_owned(),
+        ),
+        (Some(code), _) => (
+            TerminationReason::Error,
+            Some(code),
+            format!("exited with code {code}"),
+        ),
+        (None, Some(signal)) => (
+            TerminationReason::Error,
+            Some(128 + signal),
+            format!("killed by signal {signal}"),
+        ),
+        (None, None) => (TerminationReason::Error, None, status.to_string()),
+    };
+    Termination {
+        reason,
+        message,
+        exit_code,
+        finished_at,
+    }
+}
+
+/// The termination the watchdog records for a node it killed.
+fn oom_killed(kill: &MemoryKill, finished_at: DateTime<Utc>) -> Termination {
+    Termination {
+        reason: TerminationReason::OomKilled,
+        message: format!(
+            "used {} of memory, over its limit of {}",
+            human_bytes(kill.used),
+            human_bytes(kill.limit)
+        ),
+        exit_code: Some(128 + libc::SIGKILL),
+        finished_at,
     }
 }
 
@@ -202,6 +313,9 @@ impl Backend for ProcessBackend {
             source: io::Error::other("the process exited before its pid was read"),
         })?;
         let process = ProcessId::of(pid);
+        let last_termination = previous
+            .as_ref()
+            .and_then(|previous| self.termination_of(previous));
         let restarts = previous.map_or(0, |previous| previous.restarts + 1);
         self.children
             .lock()
@@ -212,6 +326,7 @@ impl Backend for ProcessBackend {
             process: Some(process),
             started_at: Some(Utc::now()),
             restarts,
+            last_termination,
         };
         self.store
             .update(|state| state.nodes.insert(spec.name.clone(), record))?;
@@ -295,6 +410,27 @@ impl Backend for ProcessBackend {
         let text = read_tail(&path)
             .map_err(|error| BackendError::io(format!("reading {}", path.display()), error))?;
         Ok(last_lines(&text, tail_lines))
+    }
+
+    /// The watchdog: SIGKILL to every node over its memory limit (what the kernel does to
+    /// a container over its cgroup limit), recorded as `OOMKilled` in its state.
+    async fn enforce_memory_limits(&self) -> BackendResult<Vec<MemoryKill>> {
+        let records = self.store.load()?.nodes;
+        let mut kills = Vec::new();
+        for record in records.values() {
+            kills.extend(self.enforce_limit(record)?);
+        }
+        if !kills.is_empty() {
+            let now = Utc::now();
+            self.store.update(|state| {
+                for kill in &kills {
+                    if let Some(record) = state.nodes.get_mut(&kill.node) {
+                        record.last_termination = Some(oom_killed(kill, now));
+                    }
+                }
+            })?;
+        }
+        Ok(kills)
     }
 }
 
@@ -489,6 +625,112 @@ mod tests {
         backend.remove("local-1", true).await.unwrap();
         assert!(!node.data_dir.exists());
         assert!(!backend.dir().state_file().exists());
+    }
+
+    /// The watchdog with a real process (a shell script that sleeps) and a limit it is
+    /// over from its first page: killed, recorded as OOMKilled through a restart, and a
+    /// later crash of another kind replaces that record.
+    #[tokio::test]
+    async fn a_node_over_its_memory_limit_is_oom_killed_and_recorded() {
+        let temp = tempfile::tempdir().unwrap();
+        let script = temp.path().join("fake-storage");
+        fs::write(&script, "#!/bin/sh\nexec sleep 600\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        let backend = ProcessBackend::new(temp.path(), "local", script);
+        let mut node = spec(temp.path());
+        node.grpc_port = free_port();
+        node.metrics_port = free_port();
+
+        node.memory_limit = Some(1 << 30);
+        backend.spawn(&node).await.unwrap();
+        wait_until_exec(&backend).await;
+        assert_eq!(backend.enforce_memory_limits().await.unwrap(), []);
+        assert!(backend.is_alive("local-1").await.unwrap());
+        backend
+            .stop("local-1", Duration::from_secs(5))
+            .await
+            .unwrap();
+
+        node.memory_limit = Some(1024);
+        let handle = backend.spawn(&node).await.unwrap();
+        let pid = ProcessId::of(handle.id.parse().unwrap());
+        let kills = backend.enforce_memory_limits().await.unwrap();
+        assert_eq!(kills.len(), 1, "{kills:?}");
+        assert_eq!((kills[0].node.as_str(), kills[0].limit), ("local-1", 1024));
+        assert!(kills[0].used > 1024, "{kills:?}");
+        wait_until_dead(&backend).await;
+        assert!(!pid.is_running());
+        let status = backend.status("local-1").await.unwrap();
+        assert_eq!(status.phase, NodePhase::Failed);
+        let last = status.last_termination.expect("the kill is recorded");
+        assert_eq!(
+            (last.reason, last.exit_code),
+            (TerminationReason::OomKilled, Some(137))
+        );
+        assert!(
+            last.message.ends_with("over its limit of 1 KiB"),
+            "{}",
+            last.message
+        );
+
+        node.memory_limit = None;
+        let handle = backend.spawn(&node).await.unwrap();
+        let status = backend.status("local-1").await.unwrap();
+        assert_eq!(status.restarts, 2);
+        assert_eq!(
+            status.last_termination.map(|last| last.reason),
+            Some(TerminationReason::OomKilled),
+            "the restarted node still tells why its previous run ended"
+        );
+
+        ProcessId::of(handle.id.parse().unwrap())
+            .signal(libc::SIGKILL)
+            .unwrap();
+        wait_until_dead(&backend).await;
+        backend.spawn(&node).await.unwrap();
+        let last = backend
+            .status("local-1")
+            .await
+            .unwrap()
+            .last_termination
+            .expect("the crash is recorded");
+        assert_eq!(
+            (last.reason, last.exit_code, last.message.as_str()),
+            (TerminationReason::Error, Some(137), "killed by signal 9")
+        );
+        backend
+            .stop("local-1", Duration::from_secs(5))
+            .await
+            .unwrap();
+        backend.remove("local-1", true).await.unwrap();
+    }
+
+    /// Waits until the spawned shell has become `sleep`: before that its memory is the
+    /// shell's, and after it the limit check sees the program that keeps running.
+    async fn wait_until_exec(backend: &ProcessBackend) {
+        let pid = backend.records().unwrap().nodes["local-1"]
+            .process
+            .unwrap()
+            .pid;
+        for _ in 0..500 {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the node never became `sleep`");
+    }
+
+    async fn wait_until_dead(backend: &ProcessBackend) {
+        for _ in 0..500 {
+            if !backend.is_alive("local-1").await.unwrap() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the node never died");
     }
 
     async fn wait_for_log(backend: &ProcessBackend, needle: &str) -> String {

@@ -20,7 +20,7 @@ use bollard::models::{
 use chrono::{DateTime, Utc};
 use sutra_core::crd::NodePhase;
 
-use super::super::NodeSpec;
+use super::super::{NodeSpec, Termination, TerminationReason};
 
 /// Every container and volume the agent creates carries this label with value `true`.
 pub const LABEL_GRID: &str = "sutra.grid";
@@ -329,6 +329,40 @@ pub fn started_at(state: Option<&ContainerState>) -> Option<DateTime<Utc>> {
     (started.timestamp() > 0).then(|| started.with_timezone(&Utc))
 }
 
+/// How the container's last run ended, while it is not running or being restarted (the
+/// engine no longer reports the previous run once the container runs again).
+pub fn last_termination(state: Option<&ContainerState>) -> Option<Termination> {
+    let state = state?;
+    if state.running == Some(true) && state.restarting != Some(true) {
+        return None;
+    }
+    let finished_at = DateTime::parse_from_rfc3339(state.finished_at.as_deref()?).ok()?;
+    if finished_at.timestamp() <= 0 {
+        return None;
+    }
+    let exit_code = state.exit_code.and_then(|code| i32::try_from(code).ok());
+    let (reason, message) = if state.oom_killed == Some(true) {
+        (
+            TerminationReason::OomKilled,
+            "killed by the kernel over the container's memory limit".to_owned(),
+        )
+    } else {
+        let code = exit_code.map_or_else(|| "?".to_owned(), |code| code.to_string());
+        let reason = if exit_code == Some(0) {
+            TerminationReason::Completed
+        } else {
+            TerminationReason::Error
+        };
+        (reason, format!("exited with code {code}"))
+    };
+    Some(Termination {
+        reason,
+        message,
+        exit_code,
+        finished_at: finished_at.with_timezone(&Utc),
+    })
+}
+
 /// The host pid of the container's init process, while one runs.
 pub fn host_pid(state: Option<&ContainerState>) -> Option<u32> {
     state?
@@ -539,6 +573,43 @@ mod tests {
         assert_eq!(started_at(Some(&state("0001-01-01T00:00:00Z"))), None);
         let at = started_at(Some(&state("2026-11-23T09:27:24.558747834Z"))).unwrap();
         assert_eq!(at.to_rfc3339(), "2026-11-23T09:27:24.558747834+00:00");
+    }
+
+    #[test]
+    fn last_termination_while_down_names_an_oom_kill() {
+        let exited = |oom_killed, exit_code| ContainerState {
+            status: Some(ContainerStateStatusEnum::EXITED),
+            running: Some(false),
+            oom_killed: Some(oom_killed),
+            exit_code: Some(exit_code),
+            finished_at: Some("2026-11-23T09:27:24Z".to_owned()),
+            ..Default::default()
+        };
+        let oom = last_termination(Some(&exited(true, 137))).unwrap();
+        assert_eq!(
+            (oom.reason, oom.exit_code),
+            (TerminationReason::OomKilled, Some(137))
+        );
+        let crash = last_termination(Some(&exited(false, 1))).unwrap();
+        assert_eq!(
+            (crash.reason, crash.message.as_str()),
+            (TerminationReason::Error, "exited with code 1")
+        );
+        let running = ContainerState {
+            running: Some(true),
+            ..exited(true, 137)
+        };
+        assert_eq!(last_termination(Some(&running)), None);
+        let restarting = ContainerState {
+            restarting: Some(true),
+            ..running
+        };
+        assert!(last_termination(Some(&restarting)).is_some());
+        let never_ran = ContainerState {
+            finished_at: Some("0001-01-01T00:00:00Z".to_owned()),
+            ..exited(false, 0)
+        };
+        assert_eq!(last_termination(Some(&never_ran)), None);
     }
 
     #[test]

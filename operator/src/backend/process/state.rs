@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::pid::ProcessId;
-use crate::backend::{BackendError, BackendResult, NodeSpec};
+use crate::backend::{BackendError, BackendResult, NodeSpec, Termination};
 
 /// Where one grid keeps its state, logs and data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +72,9 @@ pub struct NodeRecord {
     pub process: Option<ProcessId>,
     pub started_at: Option<DateTime<Utc>>,
     pub restarts: u32,
+    /// How the node's previous run ended, when known (absent in older state files).
+    #[serde(default)]
+    pub last_termination: Option<Termination>,
 }
 
 /// Reads and writes one grid's `state.json`.
@@ -182,6 +185,7 @@ mod tests {
             }),
             started_at: None,
             restarts: 2,
+            last_termination: None,
         }
     }
 
