@@ -1,14 +1,15 @@
 //! The display while nodes come up: one line per node as it goes Pending → Running →
 //! Ready, redrawn in place on a terminal, one plain line per change otherwise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 
 use sutra_core::crd::NodePhase;
 
@@ -18,6 +19,11 @@ use crate::backend::{Backend, NodeSpec, probe};
 /// How often a node that is not ready yet is asked `/readyz` on its metrics port: a
 /// refused or answered local connection costs well under a millisecond.
 const POLL: Duration = Duration::from_millis(5);
+/// Checks of one node that may be under way at once. A new check starts every [`POLL`]
+/// without waiting for the earlier ones: while a container starts, Docker's port proxy
+/// accepts a connection and then holds it for up to ~300 ms, and a check that waited
+/// for it would see the node ready that much late.
+const CHECKS_IN_FLIGHT: usize = 8;
 /// How often at most the backend is asked for the phases of nodes not ready yet, for the
 /// display. That costs more (two engine requests per node on Docker), and the engine
 /// answers about a container only once it has finished starting it, so it runs beside the
@@ -59,18 +65,35 @@ pub async fn wait_until_ready<B: Backend>(
     let mut shown = false;
     let mut sweep: Option<PhaseSweep<'_>> = None;
     let mut last_sweep = start;
+    let mut checks = FuturesUnordered::new();
+    let mut in_flight: HashMap<&str, usize> = HashMap::new();
     loop {
         still_supervised()?;
         let waiting: Vec<&NodeSpec> = nodes
             .iter()
             .filter(|node| lines[&node.name].phase != NodePhase::Ready)
             .collect();
-        let mut observed: Vec<(String, NodePhase)> =
-            futures::future::join_all(waiting.iter().map(|node| answers_ready(node)))
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
+        for node in &waiting {
+            let count = in_flight.entry(node.name.as_str()).or_default();
+            if *count < CHECKS_IN_FLIGHT {
+                *count += 1;
+                checks.push(answers_ready(node));
+            }
+        }
+        let mut observed = Vec::new();
+        let tick = tokio::time::sleep(POLL);
+        tokio::pin!(tick);
+        loop {
+            tokio::select! {
+                Some((name, ready)) = checks.next() => {
+                    *in_flight.get_mut(name).expect("a started check") -= 1;
+                    if ready {
+                        observed.push((name.to_owned(), NodePhase::Ready));
+                    }
+                }
+                () = &mut tick => break,
+            }
+        }
         if sweep.is_none() && last_sweep.elapsed() >= STATUS_EVERY {
             last_sweep = Instant::now();
             sweep = Some(Box::pin(phases_of(backend, waiting)));
@@ -103,19 +126,16 @@ pub async fn wait_until_ready<B: Backend>(
         if start.elapsed() >= timeout {
             return Err(not_ready(backend, &lines, timeout).await);
         }
-        tokio::time::sleep(POLL).await;
     }
 }
 
 /// The backend's phases of some nodes, being asked.
 type PhaseSweep<'a> = Pin<Box<dyn Future<Output = Vec<(String, NodePhase)>> + Send + 'a>>;
 
-/// `(node, Ready)` when the node answers `/readyz` on its metrics port.
-async fn answers_ready(node: &NodeSpec) -> Option<(String, NodePhase)> {
+/// The node and whether it answers `/readyz` on its metrics port.
+async fn answers_ready(node: &NodeSpec) -> (&str, bool) {
     let metrics_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, node.metrics_port));
-    probe::is_ready(metrics_addr)
-        .await
-        .then(|| (node.name.clone(), NodePhase::Ready))
+    (node.name.as_str(), probe::is_ready(metrics_addr).await)
 }
 
 /// Each node's phase as the backend reports it; Pending when it cannot tell.
