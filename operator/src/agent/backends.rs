@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{AgentError, AgentResult};
-use crate::backend::docker::{DockerBackend, volume_name};
+use super::supervisor::log_line;
+use crate::backend::docker::{DockerBackend, DockerNetwork, NetworkSetting, volume_name};
 use crate::backend::process::{ProcessBackend, locate_storage_bin};
 use crate::backend::{
     Backend, BackendResult, ExitFeed, MemoryKill, NodeHandle, NodeSpec, NodeStatus,
@@ -85,6 +86,29 @@ impl AgentBackend {
         match self {
             AgentBackend::Process(backend) => Some(backend.storage_bin()),
             AgentBackend::Docker(_) => None,
+        }
+    }
+
+    /// Docker: resolves `setting` with the engine, puts the nodes spawned from now on in
+    /// that network and logs the choice with its reason; returns it for the agent record.
+    /// `None` for the process backend.
+    pub async fn choose_docker_network(
+        &mut self,
+        setting: NetworkSetting,
+    ) -> AgentResult<Option<DockerNetwork>> {
+        let AgentBackend::Docker(backend) = self else {
+            return Ok(None);
+        };
+        let (network, reason) = backend.resolve_network(setting).await?;
+        log_line(&format!("docker network: {reason}"));
+        backend.set_network(network);
+        Ok(Some(network))
+    }
+
+    /// Docker: puts the nodes spawned from now on in `network` (the one `up` recorded).
+    pub fn use_docker_network(&mut self, network: DockerNetwork) {
+        if let AgentBackend::Docker(backend) = self {
+            backend.set_network(network);
         }
     }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::backends::BackendKind;
 use super::error::{AgentError, AgentResult};
+use crate::backend::docker::NetworkSetting;
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
 pub const DEFAULT_STOP_GRACE_SECONDS: u64 = 10;
@@ -19,6 +20,7 @@ pub const DEFAULT_READY_TIMEOUT_SECONDS: u64 = 60;
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub backend: Option<BackendKind>,
+    pub docker_network: Option<NetworkSetting>,
     pub state_dir: Option<PathBuf>,
     pub storage_bin: Option<PathBuf>,
     pub port_base: Option<u16>,
@@ -53,6 +55,7 @@ impl AgentConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpSettings {
     pub backend: BackendKind,
+    pub docker_network: NetworkSetting,
     pub state_dir: PathBuf,
     pub storage_bin: Option<PathBuf>,
     pub port_base: Option<u16>,
@@ -66,6 +69,10 @@ impl UpSettings {
     pub fn resolve(flags: &AgentConfig, file: &AgentConfig) -> UpSettings {
         UpSettings {
             backend: flags.backend.or(file.backend).unwrap_or_default(),
+            docker_network: flags
+                .docker_network
+                .or(file.docker_network)
+                .unwrap_or_default(),
             state_dir: resolve_state_dir(flags, file),
             storage_bin: flags
                 .storage_bin
@@ -154,6 +161,29 @@ mod tests {
         assert_eq!(settings.stop_grace, Duration::from_secs(3));
         assert_eq!(settings.metrics_addr.to_string(), DEFAULT_METRICS_ADDR);
         assert_eq!(settings.backend, BackendKind::Process);
+        assert_eq!(settings.docker_network, NetworkSetting::Auto);
+    }
+
+    #[test]
+    fn docker_network_comes_from_flag_then_file() {
+        let file = AgentConfig::parse("docker_network = \"bridge\"\n").unwrap();
+        assert_eq!(
+            UpSettings::resolve(&AgentConfig::default(), &file).docker_network,
+            NetworkSetting::Bridge
+        );
+        let flags = AgentConfig {
+            docker_network: Some(NetworkSetting::Host),
+            ..AgentConfig::default()
+        };
+        assert_eq!(
+            UpSettings::resolve(&flags, &file).docker_network,
+            NetworkSetting::Host
+        );
+        let error = AgentConfig::parse("docker_network = \"overlay\"\n").unwrap_err();
+        assert!(
+            error.contains("overlay") && error.contains("bridge"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::backends::BackendKind;
 use super::error::{AgentError, AgentResult};
 use crate::backend::NodeSpec;
+use crate::backend::docker::DockerNetwork;
 use crate::backend::process::{GridDir, ProcessId, write_atomically};
 
 /// One grid's agent record.
@@ -17,6 +18,10 @@ use crate::backend::process::{GridDir, ProcessId, write_atomically};
 pub struct AgentRecord {
     pub grid: String,
     pub backend: BackendKind,
+    /// The network of the grid's node containers (Docker backend), chosen by `up`; records
+    /// of older agents have none, which means bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_network: Option<DockerNetwork>,
     /// The supervising agent process, while one runs.
     pub supervisor: Option<ProcessId>,
     /// Whether the supervisor runs in the background (`up --detach`).

@@ -41,13 +41,16 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
     let settings = &request.settings;
     let grid = load_grid(&request.manifest)?;
     let name = grid_name(&grid).to_owned();
-    let backend = open_backend(
+    let mut backend = open_backend(
         settings.backend,
         &settings.state_dir,
         &name,
         settings.storage_bin.as_deref(),
         true,
     )?;
+    let docker_network = backend
+        .choose_docker_network(settings.docker_network)
+        .await?;
     let dir = GridDir::new(&settings.state_dir, &name);
     let previous = AgentRecord::load(&dir)?;
     if let Some(supervisor) = previous.as_ref().and_then(AgentRecord::live_supervisor) {
@@ -89,6 +92,7 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
     let record = AgentRecord {
         grid: name,
         backend: settings.backend,
+        docker_network,
         supervisor: None,
         detached: request.detach,
         metrics_addr: settings.metrics_addr,
@@ -302,13 +306,15 @@ pub async fn supervise_detached(state_dir: &Path, grid: &str) -> AgentResult<()>
             dir.root().display()
         ))
     })?;
-    let backend = Arc::new(open_backend(
+    let mut backend = open_backend(
         record.backend,
         state_dir,
         grid,
         record.storage_bin.as_deref(),
         true,
-    )?);
+    )?;
+    backend.use_docker_network(record.docker_network.unwrap_or_default());
+    let backend = Arc::new(backend);
     let listener = metrics::bind(record.metrics_addr).await?;
     let server = tokio::spawn(metrics::serve(listener, Arc::clone(&backend)));
     start_nodes(&*backend, &record.nodes).await?;

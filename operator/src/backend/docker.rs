@@ -1,15 +1,20 @@
 //! The Docker backend: each storage node is a container of the `sutra-storage` image for
 //! its variant, created through the Docker Engine API on the local socket (bollard).
 //!
-//! * A node is two containers, like a Kubernetes Pod: `sutra-<grid>-<node>-pause` runs
-//!   `/sutra-pause` from the same image and owns the network namespace, with the gRPC and
-//!   metrics ports published on 127.0.0.1 at the node's ports; `sutra-<grid>-<node>` runs
-//!   `sutra-storage serve` in that namespace, with the named volume
-//!   `sutra-<grid>-<node>-data` on `/data` and the grid's memory limit. Labels
+//! * The node container `sutra-<grid>-<node>` runs `sutra-storage serve` with the named
+//!   volume `sutra-<grid>-<node>-data` on `/data` and the grid's memory limit. Labels
 //!   `sutra.grid=true`, `sutra.grid.name`, `sutra.node_id`, `sutra.role`, `sutra.variant`.
+//! * Its network is one of two ([`network`], chosen at `up` and kept in the agent record):
+//!   - **host** (where the engine runs on this machine's kernel, rootful): the server binds
+//!     the node's ports on 127.0.0.1 in the host's namespace; a node is one container and
+//!     a start sets up no network and no port proxy;
+//!   - **bridge** (Docker Desktop, VMs, rootless engines): a node is two containers, like a
+//!     Kubernetes Pod: `sutra-<grid>-<node>-pause` runs `/sutra-pause` from the same image,
+//!     owns the network namespace and publishes the gRPC and metrics ports on 127.0.0.1;
+//!     the server runs in that namespace.
 //! * Crashes are the engine's to repair (restart policy `on-failure` on the node container),
-//!   so nodes come back with the agent detached or gone; a restart reuses the pause
-//!   container's network instead of building a new one. See [`container::create_body`].
+//!   so nodes come back with the agent detached or gone; a restart never sets up a network
+//!   again (the host's, or the pause container's). See [`container::create_body`].
 //! * Nothing is remembered in the agent: every answer comes from the engine, and the
 //!   containers of a grid are found again by the `sutra.grid.name` label.
 //! * The node's data (`NodeSpec::data_dir` is for the process backend) lives in the named
@@ -17,6 +22,7 @@
 
 mod container;
 mod engine;
+pub mod network;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,8 +46,10 @@ pub use container::{
     pause_name, volume_name,
 };
 pub use engine::{DEFAULT_SOCKET, DockerError, build_command, local_socket};
+pub use network::{DockerNetwork, NetworkSetting};
 
 use self::container::Liveness;
+use super::process::check_port_free;
 use super::{
     Backend, BackendError, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus, probe,
 };
@@ -51,6 +59,8 @@ use super::{
 pub struct DockerBackend {
     docker: Docker,
     grid: String,
+    /// The network new node containers get; existing ones keep theirs.
+    network: DockerNetwork,
 }
 
 /// A node container as inspected, with the pause container whose network it runs in.
@@ -90,11 +100,54 @@ impl DockerBackend {
         Ok(DockerBackend {
             docker: engine::connect(socket).await?,
             grid: grid.into(),
+            network: DockerNetwork::default(),
         })
     }
 
     pub fn grid(&self) -> &str {
         &self.grid
+    }
+
+    /// The network new node containers get.
+    pub fn network(&self) -> DockerNetwork {
+        self.network
+    }
+
+    /// Puts nodes spawned from now on in `network`.
+    pub fn set_network(&mut self, network: DockerNetwork) {
+        self.network = network;
+    }
+
+    /// The network `setting` means with this engine, and why ([`network::choose`]); asks
+    /// the engine what it runs on (`GET /info`).
+    pub async fn resolve_network(
+        &self,
+        setting: NetworkSetting,
+    ) -> BackendResult<(DockerNetwork, String)> {
+        if setting == NetworkSetting::Bridge {
+            return Ok(network::choose(
+                setting,
+                &network::EngineHost::default(),
+                None,
+            ));
+        }
+        let info = self.docker.info().await.map_err(|error| {
+            api(
+                "ask the engine what it runs on (GET /info)".to_owned(),
+                error,
+            )
+        })?;
+        let engine = network::EngineHost {
+            os_type: info.os_type.unwrap_or_default(),
+            kernel_version: info.kernel_version.unwrap_or_default(),
+            operating_system: info.operating_system.unwrap_or_default(),
+            security_options: info.security_options.unwrap_or_default(),
+        };
+        Ok(network::choose(
+            setting,
+            &engine,
+            network::local_kernel().as_deref(),
+        ))
     }
 
     /// Names of the data volumes the grid holds, including those of removed containers.
@@ -265,8 +318,8 @@ impl DockerBackend {
 
     async fn create_node(&self, spec: &NodeSpec, prior_restarts: u32) -> BackendResult<String> {
         let name = self.container_name(&spec.name);
-        self.create(spec, &name, container::create_body(spec, prior_restarts))
-            .await
+        let body = container::create_body(spec, prior_restarts, self.network);
+        self.create(spec, &name, body).await
     }
 
     /// Removes a container, running or not, with its anonymous volumes (never the node's
@@ -364,9 +417,10 @@ impl DockerBackend {
 }
 
 impl Backend for DockerBackend {
-    /// Starts the node container, in a running pause container that publishes the node's
-    /// ports; the pause container is (re)created only when there is none, it stopped, or it
-    /// publishes other ports.
+    /// Starts the node container. In the host network it is the node's only container (a
+    /// pause container left from a bridge run is removed); in the bridge network it runs in
+    /// a running pause container that publishes the node's ports, (re)created only when
+    /// there is none, it stopped, or it publishes other ports.
     async fn spawn(&self, spec: &NodeSpec) -> BackendResult<NodeHandle> {
         if spec.grid != self.grid {
             return Err(BackendError::Engine {
@@ -399,7 +453,17 @@ impl Backend for DockerBackend {
             self.remove_container(&name).await?;
             prior_restarts = container::restarts(&node.container).saturating_add(1);
         }
-        let id = if pause_serves {
+        let id = if self.network == DockerNetwork::Host {
+            if pause.is_some() {
+                self.remove_container(&self.pause_name(&spec.name)).await?;
+            }
+            // A taken port would only show as a server that fails to bind, again and
+            // again under the restart policy: refuse it here, naming the port.
+            check_port_free(&spec.name, "gRPC port", spec.grpc_port)?;
+            check_port_free(&spec.name, "metrics port", spec.metrics_port)?;
+            self.create_volume(spec).await?;
+            self.create_node(spec, prior_restarts).await?
+        } else if pause_serves {
             self.create_volume(spec).await?;
             self.create_node(spec, prior_restarts).await?
         } else {
@@ -421,7 +485,8 @@ impl Backend for DockerBackend {
         })
     }
 
-    /// Stops the server, then its pause container, which frees the published ports.
+    /// Stops the server, then its pause container (bridge network), which frees the
+    /// published ports.
     async fn stop(&self, name: &str, grace: Duration) -> BackendResult<()> {
         self.stop_container(&self.container_name(name), grace)
             .await?;

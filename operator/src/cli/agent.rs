@@ -11,6 +11,7 @@ use crate::agent::{
     self, AgentConfig, BackendKind, OutputFormat, UpRequest, UpSettings, resolve_grid,
     resolve_state_dir,
 };
+use crate::backend::docker::NetworkSetting;
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -55,6 +56,10 @@ pub struct UpArgs {
     /// Where nodes run [default: process].
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// Docker backend: host network where the engine runs on this machine's kernel, else
+    /// a pause container per node publishing its ports [default: auto].
+    #[arg(long, value_enum, value_name = "NETWORK")]
+    pub docker_network: Option<NetworkSetting>,
     /// State directory [default: $XDG_STATE_HOME/sutra-grid or ~/.local/state/sutra-grid].
     #[arg(long, env = "SUTRA_GRID_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -82,6 +87,7 @@ impl UpArgs {
     fn as_config(&self) -> AgentConfig {
         AgentConfig {
             backend: self.backend,
+            docker_network: self.docker_network,
             state_dir: self.state_dir.clone(),
             storage_bin: self.storage_bin.clone(),
             port_base: self.port_base,

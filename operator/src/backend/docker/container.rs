@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use sutra_core::crd::NodePhase;
 
 use super::super::{NodeSpec, Termination, TerminationReason};
+use super::network::DockerNetwork;
 
 /// Every container and volume the agent creates carries this label with value `true`.
 pub const LABEL_GRID: &str = "sutra.grid";
@@ -102,14 +103,27 @@ pub fn pause_labels(spec: &NodeSpec) -> HashMap<String, String> {
     labels
 }
 
-/// Arguments after the image's entrypoint: `sutra-storage serve ...` on the fixed container
-/// ports, listening on all interfaces of the container so the published ports reach it.
-pub fn serve_command(spec: &NodeSpec) -> Vec<String> {
+/// Arguments after the image's entrypoint: `sutra-storage serve ...`.
+///
+/// In the bridge network the server listens on the fixed container ports on all interfaces
+/// of its namespace, so the pause container's published ports reach it; in the host
+/// network it listens on the node's own ports on loopback, as a process-backend node does.
+pub fn serve_command(spec: &NodeSpec, network: DockerNetwork) -> Vec<String> {
+    let (grpc_addr, metrics_addr) = match network {
+        DockerNetwork::Bridge => (
+            format!("0.0.0.0:{CONTAINER_GRPC_PORT}"),
+            format!("0.0.0.0:{CONTAINER_METRICS_PORT}"),
+        ),
+        DockerNetwork::Host => (
+            SocketAddr::from((HOST_IP, spec.grpc_port)).to_string(),
+            SocketAddr::from((HOST_IP, spec.metrics_port)).to_string(),
+        ),
+    };
     ServeCommand {
         data_dir: DATA_PATH,
         vector: &spec.vector,
-        grpc_addr: format!("0.0.0.0:{CONTAINER_GRPC_PORT}"),
-        metrics_addr: format!("0.0.0.0:{CONTAINER_METRICS_PORT}"),
+        grpc_addr,
+        metrics_addr,
         variant: Some(&spec.variant),
     }
     .args()
@@ -160,20 +174,29 @@ pub fn pause_body(spec: &NodeSpec) -> ContainerCreateBody {
     }
 }
 
-/// The create request of a node container, in the network of its pause container.
+/// The create request of a node container: in the network of its pause container
+/// ([`DockerNetwork::Bridge`]) or in the host's ([`DockerNetwork::Host`]).
 ///
 /// Restart policy `on-failure`: the engine restarts a crashed server itself, 100 ms after
-/// the crash and without the agent running (`up --detach`); in the pause container's
-/// network that restart costs a process start, not a network set-up. A container the user
-/// stops or `docker kill`s counts as stopped on purpose in Docker's rules and stays down
-/// until the agent spawns it again.
-pub fn create_body(spec: &NodeSpec, prior_restarts: u32) -> ContainerCreateBody {
+/// the crash and without the agent running (`up --detach`); in either network that restart
+/// costs a process start, not a network set-up. A container the user stops or `docker
+/// kill`s counts as stopped on purpose in Docker's rules and stays down until the agent
+/// spawns it again.
+pub fn create_body(
+    spec: &NodeSpec,
+    prior_restarts: u32,
+    network: DockerNetwork,
+) -> ContainerCreateBody {
+    let network_mode = match network {
+        DockerNetwork::Bridge => format!("container:{}", pause_name(&spec.grid, &spec.name)),
+        DockerNetwork::Host => "host".to_owned(),
+    };
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        cmd: Some(serve_command(spec)),
+        cmd: Some(serve_command(spec, network)),
         labels: Some(container_labels(spec, prior_restarts)),
         host_config: Some(HostConfig {
-            network_mode: Some(format!("container:{}", pause_name(&spec.grid, &spec.name))),
+            network_mode: Some(network_mode),
             mounts: Some(vec![Mount {
                 target: Some(DATA_PATH.to_owned()),
                 source: Some(volume_name(&spec.grid, &spec.name)),
@@ -421,15 +444,46 @@ mod tests {
     #[test]
     fn serve_command_passes_vector_settings_and_variant() {
         assert_eq!(
-            serve_command(&spec()).join(" "),
+            serve_command(&spec(), DockerNetwork::Bridge).join(" "),
             "serve --data /data --dimension 128 --metric l2 --compression int8 \
              --grpc-addr 0.0.0.0:50051 --metrics-addr 0.0.0.0:9090 --variant x86-64-v3"
+        );
+        assert_eq!(
+            serve_command(&spec(), DockerNetwork::Host).join(" "),
+            "serve --data /data --dimension 128 --metric l2 --compression int8 \
+             --grpc-addr 127.0.0.1:50061 --metrics-addr 127.0.0.1:9101 --variant x86-64-v3"
+        );
+    }
+
+    #[test]
+    fn in_the_host_network_a_node_is_one_container_on_its_loopback_ports() {
+        let body = create_body(&spec(), 0, DockerNetwork::Host);
+        let host = body.host_config.as_ref().unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("host"));
+        assert_eq!(host.port_bindings, None);
+        assert_eq!(host.memory, Some(512 * 1024 * 1024));
+        assert_eq!(
+            host.restart_policy.as_ref().unwrap().name,
+            Some(RestartPolicyNameEnum::ON_FAILURE)
+        );
+        let mount = &host.mounts.as_ref().unwrap()[0];
+        assert_eq!(mount.source.as_deref(), Some("sutra-demo-local-1-data"));
+        let container = inspected(&body, ContainerState::default());
+        // No pause container to follow: liveness is the container's own.
+        assert_eq!(network_container(&container), None);
+        assert_eq!(
+            node_addr(&container, CONTAINER_GRPC_PORT),
+            Some("127.0.0.1:50061".parse().unwrap())
+        );
+        assert_eq!(
+            node_addr(&container, CONTAINER_METRICS_PORT),
+            Some("127.0.0.1:9101".parse().unwrap())
         );
     }
 
     #[test]
     fn node_container_joins_its_pause_mounts_limits_and_restarts_on_failure() {
-        let body = create_body(&spec(), 2);
+        let body = create_body(&spec(), 2, DockerNetwork::Bridge);
         let labels = body.labels.as_ref().unwrap();
         assert_eq!(labels[LABEL_GRID], "true");
         assert_eq!(labels[LABEL_GRID_NAME], "demo");
@@ -522,12 +576,21 @@ mod tests {
     fn no_memory_limit_when_the_spec_sets_none() {
         let mut spec = spec();
         spec.memory_limit = None;
-        assert_eq!(create_body(&spec, 0).host_config.unwrap().memory, None);
+        assert_eq!(
+            create_body(&spec, 0, DockerNetwork::Bridge)
+                .host_config
+                .unwrap()
+                .memory,
+            None
+        );
     }
 
     #[test]
     fn restarts_add_carried_over_and_engine_counts() {
-        let mut container = inspected(&create_body(&spec(), 3), ContainerState::default());
+        let mut container = inspected(
+            &create_body(&spec(), 3, DockerNetwork::Host),
+            ContainerState::default(),
+        );
         container.restart_count = Some(2);
         assert_eq!(restarts(&container), 5);
         container.config = None;
