@@ -207,7 +207,7 @@ fn report(what: &str, times: &mut [Duration]) {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{what:<34} median {:>7.1} ms   min {:>7.1} ms   max {:>7.1} ms   ({} runs)",
+        "{what:<40} median {:>7.1} ms   min {:>7.1} ms   max {:>7.1} ms   ({} runs)",
         ms(times[times.len() / 2]),
         ms(times[0]),
         ms(times[times.len() - 1]),
