@@ -191,6 +191,7 @@ fn server_settings(data: &Path) -> ServerSettings {
         grpc_addr: settings.grpc_addr,
         metrics_addr: settings.metrics_addr,
         max_message_bytes: settings.max_message_bytes,
+        compaction: settings.compaction,
         platform,
     }
 }

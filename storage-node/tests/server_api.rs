@@ -9,7 +9,7 @@ use sutra_storage::proto::{
     DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, StatsRequest, UpsertRequest,
 };
 use sutra_storage::simd::Metric;
-use sutra_storage::storage::{Store, StoreConfig};
+use sutra_storage::storage::{CompactionPolicy, Store, StoreConfig};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -405,10 +405,87 @@ async fn the_metrics_port_serves_probes_and_request_metrics() {
         "sutra_storage_wal_fsync_seconds_bucket{le=\"2.5\"} 1",
         "sutra_storage_wal_fsync_seconds_count 1",
         "sutra_storage_bytes_mapped",
+        "sutra_storage_checkpoints_total 0",
+        "sutra_storage_compactions_total 0",
         "sutra_storage_platform_info{arch=",
     ] {
         assert!(text.contains(expected), "{expected} missing from\n{text}");
     }
+    node.server.shutdown().await.unwrap();
+}
+
+/// Deletes and overwrites past the compaction policy start a compaction in the background:
+/// the dead slots go, every live vector reads back unchanged, and the metrics count it.
+/// Writes below the policy's byte floor start none.
+#[tokio::test]
+async fn writes_past_the_compaction_policy_compact_in_the_background() {
+    let slot_bytes = u64::from(DIM) * 4;
+    let mut node = start_with(DIM, Metric::Dot, |settings| {
+        settings.compaction = CompactionPolicy {
+            dead_ratio: 0.5,
+            min_dead_bytes: 40 * slot_bytes,
+        };
+    })
+    .await;
+    node.client.upsert(batch(1..=100, DIM)).await.unwrap();
+    // 30 dead of 100: under both the ratio and the 40-slot floor.
+    node.client
+        .delete(DeleteRequest {
+            ids: (1..=30).collect(),
+        })
+        .await
+        .unwrap();
+    let metrics_addr = node.server.metrics_addr();
+    let (_, text) = http_get(metrics_addr, "/metrics").await;
+    assert!(
+        text.contains("sutra_storage_compactions_total 0"),
+        "compacted below the policy:\n{text}"
+    );
+    assert_eq!(snapshot(&mut node.client, &[1]).await.deleted, 30);
+
+    // 10 overwrites (copy on write) and 40 more deletes: 80 dead of 110 slots.
+    let overwritten = UpsertRequest {
+        vectors: (91..=100)
+            .map(|id| sutra_storage::proto::Vector {
+                id,
+                values: values(id + 1000, DIM),
+                payload: format!("new-{id}").into_bytes(),
+                values_le: Vec::new(),
+            })
+            .collect(),
+    };
+    node.client.upsert(overwritten.clone()).await.unwrap();
+    node.client
+        .delete(DeleteRequest {
+            ids: (31..=70).collect(),
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ids: Vec<u64> = (1..=100).collect();
+    let after = loop {
+        let seen = snapshot(&mut node.client, &ids).await;
+        if seen.deleted == 0 {
+            break seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compaction within 30 s: {} dead slots left",
+            seen.deleted
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(after.vectors, 30);
+    assert_eq!(after.missing, (1..=70).collect::<Vec<u64>>());
+    let mut expected: Vec<_> = (71..=90).map(|id| vector(id, DIM)).collect();
+    expected.extend(overwritten.vectors);
+    assert_eq!(after.records, expected);
+    let (_, text) = http_get(metrics_addr, "/metrics").await;
+    assert!(
+        text.contains("sutra_storage_compactions_total 1"),
+        "one compaction expected:\n{text}"
+    );
+    assert!(text.contains("# TYPE sutra_storage_compactions_total counter"));
     node.server.shutdown().await.unwrap();
 }
 

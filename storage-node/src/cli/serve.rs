@@ -49,6 +49,13 @@ pub struct ServeArgs {
     /// Largest gRPC request message in bytes [default: 67108864].
     #[arg(long, env = "SUTRA_MAX_MESSAGE_BYTES", value_name = "N")]
     pub max_message_bytes: Option<usize>,
+    /// Compact on its own once this share of the vector slots is dead (replaced or
+    /// deleted); 0 never does [default: 0.3].
+    #[arg(long, env = "SUTRA_COMPACT_DEAD_RATIO", value_name = "0..1")]
+    pub compact_dead_ratio: Option<f64>,
+    /// ...and the dead slots hold at least this many bytes [default: 67108864].
+    #[arg(long, env = "SUTRA_COMPACT_MIN_DEAD_BYTES", value_name = "N")]
+    pub compact_min_dead_bytes: Option<u64>,
 }
 
 impl ServeArgs {
@@ -72,6 +79,8 @@ impl ServeArgs {
             variant: self.variant.clone(),
             log_format: self.log_format,
             max_message_bytes: self.max_message_bytes,
+            compact_dead_ratio: self.compact_dead_ratio,
+            compact_min_dead_bytes: self.compact_min_dead_bytes,
         }
     }
 }
@@ -103,6 +112,7 @@ pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailur
         grpc_addr: settings.grpc_addr,
         metrics_addr: settings.metrics_addr,
         max_message_bytes: settings.max_message_bytes,
+        compaction: settings.compaction,
         platform,
     };
     tokio::runtime::Runtime::new()

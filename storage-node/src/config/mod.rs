@@ -14,6 +14,9 @@ use serde::Deserialize;
 pub use layout::store_config;
 
 use crate::simd::Metric;
+use crate::storage::{
+    CompactionPolicy, DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_DEAD_BYTES,
+};
 
 /// `--data` when nothing sets it.
 pub const DEFAULT_DATA_DIR: &str = "./data";
@@ -64,6 +67,8 @@ pub struct PartialSettings {
     pub variant: Option<String>,
     pub log_format: Option<LogFormat>,
     pub max_message_bytes: Option<usize>,
+    pub compact_dead_ratio: Option<f64>,
+    pub compact_min_dead_bytes: Option<u64>,
 }
 
 /// Everything `serve` needs to start, after merging and defaults. `dimension` and
@@ -79,6 +84,7 @@ pub struct ServeSettings {
     pub variant: String,
     pub log_format: LogFormat,
     pub max_message_bytes: usize,
+    pub compaction: CompactionPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +145,8 @@ impl PartialSettings {
             variant: self.variant.or(lower.variant),
             log_format: self.log_format.or(lower.log_format),
             max_message_bytes: self.max_message_bytes.or(lower.max_message_bytes),
+            compact_dead_ratio: self.compact_dead_ratio.or(lower.compact_dead_ratio),
+            compact_min_dead_bytes: self.compact_min_dead_bytes.or(lower.compact_min_dead_bytes),
         }
     }
 
@@ -154,6 +162,14 @@ impl PartialSettings {
             return Err(ConfigError::invalid(
                 "max-message-bytes",
                 "must be at least 1, got 0",
+            ));
+        }
+        if let Some(ratio) = self.compact_dead_ratio
+            && !(0.0..=1.0).contains(&ratio)
+        {
+            return Err(ConfigError::invalid(
+                "compact-dead-ratio",
+                format!("must be between 0 (never compact on its own) and 1, got {ratio}"),
             ));
         }
         let variant = self.variant.unwrap_or_else(|| build_variant().to_string());
@@ -177,6 +193,14 @@ impl PartialSettings {
             variant,
             log_format: self.log_format.unwrap_or_default(),
             max_message_bytes: self.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+            compaction: CompactionPolicy {
+                dead_ratio: self
+                    .compact_dead_ratio
+                    .unwrap_or(DEFAULT_COMPACT_DEAD_RATIO),
+                min_dead_bytes: self
+                    .compact_min_dead_bytes
+                    .unwrap_or(DEFAULT_COMPACT_MIN_DEAD_BYTES),
+            },
         })
     }
 }
@@ -237,6 +261,38 @@ mod tests {
         assert_eq!(settings.dimension, Some(768));
         assert_eq!(settings.metric, Some(Metric::Cosine));
         assert_eq!(settings.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(settings.compaction, CompactionPolicy::default());
+    }
+
+    #[test]
+    fn the_compaction_policy_is_set_and_checked() {
+        let flags = PartialSettings {
+            compact_dead_ratio: Some(0.0),
+            compact_min_dead_bytes: Some(4096),
+            ..PartialSettings::default()
+        };
+        let file = PartialSettings::from_toml("compact-dead-ratio = 0.5\n").unwrap();
+        assert_eq!(
+            flags.over(file).resolve().unwrap().compaction,
+            CompactionPolicy {
+                dead_ratio: 0.0,
+                min_dead_bytes: 4096
+            }
+        );
+        for bad in [1.5, -0.1, f64::NAN] {
+            let error = PartialSettings {
+                compact_dead_ratio: Some(bad),
+                ..PartialSettings::default()
+            }
+            .resolve()
+            .unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "compact-dead-ratio: must be between 0 (never compact on its own) and 1, got {bad}"
+                )
+            );
+        }
     }
 
     #[test]

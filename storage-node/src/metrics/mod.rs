@@ -7,7 +7,7 @@
 
 mod http;
 
-use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Bucket, Counter, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -132,7 +132,7 @@ impl Metrics {
         }
         let mut families = self.registry.gather();
         if let Some(store) = store {
-            families.extend(wal_families(store));
+            families.extend(store_families(store));
             families.sort_by(|a, b| a.name().cmp(b.name()));
         }
         let mut text = Vec::new();
@@ -177,9 +177,20 @@ fn platform_info(labels: &PlatformLabels) -> IntGaugeVec {
 }
 
 /// WAL figures as histograms, from the bucket counts the engine keeps per fsync.
-fn wal_families(store: &Store) -> Vec<MetricFamily> {
-    let wal = store.metrics().wal;
+fn store_families(store: &Store) -> Vec<MetricFamily> {
+    let metrics = store.metrics();
+    let wal = metrics.wal;
     vec![
+        counter(
+            "sutra_storage_checkpoints_total",
+            "Checkpoints: the mapped state made durable and the WAL it covers dropped.",
+            metrics.checkpoints,
+        ),
+        counter(
+            "sutra_storage_compactions_total",
+            "Compactions: live vectors rewritten into fresh segments, dead slots dropped.",
+            metrics.compactions,
+        ),
         histogram(
             "sutra_storage_wal_fsync_seconds",
             "Time spent in fdatasync of the write-ahead log; one sample per fsync.",
@@ -195,6 +206,20 @@ fn wal_families(store: &Store) -> Vec<MetricFamily> {
             wal.records as f64,
         ),
     ]
+}
+
+/// A counter family of one value the store keeps itself.
+fn counter(name: &str, help: &str, value: u64) -> MetricFamily {
+    let mut counter = Counter::default();
+    counter.set_value(value as f64);
+    let mut metric = Metric::default();
+    metric.set_counter(counter);
+    let mut family = MetricFamily::default();
+    family.set_name(name.to_string());
+    family.set_help(help.to_string());
+    family.set_field_type(MetricType::COUNTER);
+    family.set_metric(vec![metric]);
+    family
 }
 
 /// A histogram family from per-bucket counts (`counts[i]` for `bounds[i]`, the last entry

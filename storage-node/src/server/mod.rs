@@ -27,7 +27,7 @@ pub use service::StorageService;
 use crate::metrics::{HttpState, Metrics, serve_http};
 use crate::proto::storage_server::StorageServer;
 use crate::status::PlatformStatus;
-use crate::storage::{Store, StoreConfig, StoreError};
+use crate::storage::{CompactionPolicy, Store, StoreConfig, StoreError};
 
 /// The gRPC service name health reports on, besides the whole server (`""`).
 pub const SERVICE_NAME: &str = "sutra.storage.v1.Storage";
@@ -48,6 +48,8 @@ pub struct ServerSettings {
     pub metrics_addr: SocketAddr,
     /// Largest request message accepted; larger ones get `RESOURCE_EXHAUSTED`.
     pub max_message_bytes: usize,
+    /// When writes start a background compaction.
+    pub compaction: CompactionPolicy,
     pub platform: PlatformStatus,
 }
 
@@ -124,6 +126,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         Arc::clone(&store),
         metrics,
         Arc::new(settings.platform.clone()),
+        settings.compaction,
     );
     let storage = StorageServer::new(service).max_decoding_message_size(settings.max_message_bytes);
     let reflection_v1 = reflection().build_v1()?;

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tonic::{Request, Response, Status, Streaming};
@@ -15,21 +16,55 @@ use crate::proto::{
     SearchRequest, SearchResponse, StatsRequest, StatsResponse, UpsertRequest, UpsertResponse,
 };
 use crate::status::PlatformStatus;
-use crate::storage::{Store, StoreError};
+use crate::storage::{CompactionPolicy, Store, StoreError};
 
 pub struct StorageService {
     store: Arc<Store>,
     metrics: Arc<Metrics>,
     platform: Arc<PlatformStatus>,
+    compaction: CompactionPolicy,
+    /// Set while a background compaction runs, so writes start at most one.
+    compacting: Arc<AtomicBool>,
 }
 
 impl StorageService {
-    pub fn new(store: Arc<Store>, metrics: Arc<Metrics>, platform: Arc<PlatformStatus>) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        platform: Arc<PlatformStatus>,
+        compaction: CompactionPolicy,
+    ) -> Self {
         StorageService {
             store,
             metrics,
             platform,
+            compaction,
+            compacting: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// After a write: when the compaction policy calls for it and none runs, compacts in
+    /// the background. Writes wait while live vectors are copied; searches go on.
+    fn compact_if_due(&self) {
+        if !self.store.compaction_due(&self.compaction)
+            || self.compacting.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (store, compacting) = (Arc::clone(&self.store), Arc::clone(&self.compacting));
+        tokio::task::spawn_blocking(move || {
+            match store.compact() {
+                Ok(report) => tracing::info!(
+                    vectors_kept = report.vectors_kept,
+                    slots_reclaimed = report.slots_reclaimed,
+                    bytes_before = report.bytes_before,
+                    bytes_after = report.bytes_after,
+                    "compacted: dead slots passed the compaction policy"
+                ),
+                Err(error) => tracing::error!(%error, "automatic compaction failed"),
+            }
+            compacting.store(false, Ordering::Release);
+        });
     }
 
     /// Runs `work` and records its outcome under `rpc`.
@@ -248,6 +283,7 @@ impl Storage for StorageService {
     ) -> Result<Response<UpsertResponse>, Status> {
         self.timed("Upsert", async {
             let upserted = self.upsert_batch(request.into_inner()).await?;
+            self.compact_if_due();
             Ok(UpsertResponse { upserted })
         })
         .await
@@ -257,10 +293,11 @@ impl Storage for StorageService {
         &self,
         request: Request<Streaming<UpsertRequest>>,
     ) -> Result<Response<UpsertResponse>, Status> {
-        self.timed(
-            "UpsertStream",
-            self.upsert_stream_batches(request.into_inner()),
-        )
+        self.timed("UpsertStream", async {
+            let response = self.upsert_stream_batches(request.into_inner()).await?;
+            self.compact_if_due();
+            Ok(response)
+        })
         .await
     }
 
@@ -276,6 +313,7 @@ impl Storage for StorageService {
         self.timed("Delete", async {
             let ids = request.into_inner().ids;
             let deleted = self.blocking(move |store| store.delete(&ids)).await?;
+            self.compact_if_due();
             Ok(DeleteResponse { deleted })
         })
         .await

@@ -19,6 +19,49 @@ use super::segment::{PayloadRef, Segment};
 use super::state::State;
 use std::collections::HashMap;
 
+/// When a server compacts on its own: once dead slots (replaced or deleted vectors) are
+/// at least `dead_ratio` of the slots handed out *and* hold at least `min_dead_bytes`, so a
+/// small store is not rewritten for a handful of deletes and a large one does not keep
+/// gigabytes of dead values. A `dead_ratio` of 0 turns it off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompactionPolicy {
+    pub dead_ratio: f64,
+    pub min_dead_bytes: u64,
+}
+
+/// Compact once 30 % of the slots are dead...
+pub const DEFAULT_COMPACT_DEAD_RATIO: f64 = 0.3;
+/// ...and they hold at least 64 MiB (~22,000 768-dim vectors).
+pub const DEFAULT_COMPACT_MIN_DEAD_BYTES: u64 = 64 << 20;
+
+impl Default for CompactionPolicy {
+    fn default() -> CompactionPolicy {
+        CompactionPolicy {
+            dead_ratio: DEFAULT_COMPACT_DEAD_RATIO,
+            min_dead_bytes: DEFAULT_COMPACT_MIN_DEAD_BYTES,
+        }
+    }
+}
+
+impl CompactionPolicy {
+    /// A policy that never compacts on its own.
+    pub const OFF: CompactionPolicy = CompactionPolicy {
+        dead_ratio: 0.0,
+        min_dead_bytes: 0,
+    };
+
+    /// Whether `used` slots of `slot_bytes` each, `live` of them live, call for compaction.
+    pub fn due(&self, used: u64, live: u64, slot_bytes: u64) -> bool {
+        if self.dead_ratio <= 0.0 || used == 0 {
+            return false;
+        }
+        let dead = used.saturating_sub(live);
+        dead > 0
+            && dead.saturating_mul(slot_bytes) >= self.min_dead_bytes
+            && dead as f64 >= self.dead_ratio * used as f64
+    }
+}
+
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CompactionReport {
@@ -197,4 +240,61 @@ fn remove_files(segments: &[Segment], payloads: &PayloadFile) -> Result<(), Stor
         }
     }
     std::fs::remove_file(payloads.path()).at(payloads.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLOT: u64 = 3072;
+
+    #[test]
+    fn the_policy_needs_both_the_ratio_and_the_bytes() {
+        let policy = CompactionPolicy {
+            dead_ratio: 0.3,
+            min_dead_bytes: 250 * SLOT,
+        };
+        // 30 % dead and 300 slots' worth: due.
+        assert!(policy.due(1000, 700, SLOT));
+        // Enough bytes, just under the ratio.
+        assert!(!policy.due(1000, 701, SLOT));
+        // The ratio, but 240 slots are too few bytes; 250 are enough.
+        assert!(!policy.due(800, 560, SLOT));
+        assert!(policy.due(833, 583, SLOT));
+        // Plenty of bytes, too small a share.
+        assert!(!policy.due(100_000, 90_000, SLOT));
+        // Everything deleted.
+        assert!(policy.due(1000, 0, SLOT));
+    }
+
+    #[test]
+    fn an_empty_or_clean_store_is_never_due() {
+        let eager = CompactionPolicy {
+            dead_ratio: 0.01,
+            min_dead_bytes: 0,
+        };
+        assert!(!eager.due(0, 0, SLOT));
+        assert!(!eager.due(10, 10, SLOT));
+        assert!(eager.due(10, 9, SLOT));
+    }
+
+    #[test]
+    fn a_zero_ratio_turns_it_off() {
+        assert!(!CompactionPolicy::OFF.due(1000, 0, SLOT));
+        let off = CompactionPolicy {
+            dead_ratio: 0.0,
+            min_dead_bytes: 0,
+        };
+        assert!(!off.due(1000, 1, SLOT));
+    }
+
+    #[test]
+    fn the_default_waits_for_64_mib_and_30_percent() {
+        let policy = CompactionPolicy::default();
+        let slot = 768 * 4;
+        let dead_for_64_mib = (64u64 << 20).div_ceil(slot);
+        let used = dead_for_64_mib * 3;
+        assert!(policy.due(used, used - dead_for_64_mib, slot));
+        assert!(!policy.due(used, used - dead_for_64_mib + 1, slot));
+    }
 }

@@ -77,7 +77,9 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use compact::CompactionReport;
+pub use compact::{
+    CompactionPolicy, CompactionReport, DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_DEAD_BYTES,
+};
 pub use config::{
     DEFAULT_CHECKPOINT_WAL_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_BYTES,
     MAX_BATCH_BYTES, MAX_DIMENSION, MAX_K, StoreConfig,
@@ -651,6 +653,17 @@ impl Store {
         self.trim_wal(lsn)?;
         drop(guard);
         Ok(report)
+    }
+
+    /// Whether `policy` calls for a compaction now (a read of two counters under the read
+    /// lock, cheap enough to ask after every write).
+    pub fn compaction_due(&self, policy: &CompactionPolicy) -> bool {
+        let state = self.read_state();
+        policy.due(
+            state.used_slots(),
+            state.live(),
+            self.layout.slot_bytes as u64,
+        )
     }
 
     /// Makes the mapped state durable and drops the WAL it covers.

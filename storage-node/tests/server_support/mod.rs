@@ -11,7 +11,7 @@ use sutra_storage::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
 use sutra_storage::server::{RunningServer, ServerSettings, start};
 use sutra_storage::simd::Metric;
 use sutra_storage::status::PlatformStatus;
-use sutra_storage::storage::StoreConfig;
+use sutra_storage::storage::{CompactionPolicy, StoreConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
 
@@ -34,6 +34,7 @@ pub fn settings(dir: &std::path::Path, dimension: u32, metric: Metric) -> Server
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
         max_message_bytes: 64 << 20,
+        compaction: CompactionPolicy::default(),
         platform: platform(),
     }
 }
