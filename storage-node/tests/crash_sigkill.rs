@@ -112,9 +112,17 @@ async fn write_until_killed(
     if streaming {
         loop {
             // One stream of 2..=8 batches; its single acknowledgement covers all of them.
+            // Most batches are small, with their values inline in the WAL record; one in
+            // four is over the 128 KiB inline limit (2,049+ vectors of 64 bytes), so its
+            // values are written and synced into their slots before the record is logged.
             let mut batches = Vec::new();
             for _ in 0..rng.random_range(2..=8) {
-                let ids: Vec<u64> = (next..next + rng.random_range(1..=32u64)).collect();
+                let len = if rng.random_range(0..4) == 0 {
+                    rng.random_range(2049..=2300u64)
+                } else {
+                    rng.random_range(1..=32u64)
+                };
+                let ids: Vec<u64> = (next..next + len).collect();
                 next += ids.len() as u64;
                 batches.push(ids);
             }

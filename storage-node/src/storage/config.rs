@@ -16,6 +16,8 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 65_536;
 pub const DEFAULT_CHECKPOINT_WAL_BYTES: u64 = 256 << 20;
 /// Default segment file size.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 256 << 20;
+/// Default [`StoreConfig::inline_value_bytes`]: 128 KiB, 42 vectors of 768 dimensions.
+pub const DEFAULT_INLINE_VALUE_BYTES: usize = 128 << 10;
 /// Largest encoded size of one upsert batch; a WAL record length is a u32.
 pub const MAX_BATCH_BYTES: usize = 1 << 30;
 
@@ -43,6 +45,10 @@ pub struct StoreConfig {
     /// Checkpoint once the WAL plus the vector values placed since the last checkpoint grow
     /// past this many bytes; this bounds what a restart replays (and reads back to check).
     pub checkpoint_wal_bytes: u64,
+    /// Largest upsert batch, in value bytes, whose values go into its WAL record (one
+    /// fsync, the WAL's, shared by concurrent writers) instead of straight into its slots
+    /// (a segment fsync of its own before the WAL's). 0 places every batch.
+    pub inline_value_bytes: usize,
 }
 
 impl StoreConfig {
@@ -61,6 +67,7 @@ impl StoreConfig {
             compression: false,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             checkpoint_wal_bytes: DEFAULT_CHECKPOINT_WAL_BYTES,
+            inline_value_bytes: DEFAULT_INLINE_VALUE_BYTES,
         }
     }
 

@@ -10,13 +10,17 @@
 //! * `LOCK`: held with `flock` while a store is open, so two processes never share a dir.
 //!
 //! # Write path
-//! `upsert` validates the whole call, reserves fresh slots, writes the values into them
-//! with `pwrite` and `fdatasync`s the segment file, then logs a small *place* record (ids,
-//! slots, a CRC-32 of each vector's values, payloads) and waits until the group commit has
-//! made it durable (one `fdatasync` shared by every writer that queued meanwhile). Only
+//! `upsert` validates the whole call and reserves fresh slots. A bulk batch (more than
+//! [`StoreConfig::inline_value_bytes`], 128 KiB, of values) has its values written into
+//! the slots with `pwrite` and the segment file `fdatasync`ed, then logs a small *place*
+//! record (ids, slots, a CRC-32 of each vector's values, payloads). A small batch logs an
+//! *inline place* record that carries the values too (applying it writes them into the
+//! slots through the mapping), so it waits for one fsync, not two, and concurrent small
+//! writers share it. Either way the writer waits until the group commit has made the
+//! record durable (one `fdatasync` shared by every writer that queued meanwhile). Only
 //! then is it applied under the write lock, strictly in LSN order (an [`ApplyOrder`]
 //! ticket): the slots' metadata (id, norm, payload, int8 codes) is written and the ids
-//! point at them, so the live state always equals a replay of the log. Each vector's
+//! point at them, so the live state always equals a replay of the log. A bulk vector's
 //! values reach the disk once, not once in the log and again at the checkpoint. An upsert
 //! of an existing id moves it to the new slot (copy-on-write); the old slot is dead until
 //! compaction. A vector is never half-present: its slot only becomes live through a
@@ -33,8 +37,9 @@
 //! list (keeping segments created after the checkpoint until replay has seen them), maps
 //! the segments and rebuilds the id→slot index from the metadata arrays (32 bytes per
 //! slot: no vector is read), cuts the payload file back to the checkpointed length, and
-//! replays WAL records after the checkpoint LSN, checking each placed vector's values
-//! against its record's checksum (a mismatch is corruption, reported with file and offset).
+//! replays WAL records after the checkpoint LSN, writing inline values into their slots
+//! and checking each placed vector's values against its record's checksum (a mismatch is
+//! corruption, reported with file and offset).
 //! Slots past the checkpointed counts are ignored until a replayed record names them.
 
 //! # Search
@@ -81,8 +86,8 @@ pub use compact::{
     CompactionPolicy, CompactionReport, DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_DEAD_BYTES,
 };
 pub use config::{
-    DEFAULT_CHECKPOINT_WAL_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SEGMENT_BYTES,
-    MAX_BATCH_BYTES, MAX_DIMENSION, MAX_K, StoreConfig,
+    DEFAULT_CHECKPOINT_WAL_BYTES, DEFAULT_INLINE_VALUE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_SEGMENT_BYTES, MAX_BATCH_BYTES, MAX_DIMENSION, MAX_K, StoreConfig,
 };
 pub use error::StoreError;
 pub use wal::{FSYNC_SECONDS_BOUNDS, GROUP_SIZE_BOUNDS, WalMetrics};
@@ -91,7 +96,8 @@ use crate::simd::{Metric, kernels};
 use config::Layout;
 use error::IoContext;
 use manifest::Manifest;
-use ops::{KIND_DELETE, KIND_PLACE, Op, Placed};
+use ops::{KIND_DELETE, Op, Placed};
+
 use search::{PreparedQuery, QueryOutcome, ScanView, Scorer};
 use segment::MapHints;
 use state::{Reservation, State};
@@ -411,12 +417,23 @@ impl Store {
         logged
     }
 
+    /// Reserves slots for the batch and logs a place record naming them. A batch of at most
+    /// [`StoreConfig::inline_value_bytes`] of values carries them in the record, so it waits for one
+    /// fsync, the WAL's, which concurrent writers share; a larger one has its values
+    /// written and synced into the slots first, so they are written once and the WAL stays
+    /// small.
     fn place_and_log(&self, batch: Vec<Record>) -> Result<Begun, StoreError> {
         let reservations = self.write_state().reserve(batch.len())?;
-        let entries = self.write_values(batch, &reservations)?;
-        let frame = Frame::build(KIND_PLACE, ops::place_body_len(&entries), |out| {
-            ops::encode_place(&entries, out)
-        });
+        let entries = if batch.len() * self.layout.dim * 4 <= self.config.inline_value_bytes {
+            self.inline_values(batch, &reservations)
+        } else {
+            self.write_values(batch, &reservations)?
+        };
+        let frame = Frame::build(
+            ops::place_kind(&entries),
+            ops::place_body_len(&entries),
+            |out| ops::encode_place(&entries, out),
+        );
         self.check_healthy()?;
         let lsn = self.wal.enqueue(frame)?;
         Ok(Begun {
@@ -431,6 +448,32 @@ impl Store {
         let count = applied?;
         self.checkpoint_if_wal_is_large();
         Ok(count)
+    }
+
+    /// The place entries of a small batch, carrying their values: applying the record
+    /// writes them into the reserved slots, and the checkpoint makes them durable there.
+    fn inline_values(&self, batch: Vec<Record>, reservations: &[Reservation]) -> Vec<Placed> {
+        let value_bytes = self.layout.dim * 4;
+        let slots = reservations.iter().flat_map(|reservation| {
+            (0..reservation.count)
+                .map(move |i| (reservation.segment, (reservation.first_slot + i) as u32))
+        });
+        batch
+            .into_iter()
+            .zip(slots)
+            .map(|(record, (segment, slot))| {
+                let mut values = vec![0; value_bytes];
+                ops::write_f32s(&record.values, &mut values);
+                Placed {
+                    id: record.id,
+                    segment,
+                    slot,
+                    crc: crc32fast::hash(&values),
+                    payload: record.payload,
+                    values: Some(values),
+                }
+            })
+            .collect()
     }
 
     /// Writes the batch's values into its reserved slots and makes them durable; returns
@@ -457,6 +500,7 @@ impl Store {
                     slot: (reservation.first_slot + i) as u32,
                     crc: crc32fast::hash(&chunk[..value_bytes]),
                     payload: record.payload,
+                    values: None,
                 });
             }
             if let Err(error) = reservation

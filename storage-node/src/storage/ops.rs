@@ -3,7 +3,10 @@
 //! Place body (what upserts write): `count u32`, then per vector
 //! `id u64, segment u32, slot u32, crc u32, payload_len u32, payload`; the values are not
 //! in the log but already durable in the named slot, and `crc` (CRC-32 of their
-//! little-endian bytes) lets replay prove it. Delete body: `count u32`, then `count` u64
+//! little-endian bytes) lets replay prove it. Inline place body (small batches, whose values
+//! ride in the log so the write needs one fsync, the WAL's, shared with other writers):
+//! the place body with each vector's `dimension * 4` value bytes after its payload; replay
+//! writes them into the slot. Delete body: `count u32`, then `count` u64
 //! ids. Upsert body (written by versions before placed upserts, still replayed):
 //! `count u32`, then per vector `id u64, payload_len u32, payload, values` (`dimension`
 //! f32s). All little-endian.
@@ -13,6 +16,7 @@ use super::Record;
 pub(crate) const KIND_UPSERT: u8 = 1;
 pub(crate) const KIND_DELETE: u8 = 2;
 pub(crate) const KIND_PLACE: u8 = 3;
+pub(crate) const KIND_PLACE_INLINE: u8 = 4;
 
 #[derive(Debug)]
 pub(crate) enum Op {
@@ -34,14 +38,30 @@ pub(crate) struct Placed {
     /// CRC-32 of the slot's `dimension * 4` value bytes.
     pub crc: u32,
     pub payload: Vec<u8>,
+    /// The value bytes (little-endian f32s) when they are in the log rather than already
+    /// durable in the slot: applying the record writes them there.
+    pub values: Option<Vec<u8>>,
+}
+
+/// The record kind of a place body: inline when its entries carry their values (a body
+/// holds either kind of entry, never both).
+pub(crate) fn place_kind(entries: &[Placed]) -> u8 {
+    if entries.first().is_some_and(|entry| entry.values.is_some()) {
+        KIND_PLACE_INLINE
+    } else {
+        KIND_PLACE
+    }
 }
 
 /// Bytes the place body of `entries` takes.
 pub(crate) fn place_body_len(entries: &[Placed]) -> usize {
-    4 + entries.iter().map(|e| 24 + e.payload.len()).sum::<usize>()
+    4 + entries
+        .iter()
+        .map(|e| 24 + e.payload.len() + e.values.as_ref().map_or(0, Vec::len))
+        .sum::<usize>()
 }
 
-/// Appends the place body to `out`.
+/// Appends the place body (inline when the entries carry values) to `out`.
 pub(crate) fn encode_place(entries: &[Placed], out: &mut Vec<u8>) {
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     for entry in entries {
@@ -51,6 +71,9 @@ pub(crate) fn encode_place(entries: &[Placed], out: &mut Vec<u8>) {
         out.extend_from_slice(&entry.crc.to_le_bytes());
         out.extend_from_slice(&(entry.payload.len() as u32).to_le_bytes());
         out.extend_from_slice(&entry.payload);
+        if let Some(values) = &entry.values {
+            out.extend_from_slice(values);
+        }
     }
 }
 
@@ -123,7 +146,8 @@ pub(crate) fn decode(kind: u8, body: &[u8], dim: usize) -> Result<Op, String> {
             }
             Op::Upsert(records)
         }
-        KIND_PLACE => {
+        KIND_PLACE | KIND_PLACE_INLINE => {
+            let inline = kind == KIND_PLACE_INLINE;
             let mut entries = Vec::with_capacity(count.min(body.len() / 24));
             for _ in 0..count {
                 let id = reader.u64()?;
@@ -132,12 +156,18 @@ pub(crate) fn decode(kind: u8, body: &[u8], dim: usize) -> Result<Op, String> {
                 let crc = reader.u32()?;
                 let payload_len = reader.u32()? as usize;
                 let payload = reader.take(payload_len)?.to_vec();
+                let values = if inline {
+                    Some(reader.take(dim * 4)?.to_vec())
+                } else {
+                    None
+                };
                 entries.push(Placed {
                     id,
                     segment,
                     slot,
                     crc,
                     payload,
+                    values,
                 });
             }
             Op::Place(entries)
@@ -223,6 +253,7 @@ mod tests {
                 slot: 63,
                 crc: 0xdead_beef,
                 payload: b"abc".to_vec(),
+                values: None,
             },
             Placed {
                 id: u64::MAX,
@@ -230,6 +261,7 @@ mod tests {
                 slot: 0,
                 crc: 1,
                 payload: vec![],
+                values: None,
             },
         ];
         let mut body = Vec::new();
@@ -240,6 +272,42 @@ mod tests {
         };
         assert_eq!(decoded, entries);
         assert!(decode(KIND_PLACE, &body[..body.len() - 1], 2).is_err());
+        assert_eq!(place_kind(&entries), KIND_PLACE);
+    }
+
+    #[test]
+    fn inline_place_round_trips_with_its_values() {
+        let value_bytes = |a: f32, b: f32| [a.to_le_bytes(), b.to_le_bytes()].concat();
+        let entries = vec![
+            Placed {
+                id: 9,
+                segment: 2,
+                slot: 5,
+                crc: crc32fast::hash(&value_bytes(1.0, -0.5)),
+                payload: b"xy".to_vec(),
+                values: Some(value_bytes(1.0, -0.5)),
+            },
+            Placed {
+                id: 10,
+                segment: 2,
+                slot: 6,
+                crc: crc32fast::hash(&value_bytes(3.0, 4.0)),
+                payload: vec![],
+                values: Some(value_bytes(3.0, 4.0)),
+            },
+        ];
+        assert_eq!(place_kind(&entries), KIND_PLACE_INLINE);
+        let mut body = Vec::new();
+        encode_place(&entries, &mut body);
+        assert_eq!(body.len(), place_body_len(&entries));
+        assert_eq!(body.len(), 4 + 2 * 24 + 2 + 2 * 8);
+        let Op::Place(decoded) = decode(KIND_PLACE_INLINE, &body, 2).unwrap() else {
+            panic!("not a place record")
+        };
+        assert_eq!(decoded, entries);
+        assert!(decode(KIND_PLACE_INLINE, &body[..body.len() - 1], 2).is_err());
+        // Read as a plain place body, the values would be left over.
+        assert!(decode(KIND_PLACE, &body, 2).is_err());
     }
 
     #[test]

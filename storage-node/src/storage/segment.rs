@@ -295,6 +295,14 @@ impl Segment {
         &metas[..self.layout.slots_per_segment]
     }
 
+    /// Writes a vector's little-endian value bytes into its slot through the mapping (the
+    /// values of an inline place record; the checkpoint's flush makes them durable).
+    pub fn write_values(&mut self, slot: usize, values: &[u8]) {
+        let start = slot * self.layout.slot_bytes;
+        self.vectors[start..start + values.len()].copy_from_slice(values);
+        *self.dirty.get_mut() = true;
+    }
+
     pub fn meta_mut(&mut self, slot: usize) -> &mut SlotMeta {
         *self.dirty.get_mut() = true;
         // SAFETY: as in `all_metas`.

@@ -206,7 +206,7 @@ impl State {
     fn place_one(&mut self, entry: &Placed, replaying: bool) -> Result<(), StoreError> {
         let position = self.segment_position(entry.segment, replaying)?;
         let slot = entry.slot as usize;
-        let segment = &self.segments[position];
+        let segment = &mut self.segments[position];
         if slot >= segment.slots() {
             return Err(StoreError::corrupt(
                 &segment.paths().vectors,
@@ -217,6 +217,9 @@ impl State {
                     segment.slots()
                 ),
             ));
+        }
+        if let Some(values) = &entry.values {
+            segment.write_values(slot, values);
         }
         if replaying {
             let found = crc32fast::hash(segment.vector_bytes(slot));
