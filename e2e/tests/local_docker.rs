@@ -168,7 +168,7 @@ async fn grid_survives_crashes_and_down_purge_leaves_nothing(
         "a new backend lists {found:?}, expected {expected:?}"
     );
 
-    crashed_node_comes_back_with_its_data(backend, &specs[1]).await?;
+    crashed_node_comes_back_with_its_data(backend, &specs[1], "bridge").await?;
     killed_node_respawns_with_its_data(backend, &specs[2]).await?;
     killed_pause_is_replaced_with_its_node(backend, &specs[0]).await?;
     let backend = moved_to_the_host_network_keeps_its_data(backend, &specs[0]).await?;
@@ -200,7 +200,7 @@ async fn moved_to_the_host_network_keeps_its_data(
         "figure: docker backend spawn -> ready, 1 node, host network: {} ms",
         started.elapsed().as_millis()
     );
-    let after = wait_ready(&host, &spec.name, before.restarts + 1).await?;
+    wait_ready(&host, &spec.name, before.restarts + 1).await?;
     let pause = pause_name(&spec.grid, &spec.name);
     ensure!(
         docker_lines(&["ps", "-aq", "--filter", &format!("name=^/{pause}$")])?.is_empty(),
@@ -213,19 +213,7 @@ async fn moved_to_the_host_network_keeps_its_data(
         "{node} runs in network {network:?}, expected host"
     );
     vectors_still_there(spec).await?;
-
-    let pid = after
-        .pid
-        .with_context(|| format!("node {} runs without a host pid", spec.name))?;
-    let crash = Instant::now();
-    run("kill", &["-KILL", &pid.to_string()])?;
-    wait_down_then_ready(metrics_addr(spec)).await?;
-    println!(
-        "figure: docker crash (SIGKILL) -> ready again, host network: {} ms",
-        crash.elapsed().as_millis()
-    );
-    wait_ready(&host, &spec.name, after.restarts + 1).await?;
-    vectors_still_there(spec).await?;
+    crashed_node_comes_back_with_its_data(&host, spec, "host").await?;
     Ok(host)
 }
 
@@ -270,9 +258,12 @@ async fn spawn_all(backend: &DockerBackend, specs: &[NodeSpec]) -> Result<()> {
     Ok(())
 }
 
+/// SIGKILLs the node's server on the host; the engine restarts it in its `network` and
+/// its vectors are still there. Prints the time from the kill to ready.
 async fn crashed_node_comes_back_with_its_data(
     backend: &DockerBackend,
     spec: &NodeSpec,
+    network: &str,
 ) -> Result<()> {
     let before = backend.status(&spec.name).await?;
     let pid = before
@@ -282,7 +273,7 @@ async fn crashed_node_comes_back_with_its_data(
     run("kill", &["-KILL", &pid.to_string()])?;
     wait_down_then_ready(metrics_addr(spec)).await?;
     println!(
-        "figure: docker crash (SIGKILL) -> ready again: {} ms",
+        "figure: docker crash (SIGKILL) -> ready again, {network} network: {} ms",
         crash.elapsed().as_millis()
     );
     let after = wait_ready(backend, &spec.name, before.restarts + 1).await?;

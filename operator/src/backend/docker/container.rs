@@ -471,12 +471,17 @@ mod tests {
         let container = inspected(&body, ContainerState::default());
         // No pause container to follow: liveness is the container's own.
         assert_eq!(network_container(&container), None);
+        assert_reached_on_the_spec_ports(|port| node_addr(&container, port));
+    }
+
+    /// `addr_of(container port)` gives the spec's loopback ports, 50061 and 9101.
+    fn assert_reached_on_the_spec_ports(addr_of: impl Fn(u16) -> Option<SocketAddr>) {
         assert_eq!(
-            node_addr(&container, CONTAINER_GRPC_PORT),
+            addr_of(CONTAINER_GRPC_PORT),
             Some("127.0.0.1:50061".parse().unwrap())
         );
         assert_eq!(
-            node_addr(&container, CONTAINER_METRICS_PORT),
+            addr_of(CONTAINER_METRICS_PORT),
             Some("127.0.0.1:9101".parse().unwrap())
         );
     }
@@ -510,14 +515,7 @@ mod tests {
             network_container(&container),
             Some("sutra-demo-local-1-pause")
         );
-        assert_eq!(
-            node_addr(&container, CONTAINER_GRPC_PORT),
-            Some("127.0.0.1:50061".parse().unwrap())
-        );
-        assert_eq!(
-            node_addr(&container, CONTAINER_METRICS_PORT),
-            Some("127.0.0.1:9101".parse().unwrap())
-        );
+        assert_reached_on_the_spec_ports(|port| node_addr(&container, port));
     }
 
     #[test]
@@ -550,14 +548,7 @@ mod tests {
 
         let pause = inspected(&body, ContainerState::default());
         assert_eq!(network_container(&pause), None);
-        assert_eq!(
-            published_addr(&pause, CONTAINER_GRPC_PORT),
-            Some("127.0.0.1:50061".parse().unwrap())
-        );
-        assert_eq!(
-            published_addr(&pause, CONTAINER_METRICS_PORT),
-            Some("127.0.0.1:9101".parse().unwrap())
-        );
+        assert_reached_on_the_spec_ports(|port| published_addr(&pause, port));
         assert!(publishes(&pause, &spec()));
         let named = ContainerInspectResponse {
             id: Some("0123abcd".to_owned()),
