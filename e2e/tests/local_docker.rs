@@ -169,8 +169,11 @@ async fn grid_survives_crashes_and_down_purge_leaves_nothing(
     );
 
     crashed_node_comes_back_with_its_data(backend, &specs[1], "bridge").await?;
-    killed_node_respawns_with_its_data(backend, &specs[2]).await?;
-    killed_pause_is_replaced_with_its_node(backend, &specs[0]).await?;
+    let node = format!("sutra-{grid}-{}", specs[2].name);
+    killed_container_is_respawned_with_its_data(backend, &specs[2], &node).await?;
+    let pause = pause_name(grid, &specs[0].name);
+    killed_container_is_respawned_with_its_data(backend, &specs[0], &pause).await?;
+    ports_belong_to_the_pause_container(&specs[0])?;
     let backend = moved_to_the_host_network_keeps_its_data(backend, &specs[0]).await?;
     down_purge_leaves_nothing(&backend, grid, &specs).await
 }
@@ -285,39 +288,23 @@ async fn crashed_node_comes_back_with_its_data(
     vectors_still_there(spec).await
 }
 
-async fn killed_node_respawns_with_its_data(
+/// `docker kill`s one of the node's containers (the server's, which Docker treats as
+/// stopped on purpose, or its pause container, which cuts the server off): the node counts
+/// as down until a spawn brings it back, with its data and the restart counted.
+async fn killed_container_is_respawned_with_its_data(
     backend: &DockerBackend,
     spec: &NodeSpec,
+    container: &str,
 ) -> Result<()> {
     let before = backend.status(&spec.name).await?;
-    run(
-        "docker",
-        &["kill", &format!("sutra-{}-{}", spec.grid, spec.name)],
-    )?;
+    run("docker", &["kill", container])?;
     ensure!(
         !backend.is_alive(&spec.name).await?,
-        "node {} is alive right after docker kill",
+        "node {} is alive right after docker kill {container}",
         spec.name
     );
     backend.spawn(spec).await?;
     wait_ready(backend, &spec.name, before.restarts + 1).await?;
-    vectors_still_there(spec).await
-}
-
-async fn killed_pause_is_replaced_with_its_node(
-    backend: &DockerBackend,
-    spec: &NodeSpec,
-) -> Result<()> {
-    let before = backend.status(&spec.name).await?;
-    run("docker", &["kill", &pause_name(&spec.grid, &spec.name)])?;
-    ensure!(
-        !backend.is_alive(&spec.name).await?,
-        "node {} is alive right after its pause container was killed",
-        spec.name
-    );
-    backend.spawn(spec).await?;
-    wait_ready(backend, &spec.name, before.restarts + 1).await?;
-    ports_belong_to_the_pause_container(spec)?;
     vectors_still_there(spec).await
 }
 
@@ -335,9 +322,7 @@ async fn down_purge_leaves_nothing(
         );
         backend.remove(&spec.name, true).await?;
     }
-    let label = format!("label={LABEL_GRID_NAME}={grid}");
-    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
-    let volumes = docker_lines(&["volume", "ls", "-q", "--filter", &label])?;
+    let (containers, volumes) = grid_leftovers(grid)?;
     ensure!(
         containers.is_empty(),
         "containers left after down --purge: {containers:?}"
@@ -443,10 +428,8 @@ async fn agent_runs_a_docker_grid() -> Result<()> {
         "node {name} counts {restarts:?} restarts after a crash and a respawn"
     );
 
-    let label = format!("label={LABEL_GRID_NAME}={grid}");
     agent.run(&["down"])?;
-    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
-    let volumes = docker_lines(&["volume", "ls", "-q", "--filter", &label])?;
+    let (containers, volumes) = grid_leftovers(&grid)?;
     ensure!(
         containers.is_empty() && volumes.len() == NODES as usize,
         "agent down left containers {containers:?} and volumes {volumes:?}, expected only the {NODES} data volumes"
@@ -460,8 +443,7 @@ async fn agent_runs_a_docker_grid() -> Result<()> {
         )),
         "agent down --purge after down says: {said}"
     );
-    let containers = docker_lines(&["ps", "-aq", "--filter", &label])?;
-    let volumes = docker_lines(&["volume", "ls", "-q", "--filter", &label])?;
+    let (containers, volumes) = grid_leftovers(&grid)?;
     ensure!(
         containers.is_empty() && volumes.is_empty(),
         "agent down --purge after down left containers {containers:?} and volumes {volumes:?}"
@@ -775,6 +757,15 @@ fn run(program: &str, args: &[&str]) -> Result<()> {
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(())
+}
+
+/// The containers and volumes that carry `grid`'s label.
+fn grid_leftovers(grid: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let label = format!("label={LABEL_GRID_NAME}={grid}");
+    Ok((
+        docker_lines(&["ps", "-aq", "--filter", &label])?,
+        docker_lines(&["volume", "ls", "-q", "--filter", &label])?,
+    ))
 }
 
 fn docker_lines(args: &[&str]) -> Result<Vec<String>> {

@@ -26,21 +26,10 @@ const WAIT_LIMIT: Duration = Duration::from_secs(60);
 async fn three_node_grid_serves_survives_sigkill_and_goes_down_cleanly() {
     let state = tempfile::tempdir().unwrap();
     let grid = LocalGrid::new(state.path());
-    let up = grid.agent(&[
-        "up",
-        "-f",
-        workspace_root()
-            .join("config/samples/local-grid.yaml")
-            .to_str()
-            .unwrap(),
-        "--detach",
-        "--port-base",
-        &grid.port_base.to_string(),
-        "--metrics-addr",
-        &grid.metrics_addr.to_string(),
-        "--storage-bin",
-        bin(Profile::Debug, "sutra-storage").to_str().unwrap(),
-    ]);
+    let up = grid.up_detached(
+        &workspace_root().join("config/samples/local-grid.yaml"),
+        &[],
+    );
     assert_success(&up, "agent up");
 
     let nodes = grid.status();
@@ -176,20 +165,7 @@ async fn a_node_over_its_memory_limit_is_oom_killed_and_restarted_with_backoff()
          \x20 resources:\n    limits:\n      memory: 1Ki\n",
     )
     .unwrap();
-    let up = grid.agent(&[
-        "up",
-        "-f",
-        manifest.to_str().unwrap(),
-        "--detach",
-        "--ready-timeout",
-        "3",
-        "--port-base",
-        &grid.port_base.to_string(),
-        "--metrics-addr",
-        &grid.metrics_addr.to_string(),
-        "--storage-bin",
-        bin(Profile::Debug, "sutra-storage").to_str().unwrap(),
-    ]);
+    let up = grid.up_detached(&manifest, &["--ready-timeout", "3"]);
     assert!(
         !up.status.success(),
         "up succeeded with a 1 KiB memory limit"
@@ -252,6 +228,27 @@ impl LocalGrid {
             .arg(&self.state_dir)
             .output()
             .unwrap()
+    }
+
+    /// `agent up --detach -f manifest` on this grid's ports with the debug `sutra-storage`,
+    /// plus `extra` flags.
+    fn up_detached(&self, manifest: &Path, extra: &[&str]) -> Output {
+        let (port_base, metrics_addr) = (self.port_base.to_string(), self.metrics_addr.to_string());
+        let storage_bin = bin(Profile::Debug, "sutra-storage");
+        let mut args = vec![
+            "up",
+            "-f",
+            manifest.to_str().unwrap(),
+            "--detach",
+            "--port-base",
+            &port_base,
+            "--metrics-addr",
+            &metrics_addr,
+            "--storage-bin",
+            storage_bin.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.agent(&args)
     }
 
     fn status(&self) -> Vec<Value> {

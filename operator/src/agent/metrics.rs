@@ -278,21 +278,25 @@ sutra_storage_search_seconds_count{node=\"local-1\"} 4
         assert_eq!(merged, "foo{node=\"a\"} 1\n");
     }
 
-    #[test]
-    fn agent_series_count_phases_and_restarts() {
-        let node = NodeStatus {
-            name: "local-0".to_owned(),
+    fn node(name: &str, phase: NodePhase, restarts: u32) -> NodeStatus {
+        NodeStatus {
+            name: name.to_owned(),
             variant: "universal".to_owned(),
-            phase: NodePhase::Ready,
-            ready: true,
+            phase,
+            ready: phase == NodePhase::Ready,
             platform: None,
             started_at: None,
-            restarts: 2,
+            restarts,
             grpc_addr: "127.0.0.1:1".parse().unwrap(),
             metrics_addr: "127.0.0.1:2".parse().unwrap(),
-            pid: Some(1),
+            pid: None,
             last_termination: None,
-        };
+        }
+    }
+
+    #[test]
+    fn agent_series_count_phases_and_restarts() {
+        let node = node("local-0", NodePhase::Ready, 2);
         let text = agent_metrics(&[node]);
         assert!(
             text.contains("sutra_grid_agent_nodes{phase=\"Ready\"} 1\n"),
@@ -315,22 +319,13 @@ sutra_storage_search_seconds_count{node=\"local-1\"} 4
     #[test]
     fn the_last_termination_reason_is_a_labelled_series() {
         let node = NodeStatus {
-            name: "local-1".to_owned(),
-            variant: "universal".to_owned(),
-            phase: NodePhase::Failed,
-            ready: false,
-            platform: None,
-            started_at: None,
-            restarts: 3,
-            grpc_addr: "127.0.0.1:1".parse().unwrap(),
-            metrics_addr: "127.0.0.1:2".parse().unwrap(),
-            pid: None,
             last_termination: Some(crate::backend::Termination {
                 reason: crate::backend::TerminationReason::OomKilled,
                 message: String::new(),
                 exit_code: Some(137),
                 finished_at: chrono::Utc::now(),
             }),
+            ..node("local-1", NodePhase::Failed, 3)
         };
         let text = agent_metrics(&[node]);
         assert!(

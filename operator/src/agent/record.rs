@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::backends::BackendKind;
@@ -42,29 +43,15 @@ impl AgentRecord {
 
     /// The grid's record, `None` when the grid was never started or is down.
     pub fn load(dir: &GridDir) -> AgentResult<Option<AgentRecord>> {
-        let path = AgentRecord::path(dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
-                AgentError::io(
-                    format!(
-                        "{} is not an agent record; delete it after stopping the grid's processes",
-                        path.display()
-                    ),
-                    std::io::Error::other(error),
-                )
-            }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(AgentError::Read { path, source }),
-        }
+        load_json(
+            AgentRecord::path(dir),
+            "is not an agent record; delete it after stopping the grid's processes",
+        )
     }
 
     pub fn save(&self, dir: &GridDir) -> AgentResult<()> {
-        let path = AgentRecord::path(dir);
-        std::fs::create_dir_all(dir.root())
-            .map_err(|error| AgentError::io(format!("creating {}", dir.root().display()), error))?;
         let text = serde_json::to_string_pretty(self).expect("the agent record serialises");
-        write_atomically(&path, text.as_bytes())
-            .map_err(|error| AgentError::io(format!("writing {}", path.display()), error))
+        save_json(dir, &AgentRecord::path(dir), &text)
     }
 
     pub fn remove(dir: &GridDir) -> AgentResult<()> {
@@ -93,20 +80,10 @@ impl DataRecord {
 
     /// The grid's data record; `None` when no `up` ran since the last `down --purge`.
     pub fn load(dir: &GridDir) -> AgentResult<Option<DataRecord>> {
-        let path = DataRecord::path(dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
-                AgentError::io(
-                    format!(
-                        "{} is not a data record; it should list the grid's backends, e.g. {{\"backends\":[\"docker\"]}}",
-                        path.display()
-                    ),
-                    std::io::Error::other(error),
-                )
-            }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(AgentError::Read { path, source }),
-        }
+        load_json(
+            DataRecord::path(dir),
+            "is not a data record; it should list the grid's backends, e.g. {\"backends\":[\"docker\"]}",
+        )
     }
 
     /// Records that `backend` holds data of the grid.
@@ -116,13 +93,32 @@ impl DataRecord {
             return Ok(());
         }
         record.backends.push(backend);
-        let path = DataRecord::path(dir);
-        std::fs::create_dir_all(dir.root())
-            .map_err(|error| AgentError::io(format!("creating {}", dir.root().display()), error))?;
         let text = serde_json::to_string(&record).expect("the data record serialises");
-        write_atomically(&path, text.as_bytes())
-            .map_err(|error| AgentError::io(format!("writing {}", path.display()), error))
+        save_json(dir, &DataRecord::path(dir), &text)
     }
+}
+
+/// The JSON record at `path`, `None` when there is none; a file that does not parse is an
+/// error saying `<path> <not_this>`.
+fn load_json<T: DeserializeOwned>(path: PathBuf, not_this: &str) -> AgentResult<Option<T>> {
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
+            AgentError::io(
+                format!("{} {not_this}", path.display()),
+                std::io::Error::other(error),
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(AgentError::Read { path, source }),
+    }
+}
+
+/// Writes `text` to `path` in the grid's directory atomically, creating the directory.
+fn save_json(dir: &GridDir, path: &Path, text: &str) -> AgentResult<()> {
+    std::fs::create_dir_all(dir.root())
+        .map_err(|error| AgentError::io(format!("creating {}", dir.root().display()), error))?;
+    write_atomically(path, text.as_bytes())
+        .map_err(|error| AgentError::io(format!("writing {}", path.display()), error))
 }
 
 /// Removes `path`; a file that is already gone is fine.

@@ -31,7 +31,9 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as ApiError;
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
     ListContainersOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
@@ -174,15 +176,7 @@ impl DockerBackend {
     /// not a node of it is known: what `down --purge` must also clear after an earlier
     /// `down` removed the containers but kept the volumes.
     pub async fn purge_leftovers(&self) -> BackendResult<()> {
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&self.grid_filter())
-            .build();
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|error| api(format!("list containers of grid {}", self.grid), error))?;
+        let containers = self.grid_containers().await?;
         for id in containers
             .iter()
             .filter_map(|summary| summary.id.as_deref())
@@ -193,6 +187,18 @@ impl DockerBackend {
             self.remove_volume(&volume).await?;
         }
         Ok(())
+    }
+
+    /// Every container (node and pause, running or not) with the grid's label.
+    async fn grid_containers(&self) -> BackendResult<Vec<ContainerSummary>> {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&self.grid_filter())
+            .build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|error| api(format!("list containers of grid {}", self.grid), error))
     }
 
     fn grid_filter(&self) -> HashMap<&'static str, Vec<String>> {
@@ -453,23 +459,20 @@ impl Backend for DockerBackend {
             self.remove_container(&name).await?;
             prior_restarts = container::restarts(&node.container).saturating_add(1);
         }
-        let id = if self.network == DockerNetwork::Host {
-            if pause.is_some() {
-                self.remove_container(&self.pause_name(&spec.name)).await?;
-            }
+        let host = self.network == DockerNetwork::Host;
+        if pause.is_some() && (host || !pause_serves) {
+            self.remove_container(&self.pause_name(&spec.name)).await?;
+        }
+        if host {
             // A taken port would only show as a server that fails to bind, again and
             // again under the restart policy: refuse it here, naming the port.
             check_port_free(&spec.name, "gRPC port", spec.grpc_port)?;
             check_port_free(&spec.name, "metrics port", spec.metrics_port)?;
-            self.create_volume(spec).await?;
-            self.create_node(spec, prior_restarts).await?
-        } else if pause_serves {
+        }
+        let id = if host || pause_serves {
             self.create_volume(spec).await?;
             self.create_node(spec, prior_restarts).await?
         } else {
-            if pause.is_some() {
-                self.remove_container(&self.pause_name(&spec.name)).await?;
-            }
             self.create_pause_and_node(spec, prior_restarts).await?
         };
         if let Err(error) = self.start(spec, &name).await {
@@ -526,15 +529,7 @@ impl Backend for DockerBackend {
     }
 
     async fn list(&self) -> BackendResult<Vec<NodeStatus>> {
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&self.grid_filter())
-            .build();
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|error| api(format!("list containers of grid {}", self.grid), error))?;
+        let containers = self.grid_containers().await?;
         let inspections = futures::future::join_all(
             containers
                 .iter()
@@ -572,12 +567,13 @@ impl Backend for DockerBackend {
     }
 
     async fn logs(&self, name: &str, tail_lines: usize) -> BackendResult<String> {
-        let container = self
-            .inspect_node(name)
-            .await?
-            .container
-            .id
-            .unwrap_or_default();
+        let container = self.container_name(name);
+        if self.inspect(&container).await?.is_none() {
+            return Err(BackendError::UnknownNode {
+                grid: self.grid.clone(),
+                name: name.to_owned(),
+            });
+        }
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)

@@ -214,12 +214,7 @@ fn counter(name: &str, help: &str, value: u64) -> MetricFamily {
     counter.set_value(value as f64);
     let mut metric = Metric::default();
     metric.set_counter(counter);
-    let mut family = MetricFamily::default();
-    family.set_name(name.to_string());
-    family.set_help(help.to_string());
-    family.set_field_type(MetricType::COUNTER);
-    family.set_metric(vec![metric]);
-    family
+    family(name, help, MetricType::COUNTER, metric)
 }
 
 /// A histogram family from per-bucket counts (`counts[i]` for `bounds[i]`, the last entry
@@ -243,10 +238,15 @@ fn histogram(name: &str, help: &str, bounds: &[f64], counts: &[u64], sum: f64) -
     histogram.set_bucket(buckets);
     let mut metric = Metric::default();
     metric.set_histogram(histogram);
+    family(name, help, MetricType::HISTOGRAM, metric)
+}
+
+/// A family of one unlabelled series.
+fn family(name: &str, help: &str, kind: MetricType, metric: Metric) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(name.to_string());
     family.set_help(help.to_string());
-    family.set_field_type(MetricType::HISTOGRAM);
+    family.set_field_type(kind);
     family.set_metric(vec![metric]);
     family
 }
