@@ -496,6 +496,64 @@ fn begun_upserts_take_effect_in_begin_order() {
     assert_eq!(store.stats().vectors, 3);
 }
 
+/// Batches placed one after the other and logged together (one sync of each segment file
+/// for all of them) take effect in placement order, across segment boundaries, and
+/// survive a reopen; a placement is invisible until it is logged and applied.
+#[test]
+fn placements_logged_together_take_effect_in_order_and_survive_a_reopen() {
+    let dir = tempdir();
+    let store = Arc::new(Store::open(placed_config(dir.path())).unwrap());
+    // 4 KiB segments of 64-byte slots: 64 slots each, so these batches span 3 segments.
+    let first = store.place((0..40).map(record).collect()).unwrap();
+    let second = store
+        .place((30..90).map(|id| replacement(id, 0.5)).collect())
+        .unwrap();
+    let third = store.place(vec![replacement(35, -0.25)]).unwrap();
+    assert_eq!((first.len(), second.len(), third.len()), (40, 60, 1));
+    assert_eq!(present(&store, 0..90), 0, "nothing placed is visible");
+
+    let begun = store.log_placed(vec![first, second, third]).unwrap();
+    let counts: Vec<u64> = begun
+        .into_iter()
+        .map(|begun| begun.finish().unwrap())
+        .collect();
+    assert_eq!(counts, vec![40, 60, 1]);
+    let expect = |store: &Store| {
+        assert_eq!(store.get(&[0, 29]), vec![Some(record(0)), Some(record(29))]);
+        assert_eq!(values_of(store, 30), Some(vec![0.5; DIM as usize]));
+        assert_eq!(values_of(store, 89), Some(vec![0.5; DIM as usize]));
+        assert_eq!(values_of(store, 35), Some(vec![-0.25; DIM as usize]));
+        let stats = store.stats();
+        assert_eq!((stats.vectors, stats.deleted), (90, 11), "{stats:?}");
+    };
+    expect(&store);
+    drop(store);
+    expect(&Store::open(placed_config(dir.path())).unwrap());
+}
+
+/// A placement dropped without being logged stores nothing, before or after a reopen; its
+/// slots count as dead, compaction (which waits for placements in flight) is not held up
+/// by it, and reclaims them.
+#[test]
+fn an_abandoned_placement_stores_nothing_and_compaction_reclaims_its_slots() {
+    let dir = tempdir();
+    let store = Arc::new(Store::open(placed_config(dir.path())).unwrap());
+    store.upsert((0..10).map(record).collect()).unwrap();
+    drop(store.place((100..150).map(record).collect()).unwrap());
+    assert_eq!(present(&store, 100..150), 0);
+    let stats = store.stats();
+    assert_eq!((stats.vectors, stats.deleted), (10, 50), "{stats:?}");
+
+    let report = store.compact().unwrap();
+    assert_eq!(report.slots_reclaimed, 50, "{report:?}");
+    store.upsert(vec![record(200)]).unwrap();
+    drop(store);
+    let store = Store::open(placed_config(dir.path())).unwrap();
+    assert_eq!(present(&store, 100..150), 0);
+    assert_eq!(present(&store, (0..10).chain([200])), 11);
+    assert_eq!(store.stats().deleted, 0);
+}
+
 /// Sets the live flag of `slot` in the first segment's metadata, as if the page that
 /// killed it had not reached the disk before a crash.
 fn revive_slot(dir: &Path, slot: usize) {

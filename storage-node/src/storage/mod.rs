@@ -27,11 +27,16 @@
 //! durable record whose checksum the stored values match. `delete` logs the ids and
 //! applies the same way.
 //!
+//! A bulk loader splits the upsert in two: [`Store::place`] validates a batch and writes
+//! its values into fresh slots without syncing, and [`Store::log_placed`] takes every
+//! batch placed meanwhile, `fdatasync`s each segment file they wrote once, and queues
+//! their records in order. The `UpsertStream` RPC places batch `n + 1` while the group
+//! before it syncs, so the disk sees one large sync per group instead of one per batch.
+//!
 //! # Checkpoints and start-up
 //! A checkpoint (when the WAL plus the values placed since the last checkpoint exceed
-//! `checkpoint_wal_bytes`, on `close`, after compaction) waits until no upsert holds
-//! reserved-but-unapplied slots, msyncs the dirty segments (now mostly metadata) and the
-//! payload file, writes the manifest (checkpoint LSN, segments with their used slot counts,
+//! `checkpoint_wal_bytes`, on `close`, after compaction) msyncs the dirty segments (now
+//! mostly metadata) and the payload file, writes the manifest (checkpoint LSN, segments with their used slot counts,
 //! payload length), then rotates the WAL and deletes the files it covers. It holds only the
 //! read lock, so searches continue. `open` loads the manifest, deletes files it does not
 //! list (keeping segments created after the checkpoint until replay has seen them), maps
@@ -40,7 +45,9 @@
 //! replays WAL records after the checkpoint LSN, writing inline values into their slots
 //! and checking each placed vector's values against its record's checksum (a mismatch is
 //! corruption, reported with file and offset).
-//! Slots past the checkpointed counts are ignored until a replayed record names them.
+//! Slots past the checkpointed counts are ignored until a replayed record names them; slots
+//! reserved by upserts not applied at the checkpoint are counted but dead (their metadata
+//! is still zero) until a replayed record names them.
 
 //! # Search
 //! Exact brute force, see [`search`](self::search). Cosine stores raw vectors with their
@@ -99,7 +106,7 @@ use manifest::Manifest;
 use ops::{KIND_DELETE, Op, Placed};
 
 use search::{PreparedQuery, QueryOutcome, ScanView, Scorer};
-use segment::MapHints;
+use segment::{MapHints, VectorFile};
 use state::{Reservation, State};
 use wal::{Frame, Wal};
 
@@ -242,6 +249,43 @@ impl Drop for BegunUpsert {
             tracing::warn!(%error, "an upsert dropped before it was finished failed");
         }
     }
+}
+
+/// A batch placed by [`Store::place`]: its values are in fresh slots, neither durable nor
+/// logged. Log it with [`Store::log_placed`]; dropping it abandons its slots.
+pub struct Placement {
+    store: Arc<Store>,
+    placed: Option<PlacedBatch>,
+}
+
+impl Placement {
+    /// How many vectors the batch holds.
+    pub fn len(&self) -> usize {
+        self.batch().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn batch(&self) -> &PlacedBatch {
+        self.placed.as_ref().expect("a placement is logged once")
+    }
+}
+
+impl Drop for Placement {
+    fn drop(&mut self) {
+        if self.placed.take().is_some() {
+            self.store.placing.leave();
+        }
+    }
+}
+
+/// The place entries of a batch and the segment files its values were written to (none
+/// when the entries carry the values).
+struct PlacedBatch {
+    entries: Vec<Placed>,
+    files: Vec<VectorFile>,
 }
 
 /// Counts upserts between reserving slots and applying them, so compaction can wait for
@@ -399,47 +443,132 @@ impl Store {
     /// finished (dropping it finishes it), or later writes wait for it forever; and the
     /// thread holding it must not call [`compact`](Self::compact), which waits for it.
     pub fn upsert_begin(self: &Arc<Self>, batch: Vec<Record>) -> Result<BegunUpsert, StoreError> {
-        let begun = self.begin_upsert(batch)?;
-        Ok(BegunUpsert {
+        let placement = self.place(batch)?;
+        let mut begun = self.log_placed(vec![placement])?;
+        Ok(begun.pop().expect("one begun upsert per placement"))
+    }
+
+    /// The first step of a bulk load: validates the batch and writes its values into
+    /// fresh slots (a small batch keeps them for its WAL record), without syncing or
+    /// logging anything, so a loader can place several batches and make them durable
+    /// together with [`log_placed`](Self::log_placed). Until then the batch is invisible;
+    /// a dropped [`Placement`] leaves its slots dead (compaction reclaims them). The same
+    /// caveats as [`upsert_begin`](Self::upsert_begin) hold for a held placement.
+    pub fn place(self: &Arc<Self>, batch: Vec<Record>) -> Result<Placement, StoreError> {
+        let placed = self.place_batch(batch)?;
+        Ok(Placement {
             store: Arc::clone(self),
-            begun: Some(begun),
+            placed: Some(placed),
         })
     }
 
+    /// Makes the placements' values durable, one `fdatasync` per segment file they wrote
+    /// whatever their number, then queues their WAL records in the given order (concurrent
+    /// records share the WAL's group commit). Returns one [`BegunUpsert`] per placement, in
+    /// the same order, which take effect in that order. On an error none of the placements
+    /// is logged unless its [`BegunUpsert`] was returned.
+    pub fn log_placed(
+        self: &Arc<Self>,
+        mut placements: Vec<Placement>,
+    ) -> Result<Vec<BegunUpsert>, StoreError> {
+        let files = placements
+            .iter()
+            .flat_map(|placement| placement.batch().files.iter());
+        self.sync_values(files)?;
+        let mut begun = Vec::with_capacity(placements.len());
+        for placement in &mut placements {
+            let placed = placement.placed.take().expect("logged once");
+            begun.push(BegunUpsert {
+                store: Arc::clone(self),
+                begun: Some(self.log_batch(placed.entries)?),
+            });
+        }
+        Ok(begun)
+    }
+
     fn begin_upsert(&self, batch: Vec<Record>) -> Result<Begun, StoreError> {
+        let placed = self.place_batch(batch)?;
+        if let Err(error) = self.sync_values(placed.files.iter()) {
+            self.placing.leave();
+            return Err(error);
+        }
+        self.log_batch(placed.entries)
+    }
+
+    /// Validates the batch and places it (see [`place_values`](Self::place_values)); on
+    /// `Ok` the batch counts as placing until it is logged and finished, or abandoned.
+    fn place_batch(&self, batch: Vec<Record>) -> Result<PlacedBatch, StoreError> {
         validate::upsert_batch(&batch, self.layout.dim, self.config.max_payload_bytes)?;
         self.check_healthy()?;
         self.placing.enter();
-        let logged = self.place_and_log(batch);
-        if logged.is_err() {
+        let placed = self.place_values(batch);
+        if placed.is_err() {
             self.placing.leave();
         }
-        logged
+        placed
     }
 
-    /// Reserves slots for the batch and logs a place record naming them. A batch of at most
-    /// [`StoreConfig::inline_value_bytes`] of values carries them in the record, so it waits for one
-    /// fsync, the WAL's, which concurrent writers share; a larger one has its values
-    /// written and synced into the slots first, so they are written once and the WAL stays
-    /// small.
-    fn place_and_log(&self, batch: Vec<Record>) -> Result<Begun, StoreError> {
+    /// Reserves slots for the batch. A batch of at most
+    /// [`StoreConfig::inline_value_bytes`] of values keeps them for its place record, so it
+    /// waits for one fsync, the WAL's, which concurrent writers share; a larger one has its
+    /// values written into the slots (synced later, before its record is logged), so they
+    /// are written once and the WAL stays small.
+    fn place_values(&self, batch: Vec<Record>) -> Result<PlacedBatch, StoreError> {
         let reservations = self.write_state().reserve(batch.len())?;
-        let entries = if batch.len() * self.layout.dim * 4 <= self.config.inline_value_bytes {
-            self.inline_values(batch, &reservations)
-        } else {
-            self.write_values(batch, &reservations)?
-        };
+        if batch.len() * self.layout.dim * 4 <= self.config.inline_value_bytes {
+            return Ok(PlacedBatch {
+                entries: self.inline_values(batch, &reservations),
+                files: Vec::new(),
+            });
+        }
+        let entries = self.write_values(batch, &reservations)?;
+        Ok(PlacedBatch {
+            entries,
+            files: reservations
+                .into_iter()
+                .map(|reservation| reservation.file)
+                .collect(),
+        })
+    }
+
+    /// `fdatasync`s each distinct file once. A failure stops the store: after a failed
+    /// fdatasync the page cache may no longer match the disk.
+    fn sync_values<'a>(
+        &self,
+        files: impl Iterator<Item = &'a VectorFile>,
+    ) -> Result<(), StoreError> {
+        let mut synced: Vec<&VectorFile> = Vec::new();
+        for file in files {
+            if synced.iter().any(|done| done.same_file(file)) {
+                continue;
+            }
+            if let Err(error) = file.sync() {
+                self.fail(format!("syncing vector values failed: {error}"));
+                return Err(error);
+            }
+            synced.push(file);
+        }
+        Ok(())
+    }
+
+    /// Queues the place record of a placed batch whose values are durable.
+    fn log_batch(&self, entries: Vec<Placed>) -> Result<Begun, StoreError> {
         let frame = Frame::build(
             ops::place_kind(&entries),
             ops::place_body_len(&entries),
             |out| ops::encode_place(&entries, out),
         );
-        self.check_healthy()?;
-        let lsn = self.wal.enqueue(frame)?;
-        Ok(Begun {
-            lsn,
-            op: Op::Place(entries),
-        })
+        let logged = self.check_healthy().and_then(|()| self.wal.enqueue(frame));
+        match logged {
+            Ok(lsn) => Ok(Begun {
+                lsn,
+                op: Op::Place(entries),
+            }),
+            Err(error) => {
+                self.placing.leave();
+                Err(error)
+            }
+        }
     }
 
     fn finish_upsert(&self, begun: Begun) -> Result<u64, StoreError> {
@@ -453,17 +582,11 @@ impl Store {
     /// The place entries of a small batch, carrying their values: applying the record
     /// writes them into the reserved slots, and the checkpoint makes them durable there.
     fn inline_values(&self, batch: Vec<Record>, reservations: &[Reservation]) -> Vec<Placed> {
-        let value_bytes = self.layout.dim * 4;
-        let slots = reservations.iter().flat_map(|reservation| {
-            (0..reservation.count)
-                .map(move |i| (reservation.segment, (reservation.first_slot + i) as u32))
-        });
         batch
             .into_iter()
-            .zip(slots)
+            .zip(reserved_slots(reservations))
             .map(|(record, (segment, slot))| {
-                let mut values = vec![0; value_bytes];
-                ops::write_f32s(&record.values, &mut values);
+                let values = segment::f32_bytes(&record.values).to_vec();
                 Placed {
                     id: record.id,
                     segment,
@@ -476,57 +599,38 @@ impl Store {
             .collect()
     }
 
-    /// Writes the batch's values into its reserved slots and makes them durable; returns
-    /// the place entries that name them.
+    /// Writes the batch's values into its reserved slots (not yet synced), straight from
+    /// the records; returns the place entries that name them.
     fn write_values(
         &self,
         batch: Vec<Record>,
         reservations: &[Reservation],
     ) -> Result<Vec<Placed>, StoreError> {
-        let value_bytes = self.layout.dim * 4;
-        let mut entries = Vec::with_capacity(batch.len());
-        let mut records = batch.into_iter();
-        let mut buffer = Vec::new();
+        let mut vectors = batch.iter().map(|record| record.values.as_slice());
         for reservation in reservations {
-            let slot_bytes = reservation.file.slot_bytes();
-            buffer.clear();
-            buffer.resize(reservation.count * slot_bytes, 0);
-            for (i, chunk) in buffer.chunks_exact_mut(slot_bytes).enumerate() {
-                let record = records.next().expect("one reserved slot per record");
-                ops::write_f32s(&record.values, &mut chunk[..value_bytes]);
-                entries.push(Placed {
-                    id: record.id,
-                    segment: reservation.segment,
-                    slot: (reservation.first_slot + i) as u32,
-                    crc: crc32fast::hash(&chunk[..value_bytes]),
-                    payload: record.payload,
-                    values: None,
-                });
-            }
+            let slots: Vec<&[f32]> = vectors.by_ref().take(reservation.count).collect();
             if let Err(error) = reservation
                 .file
-                .write_slots(reservation.first_slot, &buffer)
+                .write_vectors(reservation.first_slot, &slots)
             {
                 self.fail(format!("writing vector values failed: {error}"));
                 return Err(error);
             }
         }
-        for (i, reservation) in reservations.iter().enumerate() {
-            let synced_before = reservations[..i]
-                .iter()
-                .any(|earlier| earlier.file.same_file(&reservation.file));
-            if synced_before {
-                continue;
-            }
-            // After a failed fdatasync the page cache may no longer match the disk.
-            if let Err(error) = reservation.file.sync() {
-                self.fail(format!("syncing vector values failed: {error}"));
-                return Err(error);
-            }
-        }
-        let placed = (entries.len() * value_bytes) as u64;
+        let placed = (batch.len() * self.layout.dim * 4) as u64;
         self.placed_bytes.fetch_add(placed, Ordering::Relaxed);
-        Ok(entries)
+        Ok(batch
+            .into_iter()
+            .zip(reserved_slots(reservations))
+            .map(|(record, (segment, slot))| Placed {
+                id: record.id,
+                segment,
+                slot,
+                crc: crc32fast::hash(segment::f32_bytes(&record.values)),
+                payload: record.payload,
+                values: None,
+            })
+            .collect())
     }
 
     /// Deletes the ids; returns how many of them existed. Durable on `Ok`.
@@ -813,6 +917,14 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get_or_insert(reason);
     }
+}
+
+/// The (segment, slot) of each reserved slot, in order.
+fn reserved_slots(reservations: &[Reservation]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    reservations.iter().flat_map(|reservation| {
+        (0..reservation.count)
+            .map(move |i| (reservation.segment, (reservation.first_slot + i) as u32))
+    })
 }
 
 /// How the store in a directory was created, read from its manifest without opening it.

@@ -98,20 +98,10 @@ pub(crate) fn encode_upsert(records: &[Record], out: &mut Vec<u8>) {
     }
 }
 
-/// Appends little-endian floats; sizing the buffer first lets the copy vectorise (a push
-/// per value costs more than the WAL write of the same bytes).
+/// Appends little-endian floats (test encoder of the legacy upsert record).
 #[cfg(test)]
 fn append_f32s(values: &[f32], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + values.len() * 4, 0);
-    write_f32s(values, &mut out[start..]);
-}
-
-/// Writes little-endian floats into `out` (exactly `values.len() * 4` bytes).
-pub(crate) fn write_f32s(values: &[f32], out: &mut [u8]) {
-    for (bytes, value) in out.chunks_exact_mut(4).zip(values) {
-        bytes.copy_from_slice(&value.to_le_bytes());
-    }
+    out.extend_from_slice(super::segment::f32_bytes(values));
 }
 
 /// Appends the delete body to `out`.

@@ -15,7 +15,8 @@
 //! rewrites the segments.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::io::IoSlice;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,20 +95,45 @@ pub(crate) struct VectorFile {
 }
 
 impl VectorFile {
-    /// Writes `bytes` (whole slots, `slot_bytes` each) starting at `first_slot`.
-    pub fn write_slots(&self, first_slot: usize, bytes: &[u8]) -> Result<(), StoreError> {
-        debug_assert_eq!(bytes.len() % self.slot_bytes, 0);
-        let offset = (first_slot * self.slot_bytes) as u64;
-        self.file.write_all_at(bytes, offset).at(&self.path)
+    /// Writes one vector per slot from `first_slot` on, straight from the vectors' memory
+    /// with `pwritev` (no staging copy): each slot gets the vector's f32s, then zeros up to
+    /// `slot_bytes`. Every vector must hold the same number of values, at most a slot.
+    pub fn write_vectors(&self, first_slot: usize, vectors: &[&[f32]]) -> Result<(), StoreError> {
+        let Some(first) = vectors.first() else {
+            return Ok(());
+        };
+        let value_bytes = std::mem::size_of_val(*first);
+        assert!(
+            value_bytes <= self.slot_bytes,
+            "a vector larger than its slot"
+        );
+        let zeros = vec![0u8; self.slot_bytes - value_bytes];
+        // Two iovecs a vector when slots are padded; IOV_MAX is 1024 on Linux and macOS.
+        let per_call = if zeros.is_empty() { 1024 } else { 512 };
+        let mut offset = (first_slot * self.slot_bytes) as u64;
+        let mut slices = Vec::with_capacity(vectors.len().min(per_call) * 2);
+        for chunk in vectors.chunks(per_call) {
+            slices.clear();
+            for values in chunk {
+                assert_eq!(
+                    std::mem::size_of_val(*values),
+                    value_bytes,
+                    "vectors differ in length"
+                );
+                slices.push(IoSlice::new(f32_bytes(values)));
+                if !zeros.is_empty() {
+                    slices.push(IoSlice::new(&zeros));
+                }
+            }
+            pwritev_all(&self.file, &mut slices, offset).at(&self.path)?;
+            offset += (chunk.len() * self.slot_bytes) as u64;
+        }
+        Ok(())
     }
 
     /// `fdatasync`: the written slots (and the blocks allocated for them) are on disk.
     pub fn sync(&self) -> Result<(), StoreError> {
         self.file.sync_data().at(&self.path)
-    }
-
-    pub fn slot_bytes(&self) -> usize {
-        self.slot_bytes
     }
 
     /// Whether two handles write the same file.
@@ -454,6 +480,51 @@ fn advise_range(map: &MmapMut, advice: Advice, len: usize) {
     }
 }
 
+/// Writes all of `slices` at `offset`, resuming after short writes and interrupts.
+fn pwritev_all(
+    file: &File,
+    mut slices: &mut [IoSlice<'_>],
+    mut offset: u64,
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let count = slices.len().min(1024) as libc::c_int;
+        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix, and every slice
+        // borrows memory that outlives the call; the descriptor is owned by `file`.
+        let written = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                slices.as_ptr().cast::<libc::iovec>(),
+                count,
+                offset as libc::off_t,
+            )
+        };
+        match written {
+            -1 => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            written => {
+                offset += written as u64;
+                IoSlice::advance_slices(&mut slices, written as usize);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of f32 values as stored in a slot (native order, which is little-endian on
+/// every supported target).
+pub(crate) fn f32_bytes(values: &[f32]) -> &[u8] {
+    // SAFETY: any initialised memory may be read as bytes; the length is the same memory.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
+}
+
+#[cfg(target_endian = "big")]
+compile_error!("segment files and WAL records hold little-endian f32s, read in place");
+
 fn as_f32(bytes: &[u8]) -> &[f32] {
     // SAFETY: every bit pattern is a valid f32; slots start at multiples of the alignment
     // (>= 16) from a page-aligned base, so the head is empty, checked below.
@@ -482,6 +553,33 @@ fn as_i8_mut(bytes: &mut [u8]) -> &mut [i8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Padded slots, more vectors than one `pwritev` takes, at an offset: each slot holds
+    /// its vector's bytes then zeros, and bytes outside the slots are untouched.
+    #[test]
+    fn write_vectors_fills_whole_slots_across_several_pwritev_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v");
+        std::fs::write(&path, vec![0xEEu8; 48 * 1600]).unwrap();
+        let file = VectorFile {
+            file: Arc::new(OpenOptions::new().write(true).open(&path).unwrap()),
+            path: Arc::new(path.clone()),
+            slot_bytes: 48,
+        };
+        let vectors: Vec<Vec<f32>> = (0..1500)
+            .map(|i| (0..10).map(|d| (i * 10 + d) as f32).collect())
+            .collect();
+        let slices: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+        file.write_vectors(3, &slices).unwrap();
+
+        let mut expected = vec![0xEEu8; 48 * 3];
+        for values in &vectors {
+            expected.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+            expected.extend([0u8; 8]);
+        }
+        expected.resize(48 * 1600, 0xEE);
+        assert!(std::fs::read(&path).unwrap() == expected);
+    }
 
     #[test]
     fn parses_segment_file_names() {

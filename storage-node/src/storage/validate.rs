@@ -21,7 +21,7 @@ pub(crate) fn upsert_batch(
     }
     let mut first_index_of: HashMap<u64, usize> = HashMap::with_capacity(batch.len());
     for (i, record) in batch.iter().enumerate() {
-        values(&format!("vectors[{i}].values"), &record.values, dim)?;
+        values(|| format!("vectors[{i}].values"), &record.values, dim)?;
         if record.payload.len() > max_payload_bytes {
             return Err(StoreError::invalid(
                 format!("vectors[{i}].payload"),
@@ -53,11 +53,11 @@ pub(crate) fn upsert_batch(
     Ok(())
 }
 
-/// Dimension and finiteness of one vector.
-fn values(field: &str, values: &[f32], dim: usize) -> Result<(), StoreError> {
+/// Dimension and finiteness of one vector; `field` names it, built only for an error.
+fn values(field: impl Fn() -> String, values: &[f32], dim: usize) -> Result<(), StoreError> {
     if values.len() != dim {
         return Err(StoreError::invalid(
-            field,
+            field(),
             format!("expected {dim} values, got {}", values.len()),
         ));
     }
@@ -68,7 +68,7 @@ fn values(field: &str, values: &[f32], dim: usize) -> Result<(), StoreError> {
     }
     match values.iter().position(|v| !v.is_finite()) {
         Some(at) => Err(StoreError::invalid(
-            format!("{field}[{at}]"),
+            format!("{}[{at}]", field()),
             format!("value {} is not a finite number", values[at]),
         )),
         None => Ok(()),
@@ -81,7 +81,7 @@ pub(crate) fn query(
     dim: usize,
     metric: Metric,
 ) -> Result<(), StoreError> {
-    values(field, query, dim)?;
+    values(|| field.to_string(), query, dim)?;
     if metric == Metric::Cosine && query.iter().all(|&v| v == 0.0) {
         return Err(StoreError::invalid(
             field,
