@@ -5,6 +5,7 @@ mod server_support;
 
 use server_support::*;
 use sutra_core::platform::{Arch, PlatformConfig, PlatformReport};
+use sutra_storage::proto::storage_client::StorageClient;
 use sutra_storage::proto::{
     DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, StatsRequest, UpsertRequest,
 };
@@ -407,6 +408,7 @@ async fn the_metrics_port_serves_probes_and_request_metrics() {
         "sutra_storage_bytes_mapped",
         "sutra_storage_checkpoints_total 0",
         "sutra_storage_compactions_total 0",
+        "# TYPE sutra_storage_scrubbed_vectors_total counter",
         "sutra_storage_platform_info{arch=",
     ] {
         assert!(text.contains(expected), "{expected} missing from\n{text}");
@@ -509,8 +511,65 @@ async fn shutdown_checkpoints_the_store_and_keeps_every_write() {
         stats.checkpoint_lsn, stats.last_lsn,
         "nothing left to replay"
     );
-    let records = store.get(&[1, 10, 50]);
+    let records = store.get(&[1, 10, 50]).unwrap();
     assert_eq!(records[0].as_ref().unwrap().values, values(1, DIM));
     assert!(records[1].is_none());
     assert_eq!(records[2].as_ref().unwrap().payload, b"doc-50");
+}
+
+/// A node started over values damaged at rest starts fast (it reads no vector to open),
+/// then its background scrub finds the damage: `/readyz` answers 503 naming the file, the
+/// gRPC health turns `NOT_SERVING`, and calls fail `UNAVAILABLE` with the report rather
+/// than serve damaged data.
+#[tokio::test]
+async fn the_background_scrub_stops_a_node_serving_damaged_values() {
+    let node = start_server(DIM, Metric::Dot).await;
+    let mut client = node.client.clone();
+    client.upsert(batch(1..=50, DIM)).await.unwrap();
+    let dir = node.dir;
+    node.server.shutdown().await.unwrap();
+    let slot_bytes = sutra_storage::storage::stored_layout(dir.path())
+        .unwrap()
+        .unwrap()
+        .slot_bytes;
+    let vectors = dir.path().join("seg-000001.vec");
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes[19 * slot_bytes + 1] ^= 0x40; // id 20, in slot 19
+    std::fs::write(&vectors, bytes).unwrap();
+
+    let server = sutra_storage::server::start(settings(dir.path(), DIM, Metric::Dot))
+        .await
+        .expect("the server starts: open reads no vector");
+    let channel = connect(server.grpc_addr()).await;
+    let mut readyz = (0, String::new());
+    for _ in 0..200 {
+        readyz = http_get(server.metrics_addr(), "/readyz").await;
+        if readyz.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(readyz.0, 503, "{readyz:?}");
+    assert!(
+        readyz.1.contains("seg-000001.vec") && readyz.1.contains("id 20"),
+        "{readyz:?}"
+    );
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status(), ServingStatus::NotServing);
+    let refused = StorageClient::new(channel)
+        .get(GetRequest { ids: vec![1] })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(refused.message().contains("seg-000001.vec"), "{refused:?}");
+    assert!(
+        server.shutdown().await.is_err(),
+        "a stopped store is not checkpointed"
+    );
 }

@@ -50,7 +50,7 @@ fn record(rng: &mut Rng, id: u64) -> Record {
 }
 
 fn all(store: &Store, ids: impl IntoIterator<Item = u64>) -> Vec<Option<Record>> {
-    store.get(&ids.into_iter().collect::<Vec<_>>())
+    store.get(&ids.into_iter().collect::<Vec<_>>()).unwrap()
 }
 
 fn field_of(error: StoreError) -> String {
@@ -80,10 +80,10 @@ fn upsert_get_replace_delete() {
         payload: vec![],
     };
     store.upsert(vec![replacement.clone()]).unwrap();
-    assert_eq!(store.get(&[150])[0].as_ref(), Some(&replacement));
+    assert_eq!(store.get(&[150]).unwrap()[0].as_ref(), Some(&replacement));
 
     assert_eq!(store.delete(&[1, 2, 2, 5000]).unwrap(), 2);
-    assert_eq!(store.get(&[1, 2]), vec![None, None]);
+    assert_eq!(store.get(&[1, 2]).unwrap(), vec![None, None]);
     let stats = store.stats();
     assert_eq!(stats.vectors, 298);
     assert_eq!(

@@ -83,7 +83,12 @@ fn record_offsets(wal: &Path) -> Vec<u64> {
 
 fn present(store: &Store, ids: impl IntoIterator<Item = u64>) -> usize {
     let ids: Vec<u64> = ids.into_iter().collect();
-    store.get(&ids).iter().filter(|r| r.is_some()).count()
+    store
+        .get(&ids)
+        .unwrap()
+        .iter()
+        .filter(|r| r.is_some())
+        .count()
 }
 
 #[test]
@@ -109,7 +114,7 @@ fn cut_last_record_is_a_torn_tail_and_the_rest_survives() {
         0,
         "the torn batch was never acknowledged"
     );
-    assert_eq!(store.get(&[12])[0], Some(record(12)));
+    assert_eq!(store.get(&[12]).unwrap()[0], Some(record(12)));
     store.upsert(vec![record(99)]).unwrap();
     drop(store);
     assert_eq!(
@@ -234,7 +239,7 @@ fn damaged_values_of_a_logged_upsert_are_reported_with_file_and_offset() {
     std::fs::write(&segment, &bytes).unwrap();
     let store = Store::open(config(dir.path())).unwrap();
     assert_eq!(present(&store, 0..100), 100);
-    assert_eq!(store.get(&[69])[0], Some(record(69)));
+    assert_eq!(store.get(&[69]).unwrap()[0], Some(record(69)));
 }
 
 /// Segment files past the checkpoint that no durable record names (slots reserved by an
@@ -283,7 +288,7 @@ fn inline_upserts_survive_a_crash_and_a_checkpoint() {
     std::fs::write(&segment, &bytes).unwrap();
     let store = Store::open(config(dir.path())).unwrap();
     assert_eq!(present(&store, 0..100), 100);
-    assert_eq!(store.get(&[69])[0], Some(record(69)));
+    assert_eq!(store.get(&[69]).unwrap()[0], Some(record(69)));
     store.checkpoint().unwrap();
     assert!(
         wal_files(dir.path())
@@ -296,7 +301,7 @@ fn inline_upserts_survive_a_crash_and_a_checkpoint() {
     let store = Store::open(config(dir.path())).unwrap();
     assert_eq!(present(&store, 0..100), 100);
     for id in [0, 42, 69, 99] {
-        assert_eq!(store.get(&[id])[0], Some(record(id)));
+        assert_eq!(store.get(&[id]).unwrap()[0], Some(record(id)));
     }
 }
 
@@ -342,7 +347,7 @@ fn concurrent_writers_share_fsyncs(placed: bool) {
         let ids = (0..WRITES).map(|i| t * 1000 + i);
         assert_eq!(present(&store, ids), WRITES as usize, "writer {t}");
     }
-    assert_eq!(store.get(&[3007])[0], Some(record(3007)));
+    assert_eq!(store.get(&[3007]).unwrap()[0], Some(record(3007)));
 }
 
 #[test]
@@ -364,9 +369,9 @@ fn concurrent_upserts_of_one_id_end_as_the_last_logged_write() {
     for writer in writers {
         writer.join().unwrap();
     }
-    let live = store.get(&[7])[0].clone();
+    let live = store.get(&[7]).unwrap()[0].clone();
     drop(store);
-    let replayed = Store::open(config(dir.path())).unwrap().get(&[7])[0].clone();
+    let replayed = Store::open(config(dir.path())).unwrap().get(&[7]).unwrap()[0].clone();
     assert_eq!(live, replayed, "live state equals a replay of the log");
 }
 
@@ -417,7 +422,7 @@ fn compaction_keeps_results_and_reclaims_space() {
         payload_prefix: None,
     };
     let before = store.search(&query, 20, &filter).unwrap();
-    let kept: Vec<Option<Record>> = store.get(&(0..1000).collect::<Vec<_>>());
+    let kept: Vec<Option<Record>> = store.get(&(0..1000).collect::<Vec<_>>()).unwrap();
     assert_eq!(
         store.stats().segments,
         19,
@@ -440,7 +445,7 @@ fn compaction_keeps_results_and_reclaims_space() {
         "replaced payloads are dropped"
     );
     assert_eq!(store.search(&query, 20, &filter).unwrap(), before);
-    assert_eq!(store.get(&(0..1000).collect::<Vec<_>>()), kept);
+    assert_eq!(store.get(&(0..1000).collect::<Vec<_>>()).unwrap(), kept);
 
     store.upsert(vec![record(5000)]).unwrap();
     drop(store);
@@ -461,7 +466,9 @@ fn compaction_keeps_results_and_reclaims_space() {
 }
 
 fn values_of(store: &Store, id: u64) -> Option<Vec<f32>> {
-    store.get(&[id])[0].as_ref().map(|r| r.values.clone())
+    store.get(&[id]).unwrap()[0]
+        .as_ref()
+        .map(|r| r.values.clone())
 }
 
 fn replacement(id: u64, value: f32) -> Record {
@@ -519,7 +526,10 @@ fn placements_logged_together_take_effect_in_order_and_survive_a_reopen() {
         .collect();
     assert_eq!(counts, vec![40, 60, 1]);
     let expect = |store: &Store| {
-        assert_eq!(store.get(&[0, 29]), vec![Some(record(0)), Some(record(29))]);
+        assert_eq!(
+            store.get(&[0, 29]).unwrap(),
+            vec![Some(record(0)), Some(record(29))]
+        );
         assert_eq!(values_of(store, 30), Some(vec![0.5; DIM as usize]));
         assert_eq!(values_of(store, 89), Some(vec![0.5; DIM as usize]));
         assert_eq!(values_of(store, 35), Some(vec![-0.25; DIM as usize]));
@@ -648,9 +658,128 @@ fn compaction_concurrent_with_writes_and_searches_loses_nothing() {
     }
     let ids: Vec<u64> = (0..1100).collect();
     let expected: Vec<Option<Record>> = ids.iter().map(|id| model.get(id).cloned()).collect();
-    assert_eq!(store.get(&ids), expected);
+    assert_eq!(store.get(&ids).unwrap(), expected);
     assert_eq!(store.stats().vectors, model.len() as u64);
     drop(store);
     let store = Store::open(config(dir.path())).unwrap();
-    assert_eq!(store.get(&ids), expected);
+    assert_eq!(store.get(&ids).unwrap(), expected);
+}
+
+/// Flips one bit of the stored values of the vector in `slot` of segment `segment`.
+fn damage_values(dir: &Path, segment: u32, slot: usize) {
+    let path = dir.join(format!("seg-{segment:06}.vec"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[slot * 64 + 5] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// A store of ids 0..100 in one batch, closed (checkpointed): with 4 KiB segments of
+/// 64-byte slots, id `i` sits in segment `i / 64 + 1`, slot `i % 64`.
+fn checkpointed_store(dir: &Path) {
+    let store = Store::open(placed_config(dir)).unwrap();
+    store.upsert((0..100).map(record).collect()).unwrap();
+    store.close().unwrap();
+}
+
+fn assert_corrupt_at(error: StoreError, dir: &Path, file: &str, offset: u64, id: u64) {
+    match error {
+        StoreError::Corrupt {
+            file: found,
+            offset: at,
+            detail,
+        } => {
+            assert_eq!((found, at), (dir.join(file), offset), "{detail}");
+            assert!(
+                detail.contains(&format!("the values of id {id} in slot"))
+                    && detail.contains(".crc"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// Values damaged at rest after a checkpoint (no WAL record left to check them against)
+/// are found by the per-slot checksums: `open` stays fast and reads no vector, but `get`
+/// of the damaged vector, a scrub and a compaction each report the file and offset, and
+/// the store then refuses every call, searches included, instead of serving them.
+#[test]
+fn values_damaged_at_rest_are_reported_by_get_scrub_and_compaction() {
+    let dir = tempdir();
+    checkpointed_store(dir.path());
+    let clean = Store::open(placed_config(dir.path())).unwrap();
+    let report = clean
+        .scrub(&std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    assert_eq!((report.vectors_checked, report.complete), (100, true));
+    assert_eq!(clean.metrics().vectors_verified, 100);
+    drop(clean);
+    damage_values(dir.path(), 2, 6); // id 70
+
+    let store = Store::open(placed_config(dir.path())).unwrap();
+    assert_eq!(present(&store, 0..70), 70, "undamaged vectors are served");
+    let error = store.get(&[69, 70]).unwrap_err();
+    assert_corrupt_at(error, dir.path(), "seg-000002.vec", 6 * 64, 70);
+    assert!(store.failure().unwrap().contains("seg-000002.vec"));
+    let query = record(70).values;
+    for refused in [
+        store.get(&[1]).map(drop),
+        store.search(&query, 5, &SearchFilter::default()).map(drop),
+        store.upsert(vec![record(500)]).map(drop),
+    ] {
+        assert!(matches!(refused, Err(StoreError::Failed(_))), "{refused:?}");
+    }
+    drop(store);
+
+    let store = Store::open(placed_config(dir.path())).unwrap();
+    let error = store
+        .scrub(&std::sync::atomic::AtomicBool::new(false))
+        .unwrap_err();
+    assert_corrupt_at(error, dir.path(), "seg-000002.vec", 6 * 64, 70);
+    assert!(matches!(store.get(&[1]), Err(StoreError::Failed(_))));
+    drop(store);
+
+    let store = Store::open(placed_config(dir.path())).unwrap();
+    store.delete(&[5]).unwrap();
+    let error = store.compact().unwrap_err();
+    assert_corrupt_at(error, dir.path(), "seg-000002.vec", 6 * 64, 70);
+    drop(store);
+    let store = Store::open(placed_config(dir.path())).unwrap();
+    assert_eq!(
+        present(&store, [5]),
+        0,
+        "the delete stays; the failed compaction changed nothing"
+    );
+    assert_eq!(present(&store, 0..70), 69);
+}
+
+/// A cancelled scrub stops early and says so; a store whose segments have no checksum
+/// files (written before they existed) gets them built from its values at open, after
+/// which damage is caught as in a new store.
+#[test]
+fn checksums_are_built_for_older_stores_and_a_scrub_can_be_cancelled() {
+    let dir = tempdir();
+    checkpointed_store(dir.path());
+    let cancelled = Store::open(placed_config(dir.path()))
+        .unwrap()
+        .scrub(&std::sync::atomic::AtomicBool::new(true))
+        .unwrap();
+    assert_eq!((cancelled.vectors_checked, cancelled.complete), (0, false));
+
+    for segment in 1..=2 {
+        std::fs::remove_file(dir.path().join(format!("seg-{segment:06}.crc"))).unwrap();
+    }
+    let store = Store::open(placed_config(dir.path())).unwrap();
+    let report = store
+        .scrub(&std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    assert_eq!((report.vectors_checked, report.complete), (100, true));
+    assert_eq!(present(&store, 0..100), 100);
+    store.close().unwrap();
+    assert!(dir.path().join("seg-000002.crc").exists());
+
+    damage_values(dir.path(), 1, 3); // id 3
+    let store = Store::open(placed_config(dir.path())).unwrap();
+    let error = store.get(&[3]).unwrap_err();
+    assert_corrupt_at(error, dir.path(), "seg-000001.vec", 3 * 64, 3);
 }

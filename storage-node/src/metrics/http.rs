@@ -79,10 +79,18 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<Arc<HttpState>>) -> (StatusCode, &'static str) {
-    if state.store().is_some() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "the store is not open\n")
+async fn readyz(State(state): State<Arc<HttpState>>) -> (StatusCode, String) {
+    match state.store() {
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store is not open\n".to_string(),
+        ),
+        Some(store) => match store.failure() {
+            Some(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the store stopped: {reason}\n"),
+            ),
+            None => (StatusCode::OK, "ready\n".to_string()),
+        },
     }
 }

@@ -187,6 +187,11 @@ fn store_families(store: &Store) -> Vec<MetricFamily> {
             metrics.checkpoints,
         ),
         counter(
+            "sutra_storage_scrubbed_vectors_total",
+            "Stored vectors whose values the background scrub checked against their checksums.",
+            metrics.vectors_verified,
+        ),
+        counter(
             "sutra_storage_compactions_total",
             "Compactions: live vectors rewritten into fresh segments, dead slots dropped.",
             metrics.compactions,

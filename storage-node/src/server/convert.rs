@@ -73,12 +73,14 @@ pub(crate) fn stats(stats: StoreStats) -> proto::StatsResponse {
 }
 
 /// Bad input is the caller's to fix; a failed store needs a restart (which replays the
-/// WAL), so callers may retry elsewhere or later; I/O and corruption are server faults.
+/// WAL), so callers may retry elsewhere or later; an I/O error is a server fault, and
+/// damaged stored data is `DATA_LOSS`.
 pub(crate) fn status(error: StoreError) -> Status {
     match error {
         StoreError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
         StoreError::Failed(_) => Status::unavailable(error.to_string()),
-        StoreError::Io { .. } | StoreError::Corrupt { .. } => Status::internal(error.to_string()),
+        StoreError::Corrupt { .. } => Status::data_loss(error.to_string()),
+        StoreError::Io { .. } => Status::internal(error.to_string()),
     }
 }
 

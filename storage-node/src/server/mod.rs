@@ -14,6 +14,7 @@ mod service;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -86,6 +87,8 @@ pub struct RunningServer {
     http_state: Arc<HttpState>,
     grpc: Task<Result<(), tonic::transport::Error>>,
     http: Task<std::io::Result<()>>,
+    /// Ends the background scrub.
+    scrub_cancel: Arc<AtomicBool>,
 }
 
 struct Task<T> {
@@ -144,6 +147,12 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
     let grpc = spawn_stoppable(|stop| router.serve_with_incoming_shutdown(incoming, stop));
     set_health(&health, ServingStatus::Serving).await;
     http_state.set_store(Some(Arc::clone(&store)));
+    let scrub_cancel = Arc::new(AtomicBool::new(false));
+    spawn_scrub(
+        Arc::clone(&store),
+        health.clone(),
+        Arc::clone(&scrub_cancel),
+    );
     tracing::info!(%grpc_addr, %metrics_addr, dir = %settings.store.dir.display(), "serving");
     Ok(RunningServer {
         grpc_addr,
@@ -153,6 +162,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         http_state,
         grpc,
         http,
+        scrub_cancel,
     })
 }
 
@@ -171,6 +181,7 @@ impl RunningServer {
     /// store, close the metrics port.
     pub async fn shutdown(self) -> Result<(), ServeError> {
         set_health(&self.health, ServingStatus::NotServing).await;
+        self.scrub_cancel.store(true, Ordering::Relaxed);
         self.http_state.set_store(None);
         let grpc_result = self.grpc.stop().await;
         let store = self.store;
@@ -182,6 +193,31 @@ impl RunningServer {
         tracing::info!("stopped; the store is checkpointed");
         Ok(())
     }
+}
+
+/// Checks every stored vector against its checksum in the background (`open` reads no
+/// vector, so start-up stays fast) until done or `cancel` is set (by shutdown). Damage stops the store (every call then fails with the
+/// report, `/readyz` answers 503) and marks the gRPC health `NOT_SERVING`.
+fn spawn_scrub(store: Arc<Store>, health: HealthReporter, cancel: Arc<AtomicBool>) {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        match store.scrub(&cancel) {
+            Ok(report) if !report.complete => tracing::debug!("scrub cancelled by shutdown"),
+            Ok(report) => tracing::info!(
+                vectors = report.vectors_checked,
+                seconds = started.elapsed().as_secs_f64(),
+                "scrub: every stored vector matches its checksum"
+            ),
+            Err(error @ crate::storage::StoreError::Corrupt { .. }) => {
+                tracing::error!(%error, "scrub found damaged data; the store stopped serving");
+                handle.block_on(set_health(&health, ServingStatus::NotServing));
+            }
+            // The store stopped for another reason (or is shutting down); that is reported
+            // where it happened.
+            Err(error) => tracing::debug!(%error, "scrub ended early"),
+        }
+    });
 }
 
 async fn open_store(config: StoreConfig) -> Result<Store, ServeError> {

@@ -164,7 +164,7 @@ impl StorageService {
         }
         let ids = request.ids;
         self.blocking(move |store| {
-            let found = store.get(&ids);
+            let found = store.get(&ids)?;
             let mut response = GetResponse::default();
             for (id, record) in ids.into_iter().zip(found) {
                 match record {
@@ -187,7 +187,7 @@ impl StorageService {
                 let result = store.search(&query, k, &filter)?;
                 let stored = if with_vectors {
                     let ids: Vec<u64> = result.hits.iter().map(|hit| hit.id).collect();
-                    store.get(&ids)
+                    store.get(&ids)?
                 } else {
                     vec![None; result.hits.len()]
                 };

@@ -168,6 +168,8 @@ impl Rewrite {
                 if !meta.is_live() {
                     continue;
                 }
+                // Copying damaged values would give them a fresh, matching checksum.
+                segment.verify(slot)?;
                 let payload = state.payloads.read(PayloadRef {
                     offset: meta.payload_offset,
                     len: meta.payload_len,

@@ -136,6 +136,7 @@ impl StoreConfig {
             vector_file_bytes: self.segment_bytes as usize,
             meta_file_bytes: round_up(slots_per_segment * super::segment::SLOT_META_BYTES, page),
             code_file_bytes: round_up(slots_per_segment * round_up(dim, self.alignment), page),
+            checksum_file_bytes: round_up(slots_per_segment * 4, page),
         })
     }
 }
@@ -152,6 +153,8 @@ pub(crate) struct Layout {
     pub vector_file_bytes: usize,
     pub meta_file_bytes: usize,
     pub code_file_bytes: usize,
+    /// One CRC-32 of the stored values per slot.
+    pub checksum_file_bytes: usize,
 }
 
 pub(crate) fn round_up(n: usize, multiple: usize) -> usize {

@@ -67,8 +67,11 @@
 //! A bad manifest checksum, a segment file of the wrong size, an id live in two slots, a
 //! payload reference past the end of the payload file, or a bad WAL record that is not the
 //! torn tail all fail `open` with [`StoreError::Corrupt`] naming the file and offset.
-//! Vector bytes themselves carry no checksum (verifying them would read every vector at
-//! start-up).
+//! Vector values carry a CRC-32 per slot (the segment's `.crc` file), written when the slot
+//! is applied. Checking them all would read every vector, so `open` does not; `get` checks
+//! the vectors it returns, compaction the ones it copies, and [`Store::scrub`] all of them
+//! (the server scrubs in the background after start-up). Damage found after `open` stops
+//! the store with the same report: every later call, searches included, fails with it.
 
 mod compact;
 mod config;
@@ -86,7 +89,7 @@ mod wal;
 use std::fs::{File, OpenOptions};
 use std::ops::RangeInclusive;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use compact::{
@@ -170,10 +173,21 @@ pub struct StoreMetrics {
     pub vectors_scanned: u64,
     pub checkpoints: u64,
     pub compactions: u64,
+    /// Vectors whose values a scrub checked against their checksums.
+    pub vectors_verified: u64,
+}
+
+/// What a [`Store::scrub`] checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScrubReport {
+    pub vectors_checked: u64,
+    /// Whether it reached the end (false when cancelled).
+    pub complete: bool,
 }
 
 #[derive(Default)]
 struct Counters {
+    vectors_verified: AtomicU64,
     searches: AtomicU64,
     vectors_scanned: AtomicU64,
     checkpoints: AtomicU64,
@@ -691,17 +705,72 @@ impl Store {
         }
     }
 
-    /// The stored records, in the order of `ids`; `None` for ids not stored.
-    pub fn get(&self, ids: &[u64]) -> Vec<Option<Record>> {
+    /// The stored records, in the order of `ids`; `None` for ids not stored. Each vector's
+    /// values are checked against their checksum: damage fails the call with
+    /// [`StoreError::Corrupt`] and stops the store, rather than serving the damaged values.
+    pub fn get(&self, ids: &[u64]) -> Result<Vec<Option<Record>>, StoreError> {
+        self.check_healthy()?;
         let state = self.read_state();
-        ids.iter()
-            .map(|&id| {
-                state.get(id).unwrap_or_else(|error| {
-                    tracing::error!(%error, id, "reading a stored payload failed");
-                    None
-                })
-            })
-            .collect()
+        let found = ids.iter().map(|&id| state.get(id)).collect();
+        drop(state);
+        self.stop_if_corrupt(found)
+    }
+
+    /// Reads every live vector once and checks it against its checksum, a chunk of slots
+    /// at a time under the read lock (writes wait at most one chunk). Damage fails with
+    /// [`StoreError::Corrupt`] naming the file and offset, and stops the store: every
+    /// later call fails with the same reason, so nothing damaged is served. The server
+    /// runs this in the background after start-up. Setting `cancel` ends it early (the
+    /// report then says it was not complete).
+    pub fn scrub(&self, cancel: &AtomicBool) -> Result<ScrubReport, StoreError> {
+        const CHUNK: usize = 4096;
+        let mut report = ScrubReport::default();
+        let mut position = 0;
+        let mut slot = 0;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(report);
+            }
+            self.check_healthy()?;
+            let state = self.read_state();
+            let verified = state.verify_slots(position, slot..slot + CHUNK);
+            drop(state);
+            match self.stop_if_corrupt(verified)? {
+                None => {
+                    report.complete = true;
+                    break;
+                }
+                Some((checked, used)) => {
+                    report.vectors_checked += checked;
+                    slot += CHUNK;
+                    if slot >= used {
+                        position += 1;
+                        slot = 0;
+                    }
+                }
+            }
+        }
+        self.counters
+            .vectors_verified
+            .fetch_add(report.vectors_checked, Ordering::Relaxed);
+        Ok(report)
+    }
+
+    /// Stops the store on corruption, so that it is not served afterwards.
+    fn stop_if_corrupt<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(error @ StoreError::Corrupt { .. }) = &result {
+            self.fail(error.to_string());
+        }
+        result
+    }
+
+    /// Why the store stopped accepting work, if it did (an I/O failure, or corruption
+    /// found after start-up).
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// The exact top-`k` (or int8-then-f32 re-ranked, with compression) for one query.
@@ -738,6 +807,7 @@ impl Store {
         }
         validate::k(k)?;
         validate::filter(filter)?;
+        self.check_healthy()?;
         let compression = self.config.compression;
         let prepared: Vec<PreparedQuery> = queries
             .iter()
@@ -790,7 +860,7 @@ impl Store {
         let state = self.read_state();
         let lsn = self.order.applied();
         state.flush()?;
-        let prepared = compact::prepare(&state)?;
+        let prepared = self.stop_if_corrupt(compact::prepare(&state))?;
         drop(state);
         let report = compact::install(&mut self.write_state(), prepared, lsn)?;
         drop(applying);
@@ -866,6 +936,7 @@ impl Store {
             vectors_scanned: c.vectors_scanned.load(Ordering::Relaxed),
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),
+            vectors_verified: c.vectors_verified.load(Ordering::Relaxed),
         }
     }
 
@@ -1087,7 +1158,7 @@ mod tests {
 
         let store = Store::open(cfg).unwrap();
         assert_eq!(
-            store.get(&[1, 2, 3]),
+            store.get(&[1, 2, 3]).unwrap(),
             vec![Some(record(1, -2.0)), Some(record(2, 1.5)), None]
         );
         let stats = store.stats();

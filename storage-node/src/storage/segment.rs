@@ -5,7 +5,12 @@
 //!   up to the configured alignment), back to back, so a scan is one sequential read;
 //! * `seg-NNNNNN.meta`: one 32-byte [`SlotMeta`] per slot (id, live flag, norm, payload
 //!   location, int8 scale), kept apart so the vector array stays contiguous;
-//! * `seg-NNNNNN.i8` (only with compression): int8 codes, `code_slot_bytes` per slot.
+//! * `seg-NNNNNN.i8` (only with compression): int8 codes, `code_slot_bytes` per slot;
+//! * `seg-NNNNNN.crc`: a CRC-32 of each live slot's stored values (little-endian u32 per
+//!   slot), written when the slot is applied and checked on every read of the whole vector
+//!   (`get`) and by [`Store::scrub`](super::Store::scrub), so damaged values are reported
+//!   with file and offset instead of served. A store from before this file gets it built
+//!   from the stored values at its first open.
 //!
 //! Slots are handed out in order; `used` counts the slots ever handed out (live, dead, or
 //! reserved for a write not yet applied, whose metadata is still zero and so not live). A
@@ -81,6 +86,7 @@ pub(crate) struct Segment {
     vector_file: VectorFile,
     meta: MmapMut,
     codes: Option<MmapMut>,
+    checksums: MmapMut,
     paths: SegmentPaths,
 }
 
@@ -147,6 +153,7 @@ pub(crate) struct SegmentPaths {
     pub vectors: PathBuf,
     pub meta: PathBuf,
     pub codes: PathBuf,
+    pub checksums: PathBuf,
 }
 
 impl SegmentPaths {
@@ -155,19 +162,20 @@ impl SegmentPaths {
             vectors: dir.join(format!("seg-{id:06}.vec")),
             meta: dir.join(format!("seg-{id:06}.meta")),
             codes: dir.join(format!("seg-{id:06}.i8")),
+            checksums: dir.join(format!("seg-{id:06}.crc")),
         }
     }
 
-    pub fn all(&self) -> [&Path; 3] {
-        [&self.vectors, &self.meta, &self.codes]
+    pub fn all(&self) -> [&Path; 4] {
+        [&self.vectors, &self.meta, &self.codes, &self.checksums]
     }
 }
 
-/// Parses `seg-000042.vec` (or `.meta`, `.i8`) into 42.
+/// Parses `seg-000042.vec` (or `.meta`, `.i8`, `.crc`) into 42.
 pub(crate) fn segment_id_of(file_name: &str) -> Option<u32> {
     let rest = file_name.strip_prefix("seg-")?;
     let (digits, ext) = rest.split_once('.')?;
-    matches!(ext, "vec" | "meta" | "i8")
+    matches!(ext, "vec" | "meta" | "i8" | "crc")
         .then(|| digits.parse().ok())
         .flatten()
 }
@@ -195,6 +203,7 @@ impl Segment {
         } else {
             None
         };
+        let (checksums, _) = map_new(&paths.checksums, layout.checksum_file_bytes)?;
         let segment = Segment {
             id,
             used: 0,
@@ -208,6 +217,7 @@ impl Segment {
             },
             meta,
             codes,
+            checksums,
             paths,
         };
         segment.apply_hints(hints);
@@ -233,6 +243,12 @@ impl Segment {
             (true, true) => Some(map_new(&paths.codes, layout.code_file_bytes)?.0),
             (false, _) => None,
         };
+        let rebuild_checksums = !paths.checksums.exists();
+        let (checksums, _) = if rebuild_checksums {
+            map_new(&paths.checksums, layout.checksum_file_bytes)?
+        } else {
+            map_existing(&paths.checksums, layout.checksum_file_bytes)?
+        };
         let mut segment = Segment {
             id,
             used,
@@ -246,10 +262,21 @@ impl Segment {
             },
             meta,
             codes,
+            checksums,
             paths,
         };
         if rebuild_codes {
             segment.quantize_all();
+        }
+        if rebuild_checksums {
+            tracing::info!(
+                segment = id,
+                "building the value checksums of a segment written before they existed"
+            );
+            for slot in 0..used {
+                let crc = crc32fast::hash(segment.vector_bytes(slot));
+                segment.set_checksum(slot, crc);
+            }
         }
         segment.apply_hints(hints);
         Ok(segment)
@@ -305,7 +332,7 @@ impl Segment {
 
     pub fn mapped_bytes(&self) -> u64 {
         let codes = self.codes.as_ref().map_or(0, |c| c.len());
-        (self.vectors.len() + self.meta.len() + codes) as u64
+        (self.vectors.len() + self.meta.len() + codes + self.checksums.len()) as u64
     }
 
     /// Metadata of the used slots.
@@ -357,6 +384,8 @@ impl Segment {
         let start = slot * self.layout.slot_bytes;
         let dst = as_f32_mut(&mut self.vectors[start..start + self.layout.dim * 4]);
         dst.copy_from_slice(values);
+        let crc = crc32fast::hash(f32_bytes(values));
+        self.set_checksum(slot, crc);
         let code_scale = self.write_codes(slot, values);
         let norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
         let meta = self.meta_mut(slot);
@@ -377,6 +406,7 @@ impl Segment {
         let start = slot * layout.slot_bytes;
         let values = as_f32(&self.vectors[start..start + layout.dim * 4]);
         let norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
+        let crc = crc32fast::hash(f32_bytes(values));
         let code_scale = match self.codes.as_mut() {
             Some(codes) => {
                 let at = slot * layout.code_slot_bytes;
@@ -385,6 +415,7 @@ impl Segment {
             None => 0.0,
         };
         self.used = self.used.max(slot + 1);
+        self.set_checksum(slot, crc);
         *self.meta_mut(slot) = SlotMeta {
             id,
             payload_offset: payload.offset,
@@ -399,6 +430,36 @@ impl Segment {
     pub fn vector_bytes(&self, slot: usize) -> &[u8] {
         let start = slot * self.layout.slot_bytes;
         &self.vectors[start..start + self.layout.dim * 4]
+    }
+
+    fn checksum(&self, slot: usize) -> u32 {
+        let at = slot * 4;
+        u32::from_le_bytes(self.checksums[at..at + 4].try_into().expect("4 bytes"))
+    }
+
+    fn set_checksum(&mut self, slot: usize, crc: u32) {
+        let at = slot * 4;
+        self.checksums[at..at + 4].copy_from_slice(&crc.to_le_bytes());
+        *self.dirty.get_mut() = true;
+    }
+
+    /// Checks the stored values of `slot` against the checksum written when it was
+    /// applied; a mismatch is corruption, reported with the vector file and offset.
+    pub fn verify(&self, slot: usize) -> Result<(), StoreError> {
+        let found = crc32fast::hash(self.vector_bytes(slot));
+        let stored = self.checksum(slot);
+        if found == stored {
+            return Ok(());
+        }
+        Err(StoreError::corrupt(
+            &self.paths.vectors,
+            self.vector_offset(slot),
+            format!(
+                "the values of id {} in slot {slot} have checksum {found:#010x}, but {} holds {stored:#010x} for them",
+                self.all_metas()[slot].id,
+                self.paths.checksums.display()
+            ),
+        ))
     }
 
     fn write_codes(&mut self, slot: usize, values: &[f32]) -> f32 {
@@ -418,7 +479,7 @@ impl Segment {
         }
     }
 
-    /// Writes dirty pages of all three maps to disk and waits (msync), so the checkpoint
+    /// Writes dirty pages of all the maps to disk and waits (msync), so the checkpoint
     /// that follows may drop the WAL records covering them.
     pub fn flush(&self) -> Result<(), StoreError> {
         if !self.dirty.swap(false, Ordering::AcqRel) {
@@ -429,6 +490,7 @@ impl Segment {
         if let Some(codes) = &self.codes {
             codes.flush().at(&self.paths.codes)?;
         }
+        self.checksums.flush().at(&self.paths.checksums)?;
         Ok(())
     }
 }

@@ -331,6 +331,7 @@ impl State {
         };
         let segment = &self.segments[at.segment as usize];
         let slot = at.slot as usize;
+        segment.verify(slot)?;
         let meta = &segment.metas()[slot];
         let payload = self.payloads.read(PayloadRef {
             offset: meta.payload_offset,
@@ -341,6 +342,28 @@ impl State {
             values: segment.vector(slot).to_vec(),
             payload,
         }))
+    }
+
+    /// Checks the stored values of the live slots among `slots` of the segment at
+    /// `position` against their checksums; returns how many it checked, and where the
+    /// segment ends (`None` when `position` is past the last segment).
+    pub fn verify_slots(
+        &self,
+        position: usize,
+        slots: std::ops::Range<usize>,
+    ) -> Result<Option<(u64, usize)>, StoreError> {
+        let Some(segment) = self.segments.get(position) else {
+            return Ok(None);
+        };
+        let end = slots.end.min(segment.used);
+        let mut checked = 0;
+        for slot in slots.start.min(end)..end {
+            if segment.metas()[slot].is_live() {
+                segment.verify(slot)?;
+                checked += 1;
+            }
+        }
+        Ok(Some((checked, segment.used)))
     }
 
     pub fn live(&self) -> u64 {
