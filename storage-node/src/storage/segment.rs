@@ -400,13 +400,13 @@ impl Segment {
     }
 
     /// Makes `slot`, whose values are already in the vector file, live for `id`: computes
-    /// its norm and int8 codes from the stored values and writes its metadata.
-    pub fn place_slot(&mut self, slot: usize, id: u64, payload: PayloadRef) {
+    /// its norm and int8 codes from the stored values and writes its metadata and `crc`,
+    /// the checksum of the values its WAL record acknowledged.
+    pub fn place_slot(&mut self, slot: usize, id: u64, payload: PayloadRef, crc: u32) {
         let layout = self.layout;
         let start = slot * layout.slot_bytes;
         let values = as_f32(&self.vectors[start..start + layout.dim * 4]);
         let norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
-        let crc = crc32fast::hash(f32_bytes(values));
         let code_scale = match self.codes.as_mut() {
             Some(codes) => {
                 let at = slot * layout.code_slot_bytes;

@@ -247,7 +247,7 @@ impl State {
                 .meta_mut(old.slot as usize)
                 .set_live(false);
         }
-        self.segments[position].place_slot(slot, entry.id, payload);
+        self.segments[position].place_slot(slot, entry.id, payload, entry.crc);
         Ok(())
     }
 
