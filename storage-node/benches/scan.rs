@@ -187,6 +187,10 @@ fn cold_startup(dir: &Path, rows: &mut Vec<Row>) {
     let started = Instant::now();
     let bytes = read_store_files(dir);
     let read = started.elapsed();
+    evict_page_cache(dir);
+    let started = Instant::now();
+    let parallel_bytes = read_store_files_parallel(dir, 4);
+    let parallel = started.elapsed();
     row(
         rows,
         "start-up, cold cache: open",
@@ -207,6 +211,56 @@ fn cold_startup(dir: &Path, rows: &mut Vec<Row>) {
             bytes as f64 / 1e6 / read.as_secs_f64()
         ),
     );
+    row(
+        rows,
+        "reference: cold read of the same files by 4 threads, 64 MiB pieces",
+        format!(
+            "{:.0} ms ({:.0} MB/s)",
+            parallel.as_secs_f64() * 1e3,
+            parallel_bytes as f64 / 1e6 / parallel.as_secs_f64()
+        ),
+    );
+}
+
+/// Reads every file of the store once, in 64 MiB pieces shared out among `threads`
+/// threads, so the disk sees several reads at a time; returns the bytes read.
+fn read_store_files_parallel(dir: &Path, threads: usize) -> u64 {
+    use std::os::unix::fs::FileExt;
+    use std::sync::Mutex;
+    const PIECE: u64 = 64 << 20;
+    let mut pieces = Vec::new();
+    for path in store_files(dir) {
+        let len = std::fs::metadata(&path).unwrap().len();
+        let file = std::sync::Arc::new(std::fs::File::open(&path).unwrap());
+        for start in (0..len).step_by(PIECE as usize) {
+            pieces.push((std::sync::Arc::clone(&file), start, PIECE.min(len - start)));
+        }
+    }
+    let pieces = Mutex::new(pieces.into_iter());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut buffer = vec![0u8; 8 << 20];
+                    let mut total = 0;
+                    loop {
+                        let Some((file, start, len)) = pieces.lock().unwrap().next() else {
+                            return total;
+                        };
+                        let mut at = 0;
+                        while at < len {
+                            let want = buffer.len().min((len - at) as usize);
+                            let n = file.read_at(&mut buffer[..want], start + at).unwrap();
+                            assert!(n > 0, "short file");
+                            at += n as u64;
+                        }
+                        total += len;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
 }
 
 fn store_files(dir: &Path) -> Vec<PathBuf> {
