@@ -14,10 +14,6 @@ pub struct CpuFeatures {
     pub avx512bw: bool,
     pub avx512vl: bool,
     pub avx512vnni: bool,
-    /// The CPU splits each 512-bit operation into two 256-bit halves (AMD Zen 4), so
-    /// AVX-512 adds no FMA or load throughput over AVX2 there; see
-    /// [`avx512_split_in_halves`].
-    pub avx512_split: bool,
     pub neon: bool,
     pub dotprod: bool,
 }
@@ -33,17 +29,6 @@ impl CpuFeatures {
             avx512bw: is_x86_feature_detected!("avx512bw"),
             avx512vl: is_x86_feature_detected!("avx512vl"),
             avx512vnni: is_x86_feature_detected!("avx512vnni"),
-            avx512_split: {
-                use std::arch::x86_64::__cpuid;
-                #[allow(unused_unsafe)] // `__cpuid` is safe in newer toolchains
-                // SAFETY: CPUID leaves 0 and 1 exist on every x86_64 CPU.
-                let (leaf0, leaf1) = unsafe { (__cpuid(0), __cpuid(1)) };
-                let mut vendor = [0u8; 12];
-                vendor[..4].copy_from_slice(&leaf0.ebx.to_le_bytes());
-                vendor[4..8].copy_from_slice(&leaf0.edx.to_le_bytes());
-                vendor[8..].copy_from_slice(&leaf0.ecx.to_le_bytes());
-                avx512_split_in_halves(&vendor, leaf1.eax)
-            },
             ..CpuFeatures::default()
         }
     }
@@ -149,29 +134,10 @@ impl Plan {
     }
 }
 
-/// Whether a CPU with this CPUID vendor string (leaf 0) and signature (leaf 1 EAX) runs
-/// 512-bit operations as two 256-bit halves: AMD family 19h, Zen 4. Zen 5 (family 1Ah) and
-/// Intel cores with AVX-512 execute them at full width.
-pub fn avx512_split_in_halves(vendor: &[u8; 12], signature: u32) -> bool {
-    let base_family = (signature >> 8) & 0xf;
-    let family = if base_family == 0xf {
-        base_family + ((signature >> 20) & 0xff)
-    } else {
-        base_family
-    };
-    vendor == b"AuthenticAMD" && family == 0x19
-}
-
-/// Measured preference for `dot_f32` and `l2sq_f32`, best first, on CPUs that run AVX-512
-/// at full width: on an Intel Xeon (2026-12-01) the AVX-512 kernels measured 10-22 % faster
-/// than AVX2+FMA.
-pub const DOT_L2_F32_PREFERENCE: [Isa; 4] = [Isa::Avx512, Isa::Avx2Fma, Isa::Neon, Isa::Scalar];
-
-/// The same where AVX-512 is split in halves (`avx512_split`): Zen 4 executes 512-bit FMAs
-/// as two 256-bit halves, so AVX2+FMA with four accumulators already saturates the load
-/// ports for two-stream kernels and measured 5-20 % faster than the AVX-512 kernel.
-pub const DOT_L2_F32_PREFERENCE_SPLIT_AVX512: [Isa; 4] =
-    [Isa::Avx2Fma, Isa::Avx512, Isa::Neon, Isa::Scalar];
+/// Measured preference for `dot_f32` and `l2sq_f32`, best first. Zen 4 executes 512-bit
+/// FMAs as two 256-bit halves, so AVX2+FMA with four accumulators already saturates the
+/// load ports for two-stream kernels and measured 5-20 % faster than the AVX-512 kernel.
+pub const DOT_L2_F32_PREFERENCE: [Isa; 4] = [Isa::Avx2Fma, Isa::Avx512, Isa::Neon, Isa::Scalar];
 
 /// Measured preference for `cosine_f32`, best first. Three FMAs per loaded pair make it
 /// FMA-bound; the AVX-512 kernel issues half the instructions for the same work and
@@ -200,15 +166,10 @@ pub fn best_of(preference: &[Isa], features: &CpuFeatures) -> Isa {
 
 /// The dispatch decision for a CPU with `features`.
 pub fn plan(features: &CpuFeatures) -> Plan {
-    let dot_l2 = if features.avx512_split {
-        &DOT_L2_F32_PREFERENCE_SPLIT_AVX512
-    } else {
-        &DOT_L2_F32_PREFERENCE
-    };
     Plan {
-        dot_f32: best_of(dot_l2, features),
+        dot_f32: best_of(&DOT_L2_F32_PREFERENCE, features),
         cosine_f32: best_of(&COSINE_F32_PREFERENCE, features),
-        l2sq_f32: best_of(dot_l2, features),
+        l2sq_f32: best_of(&DOT_L2_F32_PREFERENCE, features),
         dot_i8: best_of(&I8_PREFERENCE, features),
     }
 }
@@ -225,54 +186,7 @@ mod tests {
             avx512bw: true,
             avx512vl: true,
             avx512vnni: true,
-            avx512_split: true,
             ..CpuFeatures::default()
-        }
-    }
-
-    /// An Intel core with AVX-512 and VNNI (Ice Lake, Sapphire Rapids and later).
-    fn intel_avx512() -> CpuFeatures {
-        CpuFeatures {
-            avx512_split: false,
-            ..zen4()
-        }
-    }
-
-    #[test]
-    fn intel_with_full_width_avx512_uses_it_for_every_f32_entry() {
-        let p = plan(&intel_avx512());
-        assert_eq!(
-            (p.dot_f32, p.cosine_f32, p.l2sq_f32, p.dot_i8),
-            (Isa::Avx512, Isa::Avx512, Isa::Avx512, Isa::Avx512Vnni)
-        );
-        assert_eq!(p.describe(), "f32:avx512 i8:avx512-vnni");
-    }
-
-    /// Signatures (CPUID leaf 1 EAX) as the CPUs report them.
-    #[test]
-    fn only_zen4_splits_avx512_in_halves() {
-        let zen4_genoa = 0x00a1_0f11; // family 19h, model 11h
-        let zen4_raphael = 0x00a6_0f12; // family 19h, model 61h
-        let zen3_milan = 0x00a0_0f11; // family 19h too: no AVX-512, so the flag is moot
-        let zen5_turin = 0x00b0_0f21; // family 1Ah
-        let zen2_rome = 0x0083_0f10; // family 17h
-        let sapphire_rapids = 0x0008_06f8; // family 6
-        for (vendor, signature, split) in [
-            (b"AuthenticAMD", zen4_genoa, true),
-            (b"AuthenticAMD", zen4_raphael, true),
-            (b"AuthenticAMD", zen3_milan, true),
-            (b"AuthenticAMD", zen5_turin, false),
-            (b"AuthenticAMD", zen2_rome, false),
-            (b"GenuineIntel", sapphire_rapids, false),
-            (b"GenuineIntel", 0x000a_06a7, false),
-            (b"HygonGenuine", 0x00a1_0f11, false),
-        ] {
-            assert_eq!(
-                avx512_split_in_halves(vendor, signature),
-                split,
-                "{} {signature:#x}",
-                String::from_utf8_lossy(vendor)
-            );
         }
     }
 

@@ -74,8 +74,7 @@ pub const SCALAR: Kernels = Kernels {
 
 /// The best table for this CPU, chosen once: each entry comes from the family
 /// [`dispatch::plan`] ranks first among those the CPU supports. `isa` names the mix,
-/// e.g. `dot:avx2+fma cosine:avx512 l2:avx2+fma i8:avx512-vnni` on Zen 4 and
-/// `f32:avx512 i8:avx512-vnni` on an Intel core with AVX-512.
+/// e.g. `dot:avx2+fma cosine:avx512 l2:avx2+fma i8:avx512-vnni`.
 pub fn kernels() -> &'static Kernels {
     static CHOSEN: OnceLock<Kernels> = OnceLock::new();
     CHOSEN.get_or_init(detect)
