@@ -199,6 +199,7 @@ fn server_settings(data: &Path) -> ServerSettings {
         metrics_addr: settings.metrics_addr,
         max_message_bytes: settings.max_message_bytes,
         compaction: settings.compaction,
+        scrub_mib_per_second: settings.scrub_mib_per_second,
         platform,
     }
 }

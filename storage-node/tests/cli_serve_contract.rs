@@ -17,7 +17,7 @@ fn parse(command: &ServeCommand) -> sutra_storage::cli::ServeArgs {
         .expect("sutra-storage accepts the serve command")
         .command
     {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         other => panic!("parsed as {other:?}, expected serve"),
     }
 }

@@ -523,20 +523,7 @@ async fn shutdown_checkpoints_the_store_and_keeps_every_write() {
 /// than serve damaged data.
 #[tokio::test]
 async fn the_background_scrub_stops_a_node_serving_damaged_values() {
-    let node = start_server(DIM, Metric::Dot).await;
-    let mut client = node.client.clone();
-    client.upsert(batch(1..=50, DIM)).await.unwrap();
-    let dir = node.dir;
-    node.server.shutdown().await.unwrap();
-    let slot_bytes = sutra_storage::storage::stored_layout(dir.path())
-        .unwrap()
-        .unwrap()
-        .slot_bytes;
-    let vectors = dir.path().join("seg-000001.vec");
-    let mut bytes = std::fs::read(&vectors).unwrap();
-    bytes[19 * slot_bytes + 1] ^= 0x40; // id 20, in slot 19
-    std::fs::write(&vectors, bytes).unwrap();
-
+    let dir = store_with_damaged_id_20().await;
     let server = sutra_storage::server::start(settings(dir.path(), DIM, Metric::Dot))
         .await
         .expect("the server starts: open reads no vector");
@@ -572,4 +559,55 @@ async fn the_background_scrub_stops_a_node_serving_damaged_values() {
         server.shutdown().await.is_err(),
         "a stopped store is not checkpointed"
     );
+}
+
+/// Ids 1..=50 stored by a server and checkpointed, then one bit of id 20's values flipped
+/// on disk.
+async fn store_with_damaged_id_20() -> tempfile::TempDir {
+    let node = start_server(DIM, Metric::Dot).await;
+    let mut client = node.client.clone();
+    client.upsert(batch(1..=50, DIM)).await.unwrap();
+    let dir = node.dir;
+    node.server.shutdown().await.unwrap();
+    let slot_bytes = sutra_storage::storage::stored_layout(dir.path())
+        .unwrap()
+        .unwrap()
+        .slot_bytes;
+    let vectors = dir.path().join("seg-000001.vec");
+    let mut bytes = std::fs::read(&vectors).unwrap();
+    bytes[19 * slot_bytes + 1] ^= 0x40; // id 20, in slot 19
+    std::fs::write(&vectors, bytes).unwrap();
+    dir
+}
+
+/// With the start-up scrub off (`--scrub-mib-per-second 0`) the node serves, and the read
+/// that meets the damage fails `DATA_LOSS` naming the file, after which the node stops.
+#[tokio::test]
+async fn a_get_that_meets_damaged_values_fails_data_loss() {
+    let dir = store_with_damaged_id_20().await;
+    let mut settings = settings(dir.path(), DIM, Metric::Dot);
+    settings.scrub_mib_per_second = 0;
+    let server = sutra_storage::server::start(settings).await.unwrap();
+    let mut client = StorageClient::new(connect(server.grpc_addr()).await);
+    let metrics = server.metrics_addr();
+    assert_eq!(http_get(metrics, "/readyz").await.0, 200, "no scrub ran");
+    let good = client.get(GetRequest { ids: vec![19, 21] }).await.unwrap();
+    assert_eq!(good.into_inner().vectors.len(), 2);
+
+    let damaged = client.get(GetRequest { ids: vec![20] }).await.unwrap_err();
+    assert_eq!(damaged.code(), tonic::Code::DataLoss, "{damaged:?}");
+    assert!(
+        damaged.message().contains("seg-000001.vec") && damaged.message().contains("id 20"),
+        "{damaged:?}"
+    );
+    let (status, body) = http_get(metrics, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let after = client.get(GetRequest { ids: vec![19] }).await.unwrap_err();
+    assert_eq!(after.code(), tonic::Code::Unavailable);
+    let (_, text) = http_get(metrics, "/metrics").await;
+    assert!(
+        text.contains("sutra_storage_scrubbed_vectors_total 0"),
+        "{text}"
+    );
+    assert!(server.shutdown().await.is_err());
 }

@@ -709,7 +709,7 @@ fn values_damaged_at_rest_are_reported_by_get_scrub_and_compaction() {
     checkpointed_store(dir.path());
     let clean = Store::open(placed_config(dir.path())).unwrap();
     let report = clean
-        .scrub(&std::sync::atomic::AtomicBool::new(false))
+        .scrub(&std::sync::atomic::AtomicBool::new(false), None)
         .unwrap();
     assert_eq!((report.vectors_checked, report.complete), (100, true));
     assert_eq!(clean.metrics().vectors_verified, 100);
@@ -733,7 +733,7 @@ fn values_damaged_at_rest_are_reported_by_get_scrub_and_compaction() {
 
     let store = Store::open(placed_config(dir.path())).unwrap();
     let error = store
-        .scrub(&std::sync::atomic::AtomicBool::new(false))
+        .scrub(&std::sync::atomic::AtomicBool::new(false), None)
         .unwrap_err();
     assert_corrupt_at(error, dir.path(), "seg-000002.vec", 6 * 64, 70);
     assert!(matches!(store.get(&[1]), Err(StoreError::Failed(_))));
@@ -762,7 +762,7 @@ fn checksums_are_built_for_older_stores_and_a_scrub_can_be_cancelled() {
     checkpointed_store(dir.path());
     let cancelled = Store::open(placed_config(dir.path()))
         .unwrap()
-        .scrub(&std::sync::atomic::AtomicBool::new(true))
+        .scrub(&std::sync::atomic::AtomicBool::new(true), None)
         .unwrap();
     assert_eq!((cancelled.vectors_checked, cancelled.complete), (0, false));
 
@@ -771,7 +771,7 @@ fn checksums_are_built_for_older_stores_and_a_scrub_can_be_cancelled() {
     }
     let store = Store::open(placed_config(dir.path())).unwrap();
     let report = store
-        .scrub(&std::sync::atomic::AtomicBool::new(false))
+        .scrub(&std::sync::atomic::AtomicBool::new(false), None)
         .unwrap();
     assert_eq!((report.vectors_checked, report.complete), (100, true));
     assert_eq!(present(&store, 0..100), 100);

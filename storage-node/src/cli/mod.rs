@@ -33,7 +33,7 @@ pub enum Command {
         output: OutputFormat,
     },
     /// Serve the gRPC API until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Detects the platform and refuses to go on when this binary needs CPU features the

@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// ...and the dead slots hold at least this many bytes [default: 67108864].
     #[arg(long, env = "SUTRA_COMPACT_MIN_DEAD_BYTES", value_name = "N")]
     pub compact_min_dead_bytes: Option<u64>,
+    /// After start-up, read every stored vector once in the background to check it against
+    /// its checksum, at most this many MiB/s; 0 skips it [default: 256].
+    #[arg(long, env = "SUTRA_SCRUB_MIB_PER_SECOND", value_name = "N")]
+    pub scrub_mib_per_second: Option<u64>,
 }
 
 impl ServeArgs {
@@ -81,6 +85,7 @@ impl ServeArgs {
             max_message_bytes: self.max_message_bytes,
             compact_dead_ratio: self.compact_dead_ratio,
             compact_min_dead_bytes: self.compact_min_dead_bytes,
+            scrub_mib_per_second: self.scrub_mib_per_second,
         }
     }
 }
@@ -113,6 +118,7 @@ pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailur
         metrics_addr: settings.metrics_addr,
         max_message_bytes: settings.max_message_bytes,
         compaction: settings.compaction,
+        scrub_mib_per_second: settings.scrub_mib_per_second,
         platform,
     };
     tokio::runtime::Runtime::new()

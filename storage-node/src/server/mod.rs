@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub max_message_bytes: usize,
     /// When writes start a background compaction.
     pub compaction: CompactionPolicy,
+    /// Pace of the background scrub after start-up, in MiB/s of vector values; 0 runs none.
+    pub scrub_mib_per_second: u64,
     pub platform: PlatformStatus,
 }
 
@@ -148,11 +150,15 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
     set_health(&health, ServingStatus::Serving).await;
     http_state.set_store(Some(Arc::clone(&store)));
     let scrub_cancel = Arc::new(AtomicBool::new(false));
-    spawn_scrub(
-        Arc::clone(&store),
-        health.clone(),
-        Arc::clone(&scrub_cancel),
-    );
+    if settings.scrub_mib_per_second > 0 {
+        let pace = settings.scrub_mib_per_second.saturating_mul(1 << 20);
+        spawn_scrub(
+            Arc::clone(&store),
+            health.clone(),
+            Arc::clone(&scrub_cancel),
+            pace,
+        );
+    }
     tracing::info!(%grpc_addr, %metrics_addr, dir = %settings.store.dir.display(), "serving");
     Ok(RunningServer {
         grpc_addr,
@@ -196,13 +202,19 @@ impl RunningServer {
 }
 
 /// Checks every stored vector against its checksum in the background (`open` reads no
-/// vector, so start-up stays fast) until done or `cancel` is set (by shutdown). Damage stops the store (every call then fails with the
+/// vector, so start-up stays fast), at most `bytes_per_second` of values, until done or
+/// `cancel` is set (by shutdown). Damage stops the store (every call then fails with the
 /// report, `/readyz` answers 503) and marks the gRPC health `NOT_SERVING`.
-fn spawn_scrub(store: Arc<Store>, health: HealthReporter, cancel: Arc<AtomicBool>) {
+fn spawn_scrub(
+    store: Arc<Store>,
+    health: HealthReporter,
+    cancel: Arc<AtomicBool>,
+    bytes_per_second: u64,
+) {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
-        match store.scrub(&cancel) {
+        match store.scrub(&cancel, Some(bytes_per_second)) {
             Ok(report) if !report.complete => tracing::debug!("scrub cancelled by shutdown"),
             Ok(report) => tracing::info!(
                 vectors = report.vectors_checked,

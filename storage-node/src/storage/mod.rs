@@ -720,14 +720,29 @@ impl Store {
     /// at a time under the read lock (writes wait at most one chunk). Damage fails with
     /// [`StoreError::Corrupt`] naming the file and offset, and stops the store: every
     /// later call fails with the same reason, so nothing damaged is served. The server
-    /// runs this in the background after start-up. Setting `cancel` ends it early (the
-    /// report then says it was not complete).
-    pub fn scrub(&self, cancel: &AtomicBool) -> Result<ScrubReport, StoreError> {
+    /// runs this in the background after start-up. It reads at most `max_bytes_per_second`
+    /// of vector values (no limit when `None`), so it does not take the disk from the
+    /// searches. Setting `cancel` ends it early (the report then says it was not complete).
+    pub fn scrub(
+        &self,
+        cancel: &AtomicBool,
+        max_bytes_per_second: Option<u64>,
+    ) -> Result<ScrubReport, StoreError> {
         const CHUNK: usize = 4096;
+        let started = std::time::Instant::now();
         let mut report = ScrubReport::default();
         let mut position = 0;
         let mut slot = 0;
         loop {
+            if let Some(rate) = max_bytes_per_second {
+                let read = report.vectors_checked * self.layout.dim as u64 * 4;
+                let mut wait = scrub_pause(read, started.elapsed(), rate);
+                while !wait.is_zero() && !cancel.load(Ordering::Relaxed) {
+                    let nap = wait.min(std::time::Duration::from_millis(100));
+                    std::thread::sleep(nap);
+                    wait -= nap;
+                }
+            }
             if cancel.load(Ordering::Relaxed) {
                 return Ok(report);
             }
@@ -990,6 +1005,20 @@ impl Store {
     }
 }
 
+/// How long a scrub that has read `read` bytes after `elapsed` waits before reading on, so
+/// that it averages at most `bytes_per_second`.
+pub(crate) fn scrub_pause(
+    read: u64,
+    elapsed: std::time::Duration,
+    bytes_per_second: u64,
+) -> std::time::Duration {
+    if bytes_per_second == 0 {
+        return std::time::Duration::ZERO;
+    }
+    let due = std::time::Duration::from_secs_f64(read as f64 / bytes_per_second as f64);
+    due.saturating_sub(elapsed)
+}
+
 /// The (segment, slot) of each reserved slot, in order.
 fn reserved_slots(reservations: &[Reservation]) -> impl Iterator<Item = (u32, u32)> + '_ {
     reservations.iter().flat_map(|reservation| {
@@ -1136,6 +1165,23 @@ mod tests {
             values: vec![value; 8],
             payload: id.to_le_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn the_scrub_pauses_to_keep_its_average_rate() {
+        use std::time::Duration;
+        let mib = 1 << 20;
+        assert_eq!(scrub_pause(0, Duration::ZERO, mib), Duration::ZERO);
+        assert_eq!(
+            scrub_pause(4 * mib, Duration::from_secs(1), mib),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            scrub_pause(mib, Duration::from_secs(2), mib),
+            Duration::ZERO,
+            "behind schedule: no pause"
+        );
+        assert_eq!(scrub_pause(u64::MAX, Duration::ZERO, 0), Duration::ZERO);
     }
 
     /// Logs written before upserts placed their values (records carrying the values) still

@@ -35,6 +35,7 @@ pub fn settings(dir: &std::path::Path, dimension: u32, metric: Metric) -> Server
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
         max_message_bytes: 64 << 20,
         compaction: CompactionPolicy::default(),
+        scrub_mib_per_second: sutra_storage::config::DEFAULT_SCRUB_MIB_PER_SECOND,
         platform: platform(),
     }
 }
