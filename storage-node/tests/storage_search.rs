@@ -302,3 +302,169 @@ fn turning_compression_on_for_an_existing_store_builds_the_int8_copies() {
         exact.hits
     );
 }
+
+/// Pages of `path` in the page cache, counted with `mincore` over a read-only map (which
+/// itself faults nothing in).
+#[cfg(target_os = "linux")]
+fn resident_bytes(path: &Path) -> u64 {
+    let file = std::fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: a private read-only map of a file this test owns; nothing writes it meanwhile.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let page = 4096;
+    let mut pages = vec![0u8; len.div_ceil(page)];
+    // SAFETY: `map` covers `len` bytes from a page-aligned address; `pages` has a byte for
+    // each of its pages.
+    let rc = unsafe { libc::mincore(map.as_ptr() as *mut libc::c_void, len, pages.as_mut_ptr()) };
+    assert_eq!(rc, 0, "mincore on {}", path.display());
+    pages.iter().filter(|p| **p & 1 != 0).count() as u64 * page as u64
+}
+
+/// Drops the cached pages of every file in `dir` and checks they are gone, so a test
+/// never mistakes pages left from writing them for pages read ahead.
+#[cfg(target_os = "linux")]
+fn evict(dir: &Path) {
+    use std::os::fd::AsRawFd;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        let file = std::fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        // SAFETY: an advisory call on an open descriptor; no memory is passed.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+        assert_eq!(
+            resident_bytes(&path),
+            0,
+            "{} stayed cached after POSIX_FADV_DONTNEED: this filesystem cannot show read-ahead",
+            path.display()
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn files_with_extension(dir: &Path, extension: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Polls until `done` holds, for at most 30 s; false if it never did.
+#[cfg(target_os = "linux")]
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    done()
+}
+
+/// `open` reads the scanned array ahead into the page cache in scan order, stops at
+/// `read_ahead_bytes`, reads nothing with 0, and reads the int8 codes, not the f32 values,
+/// when compression is on.
+#[cfg(target_os = "linux")]
+#[test]
+fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
+    const DIM: usize = 256;
+    const MIB: u64 = 1 << 20;
+    let dir = tempdir();
+    // 1 KiB slots, 1024 a segment: 5,500 vectors fill 5 segments and half of a sixth.
+    let config = |read_ahead_bytes: u64, compression: bool| {
+        let mut cfg = config(dir.path(), DIM as u32, Metric::Dot);
+        cfg.segment_bytes = MIB;
+        cfg.read_ahead_bytes = read_ahead_bytes;
+        cfg.compression = compression;
+        cfg
+    };
+    let mut rng = Rng(99);
+    let store = Store::open(config(0, false)).unwrap();
+    store.upsert(dataset(&mut rng, 5_500, DIM)).unwrap();
+    store.close().unwrap();
+    let vec_files = files_with_extension(dir.path(), "vec");
+    assert_eq!(vec_files.len(), 6);
+    let used = |i: usize| if i < 5 { MIB } else { 380 * 1024 };
+
+    // Off: nothing of the values is read.
+    evict(dir.path());
+    let store = Store::open(config(0, false)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for path in &vec_files {
+        assert_eq!(
+            resident_bytes(path),
+            0,
+            "{} was read with read-ahead off",
+            path.display()
+        );
+    }
+    drop(store);
+
+    // A budget of 2.5 MiB: the first two segments whole, half of the third, nothing after.
+    evict(dir.path());
+    let store = Store::open(config(5 * MIB / 2, false)).unwrap();
+    let expected = [MIB, MIB, MIB / 2, 0, 0, 0];
+    let resident = || {
+        vec_files
+            .iter()
+            .map(|p| resident_bytes(p))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(|| resident()[..3] == expected[..3]),
+        "the first 2.5 MiB were not read ahead: {:?}",
+        resident()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(resident(), expected, "read ahead past the budget");
+    drop(store);
+
+    // No limit: every used byte of every segment, and not the unused tail.
+    evict(dir.path());
+    let store = Store::open(config(u64::MAX, false)).unwrap();
+    let all: Vec<u64> = (0..6).map(used).collect();
+    assert!(
+        eventually(|| resident() == all),
+        "the scanned array was not read ahead whole: {:?}, expected {all:?}",
+        resident()
+    );
+    store.close().unwrap();
+
+    // Compression: the int8 codes are what searches scan, so they are read, not the values.
+    Store::open(config(0, true)).unwrap().close().unwrap();
+    let code_files = files_with_extension(dir.path(), "i8");
+    assert_eq!(code_files.len(), 6);
+    evict(dir.path());
+    let store = Store::open(config(u64::MAX, true)).unwrap();
+    // 256 one-byte codes a slot: a quarter of the values' bytes, in whole pages.
+    let codes: Vec<u64> = (0..6)
+        .map(|i| (used(i) / 4).next_multiple_of(4096))
+        .collect();
+    let code_resident = || {
+        code_files
+            .iter()
+            .map(|p| resident_bytes(p))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(|| code_resident() == codes),
+        "the int8 codes were not read ahead: {:?}, expected {codes:?}",
+        code_resident()
+    );
+    assert_eq!(
+        resident(),
+        vec![0; 6],
+        "values read ahead with compression on"
+    );
+    drop(store);
+}

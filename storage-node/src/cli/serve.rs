@@ -8,7 +8,8 @@ use sutra_core::platform::PlatformReport;
 use sutra_core::variant::VariantCatalog;
 
 use crate::config::{
-    CompressionChoice, ConfigError, LogFormat, PartialSettings, ServeSettings, store_config,
+    CompressionChoice, ConfigError, LogFormat, PartialSettings, ServeSettings, read_ahead_bytes,
+    store_config,
 };
 use crate::server::{ServeError, ServerSettings};
 use crate::simd::Metric;
@@ -60,6 +61,12 @@ pub struct ServeArgs {
     /// its checksum, at most this many MiB/s; 0 skips it [default: 256].
     #[arg(long, env = "SUTRA_SCRUB_MIB_PER_SECOND", value_name = "N")]
     pub scrub_mib_per_second: Option<u64>,
+    /// At start-up, read up to this many MiB of the arrays searches scan (int8 codes with
+    /// compression, else the vectors) into the page cache in the background, so the first
+    /// searches after a cold start do not wait on the disk one page fault at a time; 0
+    /// reads nothing ahead [default: half the memory the process may use].
+    #[arg(long, env = "SUTRA_READ_AHEAD_MIB", value_name = "N")]
+    pub read_ahead_mib: Option<u64>,
 }
 
 impl ServeArgs {
@@ -86,6 +93,7 @@ impl ServeArgs {
             compact_dead_ratio: self.compact_dead_ratio,
             compact_min_dead_bytes: self.compact_min_dead_bytes,
             scrub_mib_per_second: self.scrub_mib_per_second,
+            read_ahead_mib: self.read_ahead_mib,
         }
     }
 }
@@ -107,11 +115,15 @@ pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailur
     init_logging(settings.log_format);
     let platform = PlatformStatus::new(report, &settings.variant, VariantCatalog::builtin());
     log_platform(&platform);
-    let store = store_config(
+    let mut store = store_config(
         &settings,
         &platform.config,
         stored_layout(&settings.data).map_err(ConfigError::Store)?,
     )?;
+    store.read_ahead_bytes = read_ahead_bytes(
+        settings.read_ahead_mib,
+        platform.report.memory.usable_bytes(),
+    );
     let server = ServerSettings {
         store,
         grpc_addr: settings.grpc_addr,

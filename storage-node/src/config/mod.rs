@@ -29,6 +29,13 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
 /// `--scrub-mib-per-second` when nothing sets it: the start-up scrub of a 1,000,000 x 768
 /// store (2.9 GiB of values) then takes about 12 s.
 pub const DEFAULT_SCRUB_MIB_PER_SECOND: u64 = 256;
+/// The bytes of the scanned arrays to read ahead at start-up: `--read-ahead-mib` when set,
+/// else half of `usable_memory` (the container limit when there is one), so the pages read
+/// ahead never crowd out the rest of what the process and its neighbours need.
+pub fn read_ahead_bytes(read_ahead_mib: Option<u64>, usable_memory: u64) -> u64 {
+    read_ahead_mib.map_or(usable_memory / 2, |mib| mib.saturating_mul(1 << 20))
+}
+
 /// `--metric` for a new collection when nothing sets it.
 pub const DEFAULT_METRIC: Metric = Metric::Cosine;
 
@@ -73,6 +80,7 @@ pub struct PartialSettings {
     pub compact_dead_ratio: Option<f64>,
     pub compact_min_dead_bytes: Option<u64>,
     pub scrub_mib_per_second: Option<u64>,
+    pub read_ahead_mib: Option<u64>,
 }
 
 /// Everything `serve` needs to start, after merging and defaults. `dimension` and
@@ -91,6 +99,9 @@ pub struct ServeSettings {
     pub compaction: CompactionPolicy,
     /// Pace of the background scrub after start-up; 0 runs none.
     pub scrub_mib_per_second: u64,
+    /// MiB of the scanned arrays read ahead at start-up; `None` derives it from the memory
+    /// the process may use ([`read_ahead_bytes`]).
+    pub read_ahead_mib: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +165,7 @@ impl PartialSettings {
             compact_dead_ratio: self.compact_dead_ratio.or(lower.compact_dead_ratio),
             compact_min_dead_bytes: self.compact_min_dead_bytes.or(lower.compact_min_dead_bytes),
             scrub_mib_per_second: self.scrub_mib_per_second.or(lower.scrub_mib_per_second),
+            read_ahead_mib: self.read_ahead_mib.or(lower.read_ahead_mib),
         }
     }
 
@@ -211,6 +223,7 @@ impl PartialSettings {
             scrub_mib_per_second: self
                 .scrub_mib_per_second
                 .unwrap_or(DEFAULT_SCRUB_MIB_PER_SECOND),
+            read_ahead_mib: self.read_ahead_mib,
         })
     }
 }
@@ -324,6 +337,20 @@ mod tests {
             ..PartialSettings::default()
         };
         assert_eq!(off.over(file).resolve().unwrap().scrub_mib_per_second, 0);
+    }
+
+    #[test]
+    fn read_ahead_is_half_the_usable_memory_unless_set() {
+        const GIB: u64 = 1 << 30;
+        let default = PartialSettings::default().resolve().unwrap();
+        assert_eq!(default.read_ahead_mib, None);
+        assert_eq!(read_ahead_bytes(default.read_ahead_mib, 8 * GIB), 4 * GIB);
+        let file = PartialSettings::from_toml("read-ahead-mib = 512\n").unwrap();
+        let set = PartialSettings::default().over(file).resolve().unwrap();
+        assert_eq!(set.read_ahead_mib, Some(512));
+        assert_eq!(read_ahead_bytes(set.read_ahead_mib, 8 * GIB), 512 << 20);
+        assert_eq!(read_ahead_bytes(Some(0), 8 * GIB), 0);
+        assert_eq!(read_ahead_bytes(Some(u64::MAX), GIB), u64::MAX);
     }
 
     #[test]

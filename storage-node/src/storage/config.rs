@@ -49,11 +49,17 @@ pub struct StoreConfig {
     /// fsync, the WAL's, shared by concurrent writers) instead of straight into its slots
     /// (a segment fsync of its own before the WAL's). 0 places every batch.
     pub inline_value_bytes: usize,
+    /// At open, read up to this many bytes of the arrays searches scan (the int8 codes
+    /// with compression, else the f32 values) into the page cache in the background, so
+    /// the first searches after a restart with a cold cache do not wait on one page
+    /// fault's read-ahead at a time (see `readahead`). 0 reads nothing ahead.
+    pub read_ahead_bytes: u64,
 }
 
 impl StoreConfig {
     /// A config with the defaults: 64-byte alignment, 256 MiB segments, the host page size,
-    /// no huge pages, no compression, 64 KiB payloads, checkpoint every 256 MiB of WAL.
+    /// no huge pages, no compression, 64 KiB payloads, checkpoint every 256 MiB of WAL,
+    /// the whole scanned array read ahead at open.
     pub fn new(dir: impl Into<PathBuf>, dimension: u32, metric: Metric) -> StoreConfig {
         let page_size = host_page_size();
         StoreConfig {
@@ -68,6 +74,7 @@ impl StoreConfig {
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             checkpoint_wal_bytes: DEFAULT_CHECKPOINT_WAL_BYTES,
             inline_value_bytes: DEFAULT_INLINE_VALUE_BYTES,
+            read_ahead_bytes: u64::MAX,
         }
     }
 

@@ -44,7 +44,10 @@
 //! slot: no vector is read), cuts the payload file back to the checkpointed length, and
 //! replays WAL records after the checkpoint LSN, writing inline values into their slots
 //! and checking each placed vector's values against its record's checksum (a mismatch is
-//! corruption, reported with file and offset).
+//! corruption, reported with file and offset). Last it starts the read-ahead
+//! ([`readahead`]): a background thread that queues reads of the scanned arrays a window
+//! at a time, in scan order, up to `read_ahead_bytes`, so a first search on a cold page
+//! cache finds the disk already busy with what it needs next.
 //! Slots past the checkpointed counts are ignored until a replayed record names them; slots
 //! reserved by upserts not applied at the checkpoint are counted but dead (their metadata
 //! is still zero) until a replayed record names them.
@@ -80,6 +83,7 @@ mod manifest;
 mod ops;
 mod payload;
 mod quant;
+mod readahead;
 mod search;
 mod segment;
 mod state;
@@ -108,6 +112,7 @@ use error::IoContext;
 use manifest::Manifest;
 use ops::{KIND_DELETE, Op, Placed};
 
+use readahead::ReadAhead;
 use search::{PreparedQuery, QueryOutcome, ScanView, Scorer};
 use segment::{MapHints, VectorFile};
 use state::{Reservation, State};
@@ -385,6 +390,8 @@ pub struct Store {
     checkpoint_lsn: AtomicU64,
     failure: Mutex<Option<String>>,
     counters: Counters,
+    /// Stops (and waits for) the start-up read-ahead when the store is dropped.
+    _read_ahead: ReadAhead,
     _dir_lock: File,
 }
 
@@ -426,6 +433,15 @@ impl Store {
             std::fs::remove_file(path).at(path)?;
         }
         let wal = Wal::start(&cfg.dir, replayed.last_lsn + 1)?;
+        let scanned = state
+            .segments
+            .iter()
+            .map(|segment| {
+                let (path, len) = segment.scanned_file();
+                (path.to_path_buf(), len)
+            })
+            .collect();
+        let read_ahead = ReadAhead::start(&cfg.dir, scanned, cfg.read_ahead_bytes);
         Ok(Store {
             config: cfg,
             layout,
@@ -439,6 +455,7 @@ impl Store {
             checkpoint_lsn: AtomicU64::new(replayed.last_lsn),
             failure: Mutex::new(None),
             counters: Counters::default(),
+            _read_ahead: read_ahead,
             _dir_lock: dir_lock,
         })
     }

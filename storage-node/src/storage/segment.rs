@@ -282,9 +282,10 @@ impl Segment {
         Ok(segment)
     }
 
-    /// Huge pages when asked (the kernel ignores it where THP cannot back file mappings),
-    /// sequential read-ahead on the array that scans read, and an early read-ahead so the
-    /// first search after start-up finds the pages in memory.
+    /// Huge pages when asked (the kernel ignores it where THP cannot back file mappings)
+    /// and sequential read-ahead on the array that scans read. Reading that array ahead at
+    /// start-up is the store's `ReadAhead`: `MADV_WILLNEED` on the mapping would read only
+    /// its first read-ahead window.
     fn apply_hints(&self, hints: MapHints) {
         let maps: [Option<&MmapMut>; 3] =
             [Some(&self.vectors), Some(&self.meta), self.codes.as_ref()];
@@ -294,11 +295,18 @@ impl Segment {
             }
         }
         let scanned = self.codes.as_ref().unwrap_or(&self.vectors);
-        let scanned_len = self.used * self.scanned_slot_bytes();
         advise(scanned, Advice::Sequential);
-        if scanned_len > 0 {
-            advise_range(scanned, Advice::WillNeed, scanned_len);
-        }
+    }
+
+    /// The file searches scan (the int8 codes with compression, else the f32 values) and
+    /// the bytes of it the used slots fill.
+    pub fn scanned_file(&self) -> (&Path, u64) {
+        let path = if self.codes.is_some() {
+            &self.paths.codes
+        } else {
+            &self.paths.vectors
+        };
+        (path, (self.used * self.scanned_slot_bytes()) as u64)
     }
 
     fn scanned_slot_bytes(&self) -> usize {
@@ -532,12 +540,6 @@ fn map_file(file: &File, path: &Path, len: usize) -> Result<MmapMut, StoreError>
 
 fn advise(map: &MmapMut, advice: Advice) {
     if let Err(error) = map.advise(advice) {
-        tracing::debug!(?advice, %error, "madvise hint not applied");
-    }
-}
-
-fn advise_range(map: &MmapMut, advice: Advice, len: usize) {
-    if let Err(error) = map.advise_range(advice, 0, len.min(map.len())) {
         tracing::debug!(?advice, %error, "madvise hint not applied");
     }
 }
