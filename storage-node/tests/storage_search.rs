@@ -467,4 +467,22 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
         "values read ahead with compression on"
     );
     drop(store);
+
+    // With compression a search reads the values only of its re-rank candidates (100 for
+    // k = 10): one page each, not a read-ahead window around each.
+    evict(dir.path());
+    let store = Store::open(config(0, true)).unwrap();
+    let query = rng.vector(DIM);
+    let hits = store
+        .search(&query, 10, &SearchFilter::default())
+        .unwrap()
+        .hits;
+    assert_eq!(hits.len(), 10);
+    let read: u64 = resident().iter().sum();
+    assert!(read > 0, "the re-rank read no values");
+    assert!(
+        read <= 100 * 4096,
+        "re-ranking 100 candidates brought {read} bytes of values into memory"
+    );
+    drop(store);
 }

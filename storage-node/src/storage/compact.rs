@@ -164,6 +164,7 @@ struct Rewrite {
 impl Rewrite {
     fn copy_live(&mut self, state: &State) -> Result<(), StoreError> {
         for segment in &state.segments {
+            segment.will_need_values(0..segment.used);
             for (slot, meta) in segment.metas().iter().enumerate() {
                 if !meta.is_live() {
                     continue;

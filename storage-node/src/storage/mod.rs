@@ -409,6 +409,7 @@ impl Store {
         let hints = MapHints {
             huge_pages: cfg.huge_pages,
             compression: cfg.compression,
+            read_ahead_window: readahead::window_for(&cfg.dir),
         };
         let mut state = State::load(&cfg.dir, &manifest, layout, hints)?;
         let replayed = wal::replay(&cfg.dir, manifest.checkpoint_lsn, layout.dim, &mut |op| {
@@ -441,7 +442,7 @@ impl Store {
                 (path.to_path_buf(), len)
             })
             .collect();
-        let read_ahead = ReadAhead::start(&cfg.dir, scanned, cfg.read_ahead_bytes);
+        let read_ahead = ReadAhead::start(scanned, hints.read_ahead_window, cfg.read_ahead_bytes);
         Ok(Store {
             config: cfg,
             layout,

@@ -69,7 +69,7 @@ pub(crate) fn window_from_read_ahead_kb(text: Option<&str>) -> u64 {
 
 /// The read-ahead window of the device holding `dir`, from
 /// `/sys/class/bdi/<major>:<minor>/read_ahead_kb`.
-fn window_for(dir: &Path) -> u64 {
+pub(crate) fn window_for(dir: &Path) -> u64 {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
@@ -101,10 +101,10 @@ pub(crate) struct ReadAhead {
 impl ReadAhead {
     /// Starts reading ahead the first `len` bytes of each file, in order, at most `budget`
     /// bytes in all; a zero budget or nothing to read starts no thread.
-    pub fn start(dir: &Path, files: Vec<(PathBuf, u64)>, budget: u64) -> ReadAhead {
+    pub fn start(files: Vec<(PathBuf, u64)>, window: u64, budget: u64) -> ReadAhead {
         let stop = Arc::new(AtomicBool::new(false));
         let lens: Vec<u64> = files.iter().map(|(_, len)| *len).collect();
-        let pieces = plan(&lens, window_for(dir), budget);
+        let pieces = plan(&lens, window, budget);
         if pieces.is_empty() || !cfg!(target_os = "linux") {
             return ReadAhead { stop, thread: None };
         }
@@ -165,6 +165,14 @@ fn run(paths: &[PathBuf], pieces: &[Piece], stop: &AtomicBool) {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "read-ahead of the scanned arrays queued"
     );
+}
+
+/// Asks for `len` bytes of `file` at `offset` a `window` at a time (one call for the
+/// whole range would be cut to one window).
+pub(crate) fn will_need_range(file: &std::fs::File, offset: u64, len: u64, window: u64) {
+    for piece in plan(&[len], window, u64::MAX) {
+        will_need(file, offset + piece.offset, piece.len);
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -88,6 +88,7 @@ pub(crate) struct Segment {
     codes: Option<MmapMut>,
     checksums: MmapMut,
     paths: SegmentPaths,
+    read_ahead_window: u64,
 }
 
 /// The vector file of a segment, for writing values into reserved slots without holding
@@ -185,6 +186,9 @@ pub(crate) fn segment_id_of(file_name: &str) -> Option<u32> {
 pub(crate) struct MapHints {
     pub huge_pages: bool,
     pub compression: bool,
+    /// Bytes one `POSIX_FADV_WILLNEED` may ask for on the store's device (see
+    /// [`readahead`](super::readahead)).
+    pub read_ahead_window: u64,
 }
 
 impl Segment {
@@ -219,6 +223,7 @@ impl Segment {
             codes,
             checksums,
             paths,
+            read_ahead_window: hints.read_ahead_window,
         };
         segment.apply_hints(hints);
         Ok(segment)
@@ -264,7 +269,11 @@ impl Segment {
             codes,
             checksums,
             paths,
+            read_ahead_window: hints.read_ahead_window,
         };
+        if rebuild_codes || rebuild_checksums {
+            segment.will_need_values(0..used);
+        }
         if rebuild_codes {
             segment.quantize_all();
         }
@@ -296,6 +305,30 @@ impl Segment {
         }
         let scanned = self.codes.as_ref().unwrap_or(&self.vectors);
         advise(scanned, Advice::Sequential);
+        if self.codes.is_some() {
+            // Searches read the values only to re-rank a few candidates, so a fault must
+            // not read around it: that is a whole read-ahead window (8 MiB on the
+            // development VM) per candidate. Passes over all the values ask for them with
+            // `will_need_values` instead.
+            advise(&self.vectors, Advice::Random);
+        }
+    }
+
+    /// Asks the kernel to read the values of `slots` ahead, for a pass over them that
+    /// follows (scrub, compaction, building codes or checksums): the mapping's own
+    /// read-ahead is off with compression.
+    pub fn will_need_values(&self, slots: std::ops::Range<usize>) {
+        let end = slots.end.min(self.used);
+        if slots.start >= end {
+            return;
+        }
+        let slot_bytes = self.layout.slot_bytes as u64;
+        super::readahead::will_need_range(
+            &self.vector_file.file,
+            slots.start as u64 * slot_bytes,
+            (end - slots.start) as u64 * slot_bytes,
+            self.read_ahead_window,
+        );
     }
 
     /// The file searches scan (the int8 codes with compression, else the f32 values) and

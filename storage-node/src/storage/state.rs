@@ -356,6 +356,7 @@ impl State {
             return Ok(None);
         };
         let end = slots.end.min(segment.used);
+        segment.will_need_values(slots.start.min(end)..end);
         let mut checked = 0;
         for slot in slots.start.min(end)..end {
             if segment.metas()[slot].is_live() {
