@@ -7,6 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("storage_descriptor.bin"))
+        // Hand-written (src/proto_vector.rs): packed floats in one copy each way.
+        .extern_path(".sutra.storage.v1.Vector", "crate::proto::Vector")
         .compile_protos(&["proto/storage.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto/storage.proto");
     Ok(())
