@@ -22,8 +22,9 @@ pub struct Vector {
     pub values: Vec<f32>,
     /// Optional small payload, at most 64 KiB.
     pub payload: Vec<u8>,
-    /// The values as packed little-endian f32 (dimension * 4 bytes), instead of `values`.
-    /// Requests set one of the two; responses use `values`.
+    /// The values as packed little-endian f32 (dimension * 4 bytes), instead of `values`:
+    /// the same bytes on the wire, for clients whose protobuf library encodes floats one
+    /// at a time. Requests set one of the two; responses use `values`.
     pub values_le: Vec<u8>,
 }
 
