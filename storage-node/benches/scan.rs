@@ -158,16 +158,8 @@ fn startup(dir: &Path, rows: &mut Vec<Row>) {
     let hits = store.search(&query, K, &SearchFilter::default()).unwrap();
     let answered = started.elapsed();
     black_box(hits);
-    row(
-        rows,
-        "start-up: open (manifest, mmap, id index)",
-        format!("{:.1} ms", opened.as_secs_f64() * 1e3),
-    );
-    row(
-        rows,
-        "start-up: open + first top-10 search",
-        format!("{:.0} ms", answered.as_secs_f64() * 1e3),
-    );
+    ms_row(rows, "start-up: open (manifest, mmap, id index)", opened);
+    ms_row(rows, "start-up: open + first top-10 search", answered);
 }
 
 /// Open and answer the first search with none of the store's pages cached (evicted with
@@ -175,13 +167,7 @@ fn startup(dir: &Path, rows: &mut Vec<Row>) {
 /// after: reading the same files sequentially with `read(2)`, none cached. The first exact
 /// scan has to bring every vector in from disk, so the read is its floor.
 fn cold_startup(dir: &Path, rows: &mut Vec<Row>) {
-    let query = vector(1);
-    evict_page_cache(dir);
-    let started = Instant::now();
-    let store = Store::open(config(dir, false)).unwrap();
-    let opened = started.elapsed();
-    black_box(store.search(&query, K, &SearchFilter::default()).unwrap());
-    let answered = started.elapsed();
+    let (store, opened, answered) = cold_open_and_search(dir, false);
     store.close().unwrap();
     evict_page_cache(dir);
     let started = Instant::now();
@@ -191,33 +177,52 @@ fn cold_startup(dir: &Path, rows: &mut Vec<Row>) {
     let started = Instant::now();
     let parallel_bytes = read_files_parallel(&store_files(dir), 4);
     let parallel = started.elapsed();
-    row(
-        rows,
-        "start-up, cold cache: open",
-        format!("{:.1} ms", opened.as_secs_f64() * 1e3),
-    );
-    row(
+    ms_row(rows, "start-up, cold cache: open", opened);
+    ms_row(
         rows,
         "start-up, cold cache: open + first top-10 search",
-        format!("{:.0} ms", answered.as_secs_f64() * 1e3),
+        answered,
     );
-    row(
+    read_row(
         rows,
         "reference: cold sequential read(2) of the store's files",
-        format!(
-            "{:.0} ms ({:.0} MB at {:.0} MB/s)",
-            read.as_secs_f64() * 1e3,
-            bytes as f64 / 1e6,
-            bytes as f64 / 1e6 / read.as_secs_f64()
-        ),
+        read,
+        bytes,
     );
-    row(
+    read_row(
         rows,
         "reference: cold read of the same files by 4 threads, 64 MiB pieces",
+        parallel,
+        parallel_bytes,
+    );
+}
+
+/// Evicts every cached page of the store, opens it and answers one top-10 search; returns
+/// the store and the times from the start to open and to the answer.
+fn cold_open_and_search(dir: &Path, compression: bool) -> (Store, Duration, Duration) {
+    let query = vector(1);
+    evict_page_cache(dir);
+    let started = Instant::now();
+    let store = Store::open(config(dir, compression)).unwrap();
+    let opened = started.elapsed();
+    black_box(store.search(&query, K, &SearchFilter::default()).unwrap());
+    (store, opened, started.elapsed())
+}
+
+fn ms_row(rows: &mut Vec<Row>, name: &str, elapsed: Duration) {
+    row(rows, name, format!("{:.1} ms", elapsed.as_secs_f64() * 1e3));
+}
+
+/// A read reference: its time, the bytes and the rate.
+fn read_row(rows: &mut Vec<Row>, name: &str, elapsed: Duration, bytes: u64) {
+    let mb = bytes as f64 / 1e6;
+    row(
+        rows,
+        name,
         format!(
-            "{:.0} ms ({:.0} MB/s)",
-            parallel.as_secs_f64() * 1e3,
-            parallel_bytes as f64 / 1e6 / parallel.as_secs_f64()
+            "{:.0} ms ({mb:.0} MB at {:.0} MB/s)",
+            elapsed.as_secs_f64() * 1e3,
+            mb / elapsed.as_secs_f64()
         ),
     );
 }
@@ -430,13 +435,7 @@ fn int8_scans(
 /// (a quarter of the f32 bytes) and re-ranks its candidates from the f32 slots, so it
 /// needs far less from disk than an exact scan. The int8 files exist at this point.
 fn cold_startup_int8(dir: &Path, rows: &mut Vec<Row>) {
-    let query = vector(1);
-    evict_page_cache(dir);
-    let started = Instant::now();
-    let store = Store::open(config(dir, true)).unwrap();
-    let opened = started.elapsed();
-    black_box(store.search(&query, K, &SearchFilter::default()).unwrap());
-    let answered = started.elapsed();
+    let (store, opened, answered) = cold_open_and_search(dir, true);
     let again = Instant::now();
     black_box(
         store
@@ -453,30 +452,22 @@ fn cold_startup_int8(dir: &Path, rows: &mut Vec<Row>) {
     let started = Instant::now();
     let code_bytes = read_files_parallel(&codes, 4);
     let read = started.elapsed();
-    row(
-        rows,
-        "start-up, cold cache, compression on: open",
-        format!("{:.1} ms", opened.as_secs_f64() * 1e3),
-    );
-    row(
+    ms_row(rows, "start-up, cold cache, compression on: open", opened);
+    ms_row(
         rows,
         "start-up, cold cache, compression on: open + first top-10 search",
-        format!("{:.0} ms", answered.as_secs_f64() * 1e3),
+        answered,
     );
-    row(
+    ms_row(
         rows,
         "start-up, cold cache, compression on: second search",
-        format!("{:.0} ms", second.as_secs_f64() * 1e3),
+        second,
     );
-    row(
+    read_row(
         rows,
         "reference: cold read of the int8 files by 4 threads, 64 MiB pieces",
-        format!(
-            "{:.0} ms ({:.0} MB at {:.0} MB/s)",
-            read.as_secs_f64() * 1e3,
-            code_bytes as f64 / 1e6,
-            code_bytes as f64 / 1e6 / read.as_secs_f64()
-        ),
+        read,
+        code_bytes,
     );
 }
 

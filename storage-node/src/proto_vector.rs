@@ -10,6 +10,8 @@ use prost::bytes::{Buf, BufMut};
 use prost::encoding::{self, DecodeContext, WireType};
 use prost::{DecodeError, Message};
 
+use crate::storage::f32_bytes;
+
 const ID: u32 = 1;
 const VALUES: u32 = 2;
 const PAYLOAD: u32 = 3;
@@ -35,8 +37,9 @@ impl Message for Vector {
         }
         if !self.values.is_empty() {
             encoding::encode_key(VALUES, WireType::LengthDelimited, buf);
-            encoding::encode_varint(packed_len(&self.values) as u64, buf);
-            put_f32s(&self.values, buf);
+            let bytes = f32_bytes(&self.values);
+            encoding::encode_varint(bytes.len() as u64, buf);
+            buf.put_slice(bytes);
         }
         if !self.payload.is_empty() {
             encoding::bytes::encode(PAYLOAD, &self.payload, buf);
@@ -87,7 +90,7 @@ impl Message for Vector {
         let values = if self.values.is_empty() {
             0
         } else {
-            let len = packed_len(&self.values);
+            let len = std::mem::size_of_val(self.values.as_slice());
             encoding::key_len(VALUES) + encoding::encoded_len_varint(len as u64) + len
         };
         let bytes = |tag, field: &Vec<u8>| {
@@ -108,23 +111,14 @@ impl Message for Vector {
     }
 }
 
-fn packed_len(values: &[f32]) -> usize {
-    std::mem::size_of_val(values)
-}
-
-/// Appends the values as little-endian f32s in one copy.
-fn put_f32s(values: &[f32], buf: &mut impl BufMut) {
-    #[cfg(target_endian = "little")]
-    {
-        // SAFETY: f32 has no padding and every byte of it is initialised; u8 has alignment 1.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), packed_len(values)) };
-        buf.put_slice(bytes);
-    }
-    #[cfg(not(target_endian = "little"))]
-    for value in values {
-        buf.put_f32_le(*value);
-    }
+/// Appends little-endian f32s (`bytes` holds a whole number of them), in one pass the
+/// compiler turns into a copy.
+pub(crate) fn extend_f32s_le(values: &mut Vec<f32>, bytes: &[u8]) {
+    values.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+    );
 }
 
 /// `repeated float`: packed (one length-delimited block) read a buffer chunk at a time; a
@@ -159,11 +153,7 @@ fn merge_values(
             left -= 4;
             continue;
         }
-        values.extend(
-            chunk[..whole]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
+        extend_f32s_le(values, &chunk[..whole]);
         buf.advance(whole);
         left -= whole;
     }
@@ -237,7 +227,7 @@ mod tests {
             if at >= bytes.len() {
                 break;
             }
-            let end = (at + size.max(&1)).min(bytes.len());
+            let end = (at + size).min(bytes.len());
             pieces.push_back(prost::bytes::Bytes::copy_from_slice(&bytes[at..end]));
             at = end;
         }

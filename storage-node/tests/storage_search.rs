@@ -323,6 +323,12 @@ fn resident_bytes(path: &Path) -> u64 {
     pages.iter().filter(|p| **p & 1 != 0).count() as u64 * page as u64
 }
 
+/// [`resident_bytes`] of each file.
+#[cfg(target_os = "linux")]
+fn resident_of(files: &[std::path::PathBuf]) -> Vec<u64> {
+    files.iter().map(|p| resident_bytes(p)).collect()
+}
+
 /// Drops the cached pages of every file in `dir` and checks they are gone, so a test
 /// never mistakes pages left from writing them for pages read ahead.
 #[cfg(target_os = "linux")]
@@ -414,12 +420,7 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
     evict(dir.path());
     let store = Store::open(config(5 * MIB / 2, false)).unwrap();
     let expected = [MIB, MIB, MIB / 2, 0, 0, 0];
-    let resident = || {
-        vec_files
-            .iter()
-            .map(|p| resident_bytes(p))
-            .collect::<Vec<_>>()
-    };
+    let resident = || resident_of(&vec_files);
     assert!(
         eventually(|| resident()[..3] == expected[..3]),
         "the first 2.5 MiB were not read ahead: {:?}",
@@ -450,12 +451,7 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
     let codes: Vec<u64> = (0..6)
         .map(|i| (used(i) / 4).next_multiple_of(4096))
         .collect();
-    let code_resident = || {
-        code_files
-            .iter()
-            .map(|p| resident_bytes(p))
-            .collect::<Vec<_>>()
-    };
+    let code_resident = || resident_of(&code_files);
     assert!(
         eventually(|| code_resident() == codes),
         "the int8 codes were not read ahead: {:?}, expected {codes:?}",

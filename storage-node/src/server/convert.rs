@@ -36,10 +36,9 @@ fn values(i: usize, values: Vec<f32>, values_le: &[u8]) -> Result<Vec<f32>, Stat
             values_le.len()
         )));
     }
-    Ok(values_le
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .collect())
+    let mut values = Vec::with_capacity(values_le.len() / 4);
+    crate::proto_vector::extend_f32s_le(&mut values, values_le);
+    Ok(values)
 }
 
 pub(crate) fn vector(record: Record) -> proto::Vector {

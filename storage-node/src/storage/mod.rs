@@ -114,6 +114,7 @@ use ops::{KIND_DELETE, Op, Placed};
 
 use readahead::ReadAhead;
 use search::{PreparedQuery, QueryOutcome, ScanView, Scorer};
+pub(crate) use segment::f32_bytes;
 use segment::{MapHints, VectorFile};
 use state::{Reservation, State};
 use wal::{Frame, Wal};

@@ -356,9 +356,10 @@ impl State {
             return Ok(None);
         };
         let end = slots.end.min(segment.used);
-        segment.will_need_values(slots.start.min(end)..end);
+        let slots = slots.start.min(end)..end;
+        segment.will_need_values(slots.clone());
         let mut checked = 0;
-        for slot in slots.start.min(end)..end {
+        for slot in slots {
             if segment.metas()[slot].is_live() {
                 segment.verify(slot)?;
                 checked += 1;
