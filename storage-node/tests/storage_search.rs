@@ -426,8 +426,15 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
         "the first 2.5 MiB were not read ahead: {:?}",
         resident()
     );
+    // Nothing past the budget arrives later. (Compared as upper bounds: a page the kernel
+    // is migrating meanwhile reads as absent to mincore, which once made an exact match
+    // fail with two pages of the third segment missing.)
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(resident(), expected, "read ahead past the budget");
+    let after = resident();
+    assert!(
+        after.iter().zip(&expected).all(|(got, most)| got <= most),
+        "read ahead past the budget: {after:?}, expected at most {expected:?}"
+    );
     drop(store);
 
     // No limit: every used byte of every segment, and not the unused tail.
