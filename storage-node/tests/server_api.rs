@@ -7,7 +7,8 @@ use server_support::*;
 use sutra_core::platform::{Arch, PlatformConfig, PlatformReport};
 use sutra_storage::proto::storage_client::StorageClient;
 use sutra_storage::proto::{
-    DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, StatsRequest, UpsertRequest,
+    DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, StatsRequest,
+    UpsertRequest, Vector,
 };
 use sutra_storage::simd::Metric;
 use sutra_storage::storage::{CompactionPolicy, Store, StoreConfig};
@@ -275,6 +276,93 @@ async fn upsert_stream_stores_every_batch_and_acks_the_total() {
         vec![vector(1, DIM), vector(250, DIM), vector(500, DIM)]
     );
     node.server.shutdown().await.unwrap();
+}
+
+/// Bulk batches (values over the 128 KiB inline limit: written into their slots and
+/// synced a group at a time) and small ones (values inside their WAL record) mixed in one
+/// stream that fills many 1 MiB segments: every vector is stored whole, later batches win
+/// over earlier ones for the same id, and all of it is the same after a restart.
+#[tokio::test]
+async fn a_stream_of_bulk_and_small_batches_stores_every_vector_whole_in_order() {
+    const BULK: u64 = 1500; // 1500 x 24 x 4 bytes = 144,000 bytes, over 128 KiB
+    let mut node = start_server(DIM, Metric::L2).await;
+    let mut next_id = 1u64;
+    let mut batches: Vec<UpsertRequest> = (0..24)
+        .map(|b| {
+            let len = if b % 3 == 0 { 10 } else { BULK };
+            let ids = next_id..next_id + len;
+            next_id += len;
+            batch(ids, DIM)
+        })
+        .collect();
+    let stored = next_id - 1;
+    // The last batch rewrites ids of the first two, bulk itself.
+    let rewritten: Vec<u64> = (1..=BULK).collect();
+    let rewrite = |id: u64| Vector {
+        payload: format!("again-{id}").into_bytes(),
+        values: values(id + 1_000_000, DIM),
+        ..vector(id, DIM)
+    };
+    batches.push(UpsertRequest {
+        vectors: rewritten.iter().map(|&id| rewrite(id)).collect(),
+    });
+    let expected = |id: u64| {
+        if id <= BULK {
+            rewrite(id)
+        } else {
+            vector(id, DIM)
+        }
+    };
+
+    let reply = node
+        .client
+        .upsert_stream(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.upserted, stored + BULK);
+    let ids: Vec<u64> = (1..=stored).collect();
+    for chunk in ids.chunks(4000) {
+        let got = node
+            .client
+            .get(GetRequest {
+                ids: chunk.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(got.missing.is_empty(), "missing {:?}", got.missing);
+        let want: Vec<Vector> = chunk.iter().map(|&id| expected(id)).collect();
+        assert!(
+            got.vectors == want,
+            "ids {}..={} differ",
+            chunk[0],
+            chunk[chunk.len() - 1]
+        );
+    }
+    let stats = node
+        .client
+        .stats(StatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.vectors, stored);
+    let dir = node.dir.path().to_path_buf();
+    node.server.shutdown().await.unwrap();
+
+    let mut config = StoreConfig::new(&dir, DIM, Metric::L2);
+    config.segment_bytes = 1 << 20;
+    let store = Store::open(config).unwrap();
+    assert_eq!(store.stats().vectors, stored);
+    for (id, record) in ids.iter().zip(store.get(&ids).unwrap()) {
+        let record = record.unwrap_or_else(|| panic!("id {id} lost at restart"));
+        let want = expected(*id);
+        assert_eq!(
+            (record.values, record.payload),
+            (want.values, want.payload),
+            "id {id}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use crate::proto::{
     SearchRequest, SearchResponse, StatsRequest, StatsResponse, UpsertRequest, UpsertResponse,
 };
 use crate::status::PlatformStatus;
-use crate::storage::{CompactionPolicy, Placement, Store, StoreError};
+use crate::storage::{BegunUpsert, CompactionPolicy, Placement, Store, StoreError};
 
 pub struct StorageService {
     store: Arc<Store>,
@@ -91,7 +91,7 @@ impl StorageService {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || call(&store))
             .await
-            .map_err(|error| Status::internal(format!("the storage task failed: {error}")))?
+            .map_err(task_failed)?
             .map_err(convert::status)
     }
 
@@ -104,9 +104,10 @@ impl StorageService {
     /// batch `n + 1` while batch `n` has its values written into fresh slots
     /// ([`Store::place`]); a committer task meanwhile makes every batch placed so far
     /// durable together (one `fdatasync` of the segment for the group, then their WAL
-    /// records, which share one group commit) and applies them. The group grows with
-    /// whatever was placed while the previous group committed, so the disk sees few large
-    /// syncs instead of one per batch. At most [`PLACED_AHEAD`] batches wait for a commit.
+    /// records, which share one group commit) and applies them once the log is durable,
+    /// while the next group syncs (see [`commit_placed`]). The group grows with whatever
+    /// was placed while the previous group committed, so the disk sees few large syncs
+    /// instead of one per batch. At most [`PLACED_AHEAD`] batches wait for a commit.
     /// When a batch fails, the ones before it are durable and stay, and the ones after it
     /// are not stored. The stream is acknowledged once every batch is durable.
     async fn upsert_stream_batches(
@@ -116,9 +117,7 @@ impl StorageService {
         let (placed, to_commit) = tokio::sync::mpsc::channel(PLACED_AHEAD);
         let committer = tokio::spawn(commit_placed(Arc::clone(&self.store), to_commit));
         let received = self.place_stream(&mut stream, placed).await;
-        let committed = committer
-            .await
-            .map_err(|error| Status::internal(format!("the storage task failed: {error}")))?;
+        let committed = committer.await.map_err(task_failed)?;
         // A failed commit concerns an earlier batch than anything the receiver saw after it.
         let upserted = committed?;
         received?;
@@ -144,7 +143,7 @@ impl StorageService {
                 receive(stream, index + 1)
             );
             let placement = placement
-                .map_err(|error| Status::internal(format!("the storage task failed: {error}")))
+                .map_err(task_failed)
                 .and_then(|placement| placement.map_err(convert::status))
                 .map_err(|status| in_batch(index, status))?;
             if placed.send((index, placement)).await.is_err() {
@@ -240,40 +239,100 @@ async fn receive(
 const PLACED_AHEAD: usize = 8;
 
 /// Commits the placed batches of a stream in order, each time all that have arrived, until
-/// the receiver is done; returns how many vectors it stored. Stops at the first failure,
-/// leaving the batches after it unlogged (their slots are dead until compaction).
+/// the receiver is done; returns how many vectors it stored. Committing is two stages that
+/// overlap: this task makes a group's values durable and queues its WAL records
+/// ([`Store::log_placed`]) while a finisher task waits for the previous group's WAL fsync
+/// and applies it, so the segment sync of one group and the log sync of the one before it
+/// reach the disk together. Stops at the first failure, leaving the batches after it
+/// unlogged (their slots are dead until compaction); a failure the finisher reports
+/// concerns an earlier batch than one met here, so it is reported first.
 async fn commit_placed(
     store: Arc<Store>,
     mut placed: tokio::sync::mpsc::Receiver<(usize, Placement)>,
 ) -> Result<u64, Status> {
-    let mut upserted = 0;
+    let (logged, to_finish) = tokio::sync::mpsc::channel(1);
+    let finisher = tokio::spawn(finish_logged(to_finish));
+    let mut logging = Ok(());
     while let Some(first) = placed.recv().await {
         let mut group = vec![first];
         while let Ok(more) = placed.try_recv() {
             group.push(more);
         }
         let store = Arc::clone(&store);
-        upserted += tokio::task::spawn_blocking(move || commit_group(&store, group))
+        let group = tokio::task::spawn_blocking(move || log_group(&store, group))
             .await
-            .map_err(|error| Status::internal(format!("the storage task failed: {error}")))??;
+            .map_err(task_failed)
+            .and_then(|group| group);
+        match group {
+            Ok(group) => {
+                if let Err(unsent) = logged.send(group).await {
+                    // The finisher panicked (reported below). Finishing waits for an
+                    // fsync, so the records it did not take are finished off the runtime.
+                    let _ = tokio::task::spawn_blocking(move || drop(unsent)).await;
+                    break;
+                }
+            }
+            Err(status) => {
+                logging = Err(status);
+                break;
+            }
+        }
     }
+    drop(logged);
+    let upserted = finisher.await.map_err(task_failed)??;
+    logging?;
     Ok(upserted)
 }
 
-/// Makes a group of placed batches durable with one sync and applies them in order.
-fn commit_group(store: &Arc<Store>, group: Vec<(usize, Placement)>) -> Result<u64, Status> {
+/// Batches of a stream whose WAL records are queued, with their indices in the stream.
+type LoggedGroup = Vec<(usize, BegunUpsert)>;
+
+/// Makes a group of placed batches durable with one sync and queues their WAL records.
+fn log_group(store: &Arc<Store>, group: Vec<(usize, Placement)>) -> Result<LoggedGroup, Status> {
     let first = group[0].0;
     let (indices, placements): (Vec<usize>, Vec<Placement>) = group.into_iter().unzip();
     let begun = store
         .log_placed(placements)
         .map_err(|error| in_batch(first, convert::status(error)))?;
+    Ok(indices.into_iter().zip(begun).collect())
+}
+
+/// Finishes the logged groups in order until the committer is done; returns how many
+/// vectors they stored, or the first failure. Every logged record is finished (a record in
+/// the WAL takes effect at the next start-up anyway), so after a failure it goes on.
+async fn finish_logged(
+    mut logged: tokio::sync::mpsc::Receiver<LoggedGroup>,
+) -> Result<u64, Status> {
     let mut upserted = 0;
-    for (index, begun) in indices.into_iter().zip(begun) {
+    let mut failed = None;
+    while let Some(group) = logged.recv().await {
+        let finished = tokio::task::spawn_blocking(move || finish_group(group))
+            .await
+            .map_err(task_failed)
+            .and_then(|finished| finished);
+        match finished {
+            Ok(count) => upserted += count,
+            Err(status) => {
+                failed.get_or_insert(status);
+            }
+        }
+    }
+    failed.map_or(Ok(upserted), Err)
+}
+
+/// Waits for a logged group's WAL fsync and applies its batches in order.
+fn finish_group(group: LoggedGroup) -> Result<u64, Status> {
+    let mut upserted = 0;
+    for (index, begun) in group {
         upserted += begun
             .finish()
             .map_err(|error| in_batch(index, convert::status(error)))?;
     }
     Ok(upserted)
+}
+
+fn task_failed(error: tokio::task::JoinError) -> Status {
+    Status::internal(format!("the storage task failed: {error}"))
 }
 
 /// Names the failing batch of a stream; earlier batches are durable and stay.
