@@ -266,8 +266,9 @@ async fn commit_placed(
         match group {
             Ok(group) => {
                 if let Err(unsent) = logged.send(group).await {
-                    // The finisher panicked (reported below). Finishing waits for an
-                    // fsync, so the records it did not take are finished off the runtime.
+                    // The finisher met a failure or panicked (reported below). Finishing
+                    // waits for an fsync, so the records it did not take (logged, so they
+                    // take effect) are finished off the runtime.
                     let _ = tokio::task::spawn_blocking(move || drop(unsent)).await;
                     break;
                 }
@@ -298,8 +299,10 @@ fn log_group(store: &Arc<Store>, group: Vec<(usize, Placement)>) -> Result<Logge
 }
 
 /// Finishes the logged groups in order until the committer is done; returns how many
-/// vectors they stored, or the first failure. Every logged record is finished (a record in
-/// the WAL takes effect at the next start-up anyway), so after a failure it goes on.
+/// vectors they stored, or the first failure. After a failure it closes the channel, so the
+/// committer logs nothing more, and still finishes the groups already logged (a record in
+/// the WAL takes effect at the next start-up anyway, and an unfinished one would hold up
+/// every later write).
 async fn finish_logged(
     mut logged: tokio::sync::mpsc::Receiver<LoggedGroup>,
 ) -> Result<u64, Status> {
@@ -313,6 +316,7 @@ async fn finish_logged(
         match finished {
             Ok(count) => upserted += count,
             Err(status) => {
+                logged.close();
                 failed.get_or_insert(status);
             }
         }
