@@ -279,6 +279,8 @@ async fn commit_placed(
             }
         }
     }
+    // The receiver stops at its next hand-over; batches placed but not logged are abandoned.
+    drop(placed);
     drop(logged);
     let upserted = finisher.await.map_err(task_failed)??;
     logging?;
