@@ -6,7 +6,7 @@
 //! The N x 768 store is built once under `target/scan-bench/n<N>` (or `SCAN_DIR`) and
 //! reused by later runs; the ingest measurement always writes a fresh scratch store.
 //! `SCAN_ONLY=startup` measures only the start-up rows (warm, cold, cold with compression)
-//! with their references, in about half a minute once the store exists.
+//! with their references, in under half a minute once the store exists (15 s here).
 //! Prints a Markdown table for `docs/PERFORMANCE.md`.
 
 use std::fs::OpenOptions;
