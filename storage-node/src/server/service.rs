@@ -89,10 +89,7 @@ impl StorageService {
         call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Status> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || call(&store))
-            .await
-            .map_err(task_failed)?
-            .map_err(convert::status)
+        off_runtime(move || call(&store).map_err(convert::status)).await
     }
 
     async fn upsert_batch(&self, request: UpsertRequest) -> Result<u64, Status> {
@@ -139,13 +136,10 @@ impl StorageService {
                 convert::records(batch.vectors).map_err(|status| in_batch(index, status))?;
             let store = Arc::clone(&self.store);
             let (placement, following) = tokio::join!(
-                tokio::task::spawn_blocking(move || store.place(records)),
+                off_runtime(move || store.place(records).map_err(convert::status)),
                 receive(stream, index + 1)
             );
-            let placement = placement
-                .map_err(task_failed)
-                .and_then(|placement| placement.map_err(convert::status))
-                .map_err(|status| in_batch(index, status))?;
+            let placement = placement.map_err(|status| in_batch(index, status))?;
             if placed.send((index, placement)).await.is_err() {
                 return Ok(());
             }
@@ -259,11 +253,7 @@ async fn commit_placed(
             group.push(more);
         }
         let store = Arc::clone(&store);
-        let group = tokio::task::spawn_blocking(move || log_group(&store, group))
-            .await
-            .map_err(task_failed)
-            .and_then(|group| group);
-        match group {
+        match off_runtime(move || log_group(&store, group)).await {
             Ok(group) => {
                 if let Err(unsent) = logged.send(group).await {
                     // The finisher met a failure or panicked (reported below). Finishing
@@ -311,11 +301,7 @@ async fn finish_logged(
     let mut upserted = 0;
     let mut failed = None;
     while let Some(group) = logged.recv().await {
-        let finished = tokio::task::spawn_blocking(move || finish_group(group))
-            .await
-            .map_err(task_failed)
-            .and_then(|finished| finished);
-        match finished {
+        match off_runtime(move || finish_group(group)).await {
             Ok(count) => upserted += count,
             Err(status) => {
                 logged.close();
@@ -335,6 +321,16 @@ fn finish_group(group: LoggedGroup) -> Result<u64, Status> {
             .map_err(|error| in_batch(index, convert::status(error)))?;
     }
     Ok(upserted)
+}
+
+/// Runs a blocking storage call on the blocking pool; a panic in it becomes `INTERNAL`.
+async fn off_runtime<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(task_failed)
+        .flatten()
 }
 
 fn task_failed(error: tokio::task::JoinError) -> Status {
