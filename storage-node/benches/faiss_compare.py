@@ -7,7 +7,8 @@ Usage (from the repository root):
 
 Writes the dataset once under target/faiss-compare/, runs FAISS single-threaded, then runs
 `cargo bench -p sutra-storage --bench faiss_pair` (our engine, one thread, the same data and
-queries), checks both returned the same neighbours and prints a Markdown table.
+queries: first as f32, then reopened with compression, whose exact search must return the
+same ids), checks both engines returned the same neighbours and prints a Markdown table.
 """
 
 import argparse
@@ -92,8 +93,7 @@ def run_ours(directory, n, dim, queries, k, repeats):
         env=env,
         check=True,
     )
-    ours = json.loads((directory / "ours.json").read_text())
-    return ours["latency_seconds"], ours["ids"], ours["kernels"]
+    return json.loads((directory / "ours.json").read_text())
 
 
 def main():
@@ -108,12 +108,15 @@ def main():
 
     directory = ROOT / "target" / "faiss-compare" / f"n{args.n}-d{args.dim}"
     write_dataset(directory, args.n, args.dim, args.queries, args.seed)
-    ours_lat, ours_ids, isa = run_ours(directory, args.n, args.dim, args.queries, args.k, args.repeats)
+    ours = run_ours(directory, args.n, args.dim, args.queries, args.k, args.repeats)
+    ours_lat, ours_ids, isa = ours["latency_seconds"], ours["ids"], ours["kernels"]
     faiss_lat, faiss_ids = run_faiss(directory, args.n, args.dim, args.queries, args.k, args.repeats)
 
     overlap = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(ours_ids, faiss_ids)])
     ours_ms = 1000 * float(np.median(ours_lat))
     faiss_ms = 1000 * float(np.median(faiss_lat))
+    int8_ms = 1000 * float(np.median(ours["compressed_latency_seconds"]))
+    reranked = ours["compressed_reranked_per_query"]
     print(f"\nCPU: {cpu_model()}; N={args.n}, dim={args.dim}, k={args.k}, "
           f"{args.queries} queries, best of {args.repeats} each, one thread; faiss {faiss.__version__}")
     print("| engine | median single-query latency | vectors/s |")
@@ -121,6 +124,10 @@ def main():
     print(f"| sutra-storage ({isa}) | {ours_ms:.1f} ms | {args.n / (ours_ms / 1000):,.0f} |")
     print(f"| FAISS IndexFlatIP | {faiss_ms:.1f} ms | {args.n / (faiss_ms / 1000):,.0f} |")
     print(f"| ratio (FAISS / ours, > 1 means we are faster) | {faiss_ms / ours_ms:.2f} | |")
+    print(f"| sutra-storage with compression: int8 pass with bounds, then f32 "
+          f"({reranked:,.0f} re-ranked per query; same ids as f32) | {int8_ms:.1f} ms "
+          f"| {args.n / (int8_ms / 1000):,.0f} |")
+    print(f"| ratio (FAISS / ours with compression) | {faiss_ms / int8_ms:.2f} | |")
     print(f"| top-{args.k} agreement with FAISS | {overlap:.4f} | |")
     if overlap < 0.99:
         print("error: the two engines disagree on the neighbours", file=sys.stderr)

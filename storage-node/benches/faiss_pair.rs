@@ -4,7 +4,9 @@
 //! `meta.json` with `n`, `dim`, `queries`, `k`, `repeats`) from `$FAISS_DIR`, loads it into a
 //! dot-product store under `$FAISS_DIR/store` (reused when it already holds `n` vectors), runs
 //! every query single-threaded `repeats` times and writes `ours.json`: per-query best latency
-//! and the top-k ids, for the script to compare with `IndexFlatIP`.
+//! and the top-k ids, for the script to compare with `IndexFlatIP`. It then reopens the store
+//! with compression and runs the same queries again: the exact search by the bounded int8
+//! pass, whose ids it checks against the f32 run's and whose latencies it adds to the file.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -89,6 +91,29 @@ fn open_loaded_store(dir: &Path, meta: &Meta) -> Store {
     store
 }
 
+/// Each query's best latency over `repeats` runs, the top-k ids, and the vectors re-ranked.
+fn run_queries(store: &Store, queries: &[f32], meta: &Meta) -> (Vec<f64>, Vec<Vec<u64>>, u64) {
+    let filter = SearchFilter::default();
+    let mut latencies = Vec::with_capacity(meta.queries);
+    let mut ids = Vec::with_capacity(meta.queries);
+    let mut reranked = 0;
+    for query in queries.chunks_exact(meta.dim) {
+        let mut best = Duration::MAX;
+        let mut result = None;
+        for _ in 0..meta.repeats {
+            let started = Instant::now();
+            let found = store.search(query, meta.k, &filter).expect("search");
+            best = best.min(started.elapsed());
+            result = Some(found);
+        }
+        let result = result.expect("at least one repeat");
+        latencies.push(best.as_secs_f64());
+        ids.push(result.hits.iter().map(|hit| hit.id).collect::<Vec<_>>());
+        reranked += result.reranked;
+    }
+    (latencies, ids, reranked)
+}
+
 fn main() {
     let dir = match std::env::var_os("FAISS_DIR") {
         Some(dir) => PathBuf::from(dir),
@@ -100,28 +125,40 @@ fn main() {
     };
     let meta: Meta = serde_json::from_slice(&fs::read(dir.join("meta.json")).expect("meta.json"))
         .expect("parse meta.json");
-    let store = open_loaded_store(&dir, &meta);
     let queries = read_f32_rows(&dir.join("queries.f32"), meta.queries, meta.dim);
-    let filter = SearchFilter::default();
 
-    let mut latencies = Vec::with_capacity(meta.queries);
-    let mut ids = Vec::with_capacity(meta.queries);
-    for query in queries.chunks_exact(meta.dim) {
-        let mut best = Duration::MAX;
-        let mut hits = Vec::new();
-        for _ in 0..meta.repeats {
-            let started = Instant::now();
-            let result = store.search(query, meta.k, &filter).expect("search");
-            best = best.min(started.elapsed());
-            hits = result.hits;
-        }
-        latencies.push(best.as_secs_f64());
-        ids.push(hits.iter().map(|hit| hit.id).collect::<Vec<_>>());
-    }
+    let store = open_loaded_store(&dir, &meta);
+    let (latencies, ids, _) = run_queries(&store, &queries, &meta);
+    drop(store);
+
+    // The same store with compression: the exact search by the bounded int8 pass.
+    let mut config = StoreConfig::new(dir.join("store"), meta.dim as u32, Metric::Dot);
+    config.compression = true;
+    let started = Instant::now();
+    let store = Store::open(config).expect("open the store with compression");
+    eprintln!("opened with compression in {:.1?}", started.elapsed());
+    let (compressed_latencies, compressed_ids, reranked) = run_queries(&store, &queries, &meta);
+    assert_eq!(
+        compressed_ids, ids,
+        "the compressed search must return exactly the f32 results"
+    );
+    drop(store);
+    // Leave the store as the f32 run expects it next time (without the int8 files).
+    drop(
+        Store::open(StoreConfig::new(
+            dir.join("store"),
+            meta.dim as u32,
+            Metric::Dot,
+        ))
+        .expect("reopen without compression"),
+    );
+
     let out = serde_json::json!({
         "kernels": kernels().isa,
         "latency_seconds": latencies,
         "ids": ids,
+        "compressed_latency_seconds": compressed_latencies,
+        "compressed_reranked_per_query": reranked as f64 / meta.queries as f64,
     });
     fs::write(dir.join("ours.json"), out.to_string()).expect("write ours.json");
     println!("wrote {}", dir.join("ours.json").display());

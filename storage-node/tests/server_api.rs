@@ -472,6 +472,7 @@ async fn the_metrics_port_serves_probes_and_request_metrics() {
         "sutra_storage_request_duration_seconds_count{rpc=\"Upsert\"} 1",
         "sutra_storage_vectors 7",
         "sutra_storage_search_vectors_scanned_total 7",
+        "sutra_storage_search_vectors_reranked_total 0",
         "sutra_storage_wal_batch_size_sum 1",
         "sutra_storage_wal_batch_size_bucket{le=\"1\"} 1",
         "sutra_storage_wal_batch_size_bucket{le=\"+Inf\"} 1",

@@ -192,6 +192,11 @@ fn store_families(store: &Store) -> Vec<MetricFamily> {
             metrics.vectors_verified,
         ),
         counter(
+            "sutra_storage_search_vectors_reranked_total",
+            "Vectors scored again in f32 after the int8 pass of a compressed search.",
+            metrics.vectors_reranked,
+        ),
+        counter(
             "sutra_storage_compactions_total",
             "Compactions: live vectors rewritten into fresh segments, dead slots dropped.",
             metrics.compactions,

@@ -197,6 +197,7 @@ impl StorageService {
                 Ok(SearchResponse {
                     hits,
                     scanned: result.scanned,
+                    reranked: result.reranked,
                 })
             })
             .await?;

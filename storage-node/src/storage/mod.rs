@@ -55,8 +55,9 @@
 //! # Search
 //! Exact brute force, see [`search`](self::search). Cosine stores raw vectors with their
 //! norm in the metadata and normalises the query, so the hot loop is a dot product. With
-//! compression on, the int8 copies are scanned first (4x fewer bytes) and the best
-//! `max(10k, 100)` candidates are re-ranked with f32; quantisation is per vector
+//! compression on, the int8 copies are scanned first (4x fewer bytes) with a provable error
+//! margin per vector, and only the vectors the margins cannot rule out are re-ranked with
+//! f32, so the result is still exactly the f32 scan's; quantisation is per vector
 //! ([`quant`](self::quant) says why).
 //!
 //! # Concurrency
@@ -143,11 +144,13 @@ pub struct SearchFilter {
     pub payload_prefix: Option<Vec<u8>>,
 }
 
-/// Hits best first, and how many vectors the scan scored.
+/// Hits best first, how many vectors the scan scored, and how many of them it scored
+/// again in f32 after the int8 pass (0 without compression).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchResult {
     pub hits: Vec<Hit>,
     pub scanned: u64,
+    pub reranked: u64,
 }
 
 /// A snapshot of the store's size and configuration.
@@ -177,6 +180,8 @@ pub struct StoreMetrics {
     pub searches: u64,
     /// Vectors scored, summed over queries.
     pub vectors_scanned: u64,
+    /// Vectors scored again in f32 after the int8 pass, summed over queries.
+    pub vectors_reranked: u64,
     pub checkpoints: u64,
     pub compactions: u64,
     /// Vectors whose values a scrub checked against their checksums.
@@ -196,6 +201,7 @@ struct Counters {
     vectors_verified: AtomicU64,
     searches: AtomicU64,
     vectors_scanned: AtomicU64,
+    vectors_reranked: AtomicU64,
     checkpoints: AtomicU64,
     compactions: AtomicU64,
 }
@@ -807,7 +813,7 @@ impl Store {
             .clone()
     }
 
-    /// The exact top-`k` (or int8-then-f32 re-ranked, with compression) for one query.
+    /// The exact top-`k` for one query (with compression, by the bounded int8 pass).
     pub fn search(
         &self,
         query: &[f32],
@@ -874,9 +880,13 @@ impl Store {
         self.counters
             .vectors_scanned
             .fetch_add(outcome.scanned, Ordering::Relaxed);
+        self.counters
+            .vectors_reranked
+            .fetch_add(outcome.reranked, Ordering::Relaxed);
         SearchResult {
             hits: outcome.hits,
             scanned: outcome.scanned,
+            reranked: outcome.reranked,
         }
     }
 
@@ -968,6 +978,7 @@ impl Store {
             wal: self.wal.metrics(),
             searches: c.searches.load(Ordering::Relaxed),
             vectors_scanned: c.vectors_scanned.load(Ordering::Relaxed),
+            vectors_reranked: c.vectors_reranked.load(Ordering::Relaxed),
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),
             vectors_verified: c.vectors_verified.load(Ordering::Relaxed),

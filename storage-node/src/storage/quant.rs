@@ -5,7 +5,9 @@
 //! A per-vector scale needs no training pass and never goes stale when the data
 //! distribution drifts (a per-dimension scale would fit anisotropic data more tightly, but
 //! must be learnt from a sample and re-learnt, re-quantising everything, as data changes).
-//! The f32 re-rank of the candidates recovers the precision lost here.
+//! Each element errs by at most half a step (`s/2`); the search turns that into a margin
+//! per vector, and its f32 re-rank of the vectors within the margin recovers the exact
+//! result.
 
 /// Largest code magnitude; symmetric so that negation is exact.
 const CODE_MAX: f32 = 127.0;

@@ -1,4 +1,4 @@
-//! Exact top-k scans over the segments, f32 or int8-then-re-rank.
+//! Exact top-k scans over the segments: f32, or int8 with error bounds and an f32 re-rank.
 //!
 //! A scan walks each segment's slots in order, so the vectors are read as one sequential
 //! stream; dead slots and ids outside the filter's range are skipped using the metadata
@@ -7,6 +7,14 @@
 //! query before the next is read, so memory is read once per batch, not once per query.
 //! The payload-prefix filter costs a `pread`, so it is checked only for vectors whose
 //! score would enter the top-k.
+//!
+//! With compression the int8 pass is still exact. Each int8 score comes with a margin
+//! that provably contains the f32 score ([`Bounds`] derives it from the quantisation step
+//! and from the rounding of both kernels). The pass keeps the `k` best lower bounds as a
+//! threshold and collects every vector whose upper bound reaches it; only those are read
+//! and scored in f32, best upper bound first, until no remaining one can enter the top-k.
+//! The result is the f32 scan's result, hit for hit and score for score, while the scan
+//! reads the 1-byte codes instead of the 4-byte values.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -20,18 +28,105 @@ use crate::simd::{Kernels, Metric};
 
 /// Vectors scored against all queries of a batch before moving on.
 pub(crate) const BLOCK_SLOTS: usize = 64;
-/// The int8 pass keeps `k * RERANK_FACTOR` candidates (at least [`MIN_CANDIDATES`]) for
-/// the f32 re-rank: int8 scores err by a fraction of the gap between near neighbours, so
-/// a generous candidate list recovers the exact order at negligible cost.
-pub(crate) const RERANK_FACTOR: usize = 10;
-pub(crate) const MIN_CANDIDATES: usize = 100;
+/// Up to this many candidates are re-ranked best upper bound first, stopping as soon as
+/// none left can enter the top-k; more (data packed tighter than the int8 step) are all
+/// scored in storage order, so that the reads stay sequential.
+pub(crate) const RANKED_RERANK_MAX: usize = 1024;
+/// The candidate list is pruned against the current threshold when it reaches this size.
+const PRUNE_AT: usize = 4096;
 
-/// A query ready to score: normalised for cosine, with int8 codes when compression is on.
+/// A query ready to score: normalised for cosine, with int8 codes and their error bounds
+/// when compression is on.
 pub(crate) struct PreparedQuery {
     values: Vec<f32>,
     sq_norm: f32,
     codes: Vec<i8>,
     code_scale: f32,
+    bounds: Bounds,
+}
+
+/// What bounds the gap between a vector's int8 score and its f32 score, for one query.
+///
+/// With `v̂ = s_v·c_v` and `q̂ = s_q·c_q` the dequantised vectors, `|v_i - v̂_i| ≤ s_v/2` per
+/// element and `‖v̂‖ ≤ ‖v‖ + (s_v/2)·√d`, so
+/// `|q·v - q̂·v̂| ≤ |q·(v - v̂)| + |(q - q̂)·v̂| ≤ ‖q‖₁·s_v/2 + ‖q - q̂‖·(‖v‖ + (s_v/2)·√d)`.
+/// On top of that both sides are computed in f32: a dot product of length `d` errs by at
+/// most `d·u·‖q‖·‖v‖` (unit roundoff `u = 2⁻²⁴`), and the L2 forms by `d·u·(‖q‖ + ‖v‖)²`;
+/// the margin allows `4·(d + 8)·u` for that, twice what the stored norm, the scales and the
+/// final products add to it. The half step is widened a little for the rounding inside
+/// [`quant::quantize`].
+#[derive(Clone, Copy, Default)]
+struct Bounds {
+    /// `‖q‖₁·h + ‖q - q̂‖·√d·h`: the quantisation error per unit of `s_v`.
+    per_scale: f32,
+    /// `‖q - q̂‖`: the quantisation error per unit of `‖v‖`.
+    residual: f32,
+    /// `‖q‖`.
+    norm: f32,
+    /// `√d·h`: the bound on `‖v - v̂‖` per unit of `s_v`.
+    root_half: f32,
+    /// The allowance for f32 rounding, relative.
+    rounding: f32,
+}
+
+/// The quantisation half step, widened for the rounding of the scale and its inverse.
+const HALF_STEP: f64 = 0.5 * (1.0 + 1e-4);
+
+impl Bounds {
+    fn new(values: &[f32], codes: &[i8], code_scale: f32) -> Bounds {
+        let (mut l1, mut sq, mut residual_sq) = (0.0f64, 0.0f64, 0.0f64);
+        for (&v, &c) in values.iter().zip(codes) {
+            let v = f64::from(v);
+            l1 += v.abs();
+            sq += v * v;
+            let e = v - f64::from(code_scale) * f64::from(c);
+            residual_sq += e * e;
+        }
+        let d = values.len() as f64;
+        let root_half = d.sqrt() * HALF_STEP;
+        let residual = residual_sq.sqrt();
+        // Widen every f64 figure so that rounding it to f32 cannot shrink it.
+        let up = |x: f64| (x * (1.0 + 1e-6)) as f32;
+        Bounds {
+            per_scale: up(l1 * HALF_STEP + residual * root_half),
+            residual: up(residual),
+            norm: up(sq.sqrt()),
+            root_half: up(root_half),
+            rounding: up(4.0 * (d + 8.0) * f64::from(f32::EPSILON) / 2.0),
+        }
+    }
+
+    /// The largest possible gap between `approximate` and `exact` for a vector with
+    /// `meta`, in the metric's score units; infinite when the vector has no codes.
+    #[inline]
+    fn margin(&self, metric: Metric, meta: &SlotMeta) -> f32 {
+        let (scale, norm) = (meta.code_scale, meta.norm);
+        if metric == Metric::Cosine && norm == 0.0 {
+            // Both sides score the zero vector exactly 0.
+            return 0.0;
+        }
+        if scale == 0.0 {
+            // No codes, or a vector too small for a nonzero scale: always re-ranked.
+            return f32::INFINITY;
+        }
+        // A norm that underflowed to 0 is bounded instead by 127·√d·s_v ≥ ‖v̂‖.
+        let norm = if norm > 0.0 {
+            norm
+        } else {
+            scale * self.root_half * 254.0
+        };
+        let quantisation = scale * self.per_scale + norm * self.residual;
+        let dequantised_norm = norm + scale * self.root_half;
+        let rounding = self.rounding * self.norm * dequantised_norm;
+        match metric {
+            Metric::Dot => quantisation + rounding,
+            Metric::Cosine => (quantisation + rounding) / norm,
+            Metric::L2 => {
+                let reach = self.norm + dequantised_norm;
+                2.0 * quantisation + self.rounding * reach * reach
+            }
+        }
+    }
 }
 
 impl PreparedQuery {
@@ -45,16 +140,18 @@ impl PreparedQuery {
             Metric::Dot | Metric::L2 => query.to_vec(),
         };
         let mut codes = vec![0i8; if with_codes { values.len() } else { 0 }];
-        let code_scale = if with_codes {
-            quant::quantize(&values, &mut codes)
+        let (code_scale, bounds) = if with_codes {
+            let scale = quant::quantize(&values, &mut codes);
+            (scale, Bounds::new(&values, &codes, scale))
         } else {
-            0.0
+            (0.0, Bounds::default())
         };
         PreparedQuery {
             values,
             sq_norm,
             codes,
             code_scale,
+            bounds,
         }
     }
 }
@@ -169,8 +266,69 @@ impl TopK {
         self.heap.push(entry);
     }
 
+    /// Whether no entry scoring at most `score` can enter (the top is full and its worst
+    /// scores higher; an equal score might still win on a lower id).
+    #[inline]
+    fn excludes(&self, score: f32) -> bool {
+        self.heap.len() == self.k && self.heap.peek().is_some_and(|worst| worst.score > score)
+    }
+
+    /// The k-th best score, or -∞ while fewer than `k` are held.
+    #[inline]
+    fn kth(&self) -> f32 {
+        match self.heap.peek() {
+            Some(worst) if self.heap.len() == self.k => worst.score,
+            _ => f32::NEG_INFINITY,
+        }
+    }
+
     fn into_best_first(self) -> Vec<Entry> {
         self.heap.into_sorted_vec()
+    }
+}
+
+/// One query's state in the bounded int8 pass.
+struct Bounded {
+    /// The `k` best lower bounds: `k` vectors score at least `lower.kth()` in f32, so no
+    /// vector whose upper bound is below it can be in the top-k.
+    lower: TopK,
+    /// Vectors whose upper bound (their entry's score) reached the threshold when seen.
+    candidates: Vec<Entry>,
+    prune_at: usize,
+}
+
+impl Bounded {
+    fn new(k: usize) -> Bounded {
+        Bounded {
+            lower: TopK::new(k),
+            candidates: Vec::new(),
+            prune_at: PRUNE_AT,
+        }
+    }
+
+    #[inline]
+    fn threshold(&self) -> f32 {
+        self.lower.kth()
+    }
+
+    #[inline]
+    fn collect(&mut self, candidate: Entry) {
+        self.candidates.push(candidate);
+        if self.candidates.len() >= self.prune_at {
+            self.prune();
+            self.prune_at = (2 * self.candidates.len()).max(PRUNE_AT);
+        }
+    }
+
+    /// Drops the candidates the threshold has since ruled out.
+    fn prune(&mut self) {
+        let threshold = self.threshold();
+        self.candidates.retain(|c| c.score >= threshold);
+    }
+
+    fn into_candidates(mut self) -> Vec<Entry> {
+        self.prune();
+        self.candidates
     }
 }
 
@@ -186,6 +344,8 @@ pub(crate) struct ScanView<'a> {
 pub(crate) struct QueryOutcome {
     pub hits: Vec<Hit>,
     pub scanned: u64,
+    /// Vectors scored in f32 after the int8 pass (0 for an f32 scan).
+    pub reranked: u64,
 }
 
 impl ScanView<'_> {
@@ -196,48 +356,105 @@ impl ScanView<'_> {
         k: usize,
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let scorer = self.scorer;
-        let (tops, scanned) = self.scan(queries, k, |q, segment, slot, meta| {
-            scorer.exact(q, segment.vector(slot), meta)
+        let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
+        let scanned = self.visit(queries, &mut tops, |q, top, segment, at, meta| {
+            let score = scorer.exact(q, segment.vector(at.slot as usize), meta);
+            if top.accepts(score, meta.id) && self.payload_matches(meta)? {
+                top.push(Entry {
+                    score,
+                    id: meta.id,
+                    at,
+                });
+            }
+            Ok(())
         })?;
         Ok(tops
             .into_iter()
-            .map(|top| outcome(top.into_best_first(), scanned))
+            .map(|top| outcome(top.into_best_first(), scanned, 0))
             .collect())
     }
 
-    /// Top-k by an int8 scan for candidates, then an f32 re-rank of the candidates.
+    /// Exact top-k for each query by an int8 scan with error bounds, then an f32 re-rank
+    /// of the vectors the bounds cannot rule out (the module header says why it is exact).
     pub fn quantized(
         &self,
         queries: &[PreparedQuery],
         k: usize,
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let scorer = self.scorer;
-        let candidates = (k * RERANK_FACTOR).max(MIN_CANDIDATES);
-        let (tops, scanned) = self.scan(queries, candidates, |q, segment, slot, meta| {
-            scorer.approximate(q, segment.codes(slot), meta)
-        })?;
-        let outcomes = queries.iter().zip(tops).map(|(q, top)| {
-            let mut exact = TopK::new(k);
-            for candidate in top.into_best_first() {
-                let segment = &self.segments[candidate.at.segment as usize];
-                let slot = candidate.at.slot as usize;
-                let score = scorer.exact(q, segment.vector(slot), &segment.metas()[slot]);
-                if exact.accepts(score, candidate.id) {
-                    exact.push(Entry { score, ..candidate });
-                }
+        let mut states: Vec<Bounded> = queries.iter().map(|_| Bounded::new(k)).collect();
+        let scanned = self.visit(queries, &mut states, |q, state, segment, at, meta| {
+            let approximate = scorer.approximate(q, segment.codes(at.slot as usize), meta);
+            let margin = q.bounds.margin(scorer.metric, meta);
+            let upper = approximate + margin;
+            // NaN-free: inputs are finite, and an infinite margin only widens `upper`.
+            if upper < state.threshold() || !self.payload_matches(meta)? {
+                return Ok(());
             }
-            outcome(exact.into_best_first(), scanned)
+            let lower = approximate - margin;
+            if state.lower.accepts(lower, meta.id) {
+                state.lower.push(Entry {
+                    score: lower,
+                    id: meta.id,
+                    at,
+                });
+            }
+            state.collect(Entry {
+                score: upper,
+                id: meta.id,
+                at,
+            });
+            Ok(())
+        })?;
+        let outcomes = queries.iter().zip(states).map(|(q, state)| {
+            let (top, reranked) = self.rerank(q, k, state.into_candidates());
+            outcome(top.into_best_first(), scanned, reranked)
         });
         Ok(outcomes.collect())
     }
 
-    fn scan(
+    /// The exact top-k among `candidates` (entries scored by their upper bound), and how
+    /// many were scored.
+    fn rerank(&self, q: &PreparedQuery, k: usize, mut candidates: Vec<Entry>) -> (TopK, u64) {
+        let mut top = TopK::new(k);
+        let mut reranked = 0;
+        let ranked = candidates.len() <= RANKED_RERANK_MAX;
+        if ranked {
+            candidates.sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
+        } else {
+            candidates.sort_unstable_by_key(|c| (c.at.segment, c.at.slot));
+        }
+        for candidate in candidates {
+            if ranked && top.excludes(candidate.score) {
+                break;
+            }
+            let segment = &self.segments[candidate.at.segment as usize];
+            let slot = candidate.at.slot as usize;
+            let score = self
+                .scorer
+                .exact(q, segment.vector(slot), &segment.metas()[slot]);
+            reranked += 1;
+            if top.accepts(score, candidate.id) {
+                top.push(Entry { score, ..candidate });
+            }
+        }
+        (top, reranked)
+    }
+
+    /// Calls `each` for every admitted slot and every query, block by block (see the
+    /// module header), and returns how many slots were admitted.
+    fn visit<S>(
         &self,
         queries: &[PreparedQuery],
-        k: usize,
-        score: impl Fn(&PreparedQuery, &Segment, usize, &SlotMeta) -> f32,
-    ) -> Result<(Vec<TopK>, u64), StoreError> {
-        let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
+        states: &mut [S],
+        mut each: impl FnMut(
+            &PreparedQuery,
+            &mut S,
+            &Segment,
+            SlotLoc,
+            &SlotMeta,
+        ) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
         let mut scanned = 0u64;
         for (segment_index, segment) in self.segments.iter().enumerate() {
             let metas = segment.metas();
@@ -247,29 +464,22 @@ impl ScanView<'_> {
                     .iter()
                     .filter(|m| self.admits(m))
                     .count() as u64;
-                for (q, top) in queries.iter().zip(tops.iter_mut()) {
+                for (q, state) in queries.iter().zip(states.iter_mut()) {
                     for slot in block.clone() {
                         let meta = &metas[slot];
                         if !self.admits(meta) {
                             continue;
                         }
-                        let score = score(q, segment, slot, meta);
-                        if top.accepts(score, meta.id) && self.payload_matches(meta)? {
-                            let at = SlotLoc {
-                                segment: segment_index as u32,
-                                slot: slot as u32,
-                            };
-                            top.push(Entry {
-                                score,
-                                id: meta.id,
-                                at,
-                            });
-                        }
+                        let at = SlotLoc {
+                            segment: segment_index as u32,
+                            slot: slot as u32,
+                        };
+                        each(q, state, segment, at, meta)?;
                     }
                 }
             }
         }
-        Ok((tops, scanned))
+        Ok(scanned)
     }
 
     #[inline]
@@ -297,7 +507,7 @@ impl ScanView<'_> {
     }
 }
 
-fn outcome(entries: Vec<Entry>, scanned: u64) -> QueryOutcome {
+fn outcome(entries: Vec<Entry>, scanned: u64, reranked: u64) -> QueryOutcome {
     let hits = entries
         .into_iter()
         .map(|e| Hit {
@@ -305,7 +515,11 @@ fn outcome(entries: Vec<Entry>, scanned: u64) -> QueryOutcome {
             score: e.score,
         })
         .collect();
-    QueryOutcome { hits, scanned }
+    QueryOutcome {
+        hits,
+        scanned,
+        reranked,
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +535,116 @@ mod tests {
                 slot: 0,
             },
         }
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        /// Uniform in [-1, 1).
+        fn unit(&mut self) -> f32 {
+            (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        }
+    }
+
+    /// A vector of one of several shapes that stress the bound differently.
+    fn shaped(rng: &mut Rng, dim: usize, shape: u64, magnitude: f32) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim).map(|_| rng.unit() * magnitude).collect();
+        match shape {
+            // One element dominates: the step is coarse for all the others.
+            0 => v[(rng.next() % dim as u64) as usize] = magnitude * 40.0,
+            // Every element half a step off a code: each errs by the most rounding allows.
+            1 => {
+                for x in v.iter_mut() {
+                    let steps = (x.abs() / magnitude * 126.0).floor() + 0.5;
+                    *x = (magnitude * steps / 127.0).copysign(*x);
+                }
+                v[0] = magnitude;
+            }
+            // Mostly zeros.
+            2 => v.iter_mut().step_by(3).for_each(|x| *x = 0.0),
+            // All non-negative, so the errors cannot cancel in sign.
+            3 => v.iter_mut().for_each(|x| *x = x.abs()),
+            _ => {}
+        }
+        v
+    }
+
+    fn meta_of(values: &[f32], codes: &mut [i8]) -> SlotMeta {
+        let mut meta = SlotMeta::default();
+        meta.code_scale = quant::quantize(values, codes);
+        meta.norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
+        meta
+    }
+
+    #[test]
+    fn the_margin_contains_the_gap_between_int8_and_f32_scores() {
+        let mut rng = Rng(41);
+        let mut worst = [0.0f32; 3];
+        for case in 0..6000u64 {
+            let dim = [1, 7, 16, 96, 768, 1536][(case % 6) as usize];
+            let magnitude = [1e-3f32, 1.0, 37.0, 1e4][(case / 6 % 4) as usize];
+            let (query_shape, value_shape) = (rng.next() % 6, rng.next() % 6);
+            let query = shaped(&mut rng, dim, query_shape, magnitude);
+            let values = if case % 11 == 0 {
+                query.clone()
+            } else {
+                let value_magnitude = magnitude * (1.0 + rng.unit());
+                shaped(&mut rng, dim, value_shape, value_magnitude)
+            };
+            let mut codes = vec![0i8; dim];
+            let meta = meta_of(&values, &mut codes);
+            for (m, metric) in [Metric::Dot, Metric::Cosine, Metric::L2]
+                .into_iter()
+                .enumerate()
+            {
+                if metric == Metric::Cosine && query.iter().all(|x| *x == 0.0) {
+                    continue;
+                }
+                let q = PreparedQuery::new(&query, metric, true);
+                let scorer = Scorer {
+                    metric,
+                    kernels: crate::simd::kernels(),
+                };
+                let exact = scorer.exact(&q, &values, &meta);
+                let approximate = scorer.approximate(&q, &codes, &meta);
+                let margin = q.bounds.margin(metric, &meta);
+                let gap = (exact - approximate).abs();
+                assert!(
+                    gap <= margin,
+                    "case {case}, {metric:?}, dim {dim}: int8 {approximate} and f32 {exact} \
+                     differ by {gap}, more than the margin {margin}"
+                );
+                worst[m] = worst[m].max(gap / margin);
+            }
+        }
+        // The bound is a worst case, but not a loose one: the shapes above come within a
+        // factor of two of it.
+        println!("largest gap / margin (dot, cosine, L2): {worst:?}");
+        for (m, ratio) in worst.iter().enumerate() {
+            assert!(
+                *ratio > 0.5,
+                "metric {m}: the largest gap was {ratio} of the margin"
+            );
+        }
+    }
+
+    #[test]
+    fn a_vector_without_codes_is_always_reranked_and_a_zero_vector_is_exact_under_cosine() {
+        let q = PreparedQuery::new(&[0.5, -0.25, 1.0], Metric::Dot, true);
+        let mut uncoded = SlotMeta::default();
+        uncoded.norm = 2.0;
+        assert_eq!(q.bounds.margin(Metric::Dot, &uncoded), f32::INFINITY);
+        let zero = SlotMeta::default();
+        assert_eq!(q.bounds.margin(Metric::Cosine, &zero), 0.0);
+        assert_eq!(q.bounds.margin(Metric::L2, &zero), f32::INFINITY);
     }
 
     #[test]
