@@ -120,7 +120,8 @@ pub fn opt_level(report: &PlatformReport) -> OptLevel {
 }
 
 /// Pi-class boards have little memory bandwidth; hosts under 8 GiB little memory. Both
-/// gain more from int8's 4x smaller vectors than they lose in precision.
+/// gain from int8's 4x smaller scanned array, and lose no precision: the storage node's
+/// compressed search bounds the int8 error and re-ranks in f32, so its results are exact.
 pub fn compression(report: &PlatformReport) -> Compression {
     if report.pi_model.is_some() || report.memory.usable_bytes() < MEMORY_POOR_BELOW {
         Compression::Int8

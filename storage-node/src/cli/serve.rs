@@ -38,7 +38,10 @@ pub struct ServeArgs {
     /// Metrics and probes listen address [default: 0.0.0.0:9090].
     #[arg(long, env = "SUTRA_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
-    /// Vector compression [default: auto, which follows the detected platform].
+    /// Vector compression [default: auto, which follows the detected platform]. `int8`
+    /// keeps an int8 copy of each vector that searches scan first (a quarter of the
+    /// bytes); results stay exact, since only vectors the int8 scores cannot rule out are
+    /// re-scored in f32.
     #[arg(long, env = "SUTRA_COMPRESSION", value_enum)]
     pub compression: Option<CompressionChoice>,
     /// The image variant this process runs as [default: the variant it was built as].
