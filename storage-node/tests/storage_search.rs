@@ -126,15 +126,18 @@ fn assert_exact_top_k(
     );
 }
 
+/// `red:<id>` for every third id, `blue:<id>` for the others, for the payload filters.
+fn payload(id: u64) -> Vec<u8> {
+    let tag = if id.is_multiple_of(3) { "red" } else { "blue" };
+    format!("{tag}:{id}").into_bytes()
+}
+
 fn dataset(rng: &mut Rng, n: u64, dim: usize) -> Vec<Record> {
     (0..n)
-        .map(|id| {
-            let tag = if id % 3 == 0 { "red" } else { "blue" };
-            Record {
-                id,
-                values: rng.vector(dim),
-                payload: format!("{tag}:{id}").into_bytes(),
-            }
+        .map(|id| Record {
+            id,
+            values: rng.vector(dim),
+            payload: payload(id),
         })
         .collect()
 }
@@ -264,14 +267,9 @@ fn mixed_scales(rng: &mut Rng, n: u64, dim: usize) -> Vec<Record> {
         .collect()
 }
 
-/// Colours every fourth record `blue…` for the payload filter.
 fn with_payloads(mut data: Vec<Record>) -> Vec<Record> {
     for record in &mut data {
-        record.payload = if record.id % 4 == 0 {
-            format!("blue-{}", record.id).into_bytes()
-        } else {
-            b"red".to_vec()
-        };
+        record.payload = payload(record.id);
     }
     data
 }
@@ -279,17 +277,7 @@ fn with_payloads(mut data: Vec<Record>) -> Vec<Record> {
 #[test]
 fn compressed_search_returns_exactly_the_f32_results() {
     const DIM: usize = 96;
-    let filters = [
-        SearchFilter::default(),
-        SearchFilter {
-            id_range: Some(100..=1700),
-            payload_prefix: None,
-        },
-        SearchFilter {
-            id_range: None,
-            payload_prefix: Some(b"blue".to_vec()),
-        },
-    ];
+    let filters = filters();
     for metric in [Metric::Dot, Metric::Cosine, Metric::L2] {
         let mut rng = Rng(12);
         let datasets = [
@@ -308,6 +296,9 @@ fn compressed_search_returns_exactly_the_f32_results() {
                 plain.upsert(chunk.to_vec()).unwrap();
                 compressed.upsert(chunk.to_vec()).unwrap();
             }
+            let deleted: Vec<u64> = (0..data.len() as u64).step_by(7).collect();
+            plain.delete(&deleted).unwrap();
+            compressed.delete(&deleted).unwrap();
             let mut queries: Vec<Vec<f32>> = (0..6)
                 .map(|i| {
                     let near = &data[i * 331 % data.len()].values;

@@ -524,6 +524,8 @@ fn outcome(entries: Vec<Entry>, scanned: u64, reranked: u64) -> QueryOutcome {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn entry(score: f32, id: u64) -> Entry {
@@ -537,37 +539,18 @@ mod tests {
         }
     }
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform in [-1, 1).
-        fn unit(&mut self) -> f32 {
-            (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        }
-    }
-
-    /// A vector of one of several shapes that stress the bound differently.
-    fn shaped(rng: &mut Rng, dim: usize, shape: u64, magnitude: f32) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..dim).map(|_| rng.unit() * magnitude).collect();
+    /// Reshapes `v` (elements in [-1, 1)) into one of several shapes that stress the bound
+    /// differently, scaled to `magnitude`.
+    fn shaped(mut v: Vec<f32>, shape: u8, magnitude: f32) -> Vec<f32> {
+        v.iter_mut().for_each(|x| *x *= magnitude);
         match shape {
             // One element dominates: the step is coarse for all the others.
-            0 => v[(rng.next() % dim as u64) as usize] = magnitude * 40.0,
-            // Every element half a step off a code: each errs by the most rounding allows.
-            1 => {
-                for x in v.iter_mut() {
-                    let steps = (x.abs() / magnitude * 126.0).floor() + 0.5;
-                    *x = (magnitude * steps / 127.0).copysign(*x);
-                }
-                v[0] = magnitude;
+            0 => {
+                let middle = v.len() / 2;
+                v[middle] = magnitude * 40.0;
             }
+            // Every element nearly half a step off a code.
+            1 => half_steps(&mut v, magnitude),
             // Mostly zeros.
             2 => v.iter_mut().step_by(3).for_each(|x| *x = 0.0),
             // All non-negative, so the errors cannot cancel in sign.
@@ -577,62 +560,94 @@ mod tests {
         v
     }
 
-    fn meta_of(values: &[f32], codes: &mut [i8]) -> SlotMeta {
-        let mut meta = SlotMeta::default();
-        meta.code_scale = quant::quantize(values, codes);
-        meta.norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
-        meta
+    /// Moves every element to just under half a step above a code (away from zero), and
+    /// the first to `magnitude` (so that the scale is `magnitude / 127`): every element
+    /// rounds towards zero by nearly the most rounding allows, and scaling the vector
+    /// (as cosine does to the query) keeps it so.
+    fn half_steps(v: &mut [f32], magnitude: f32) {
+        for x in v.iter_mut() {
+            let steps = (x.abs() / magnitude * 126.0).floor() + 0.49;
+            *x = (magnitude * steps / 127.0).copysign(*x);
+        }
+        v[0] = magnitude;
     }
 
-    #[test]
-    fn the_margin_contains_the_gap_between_int8_and_f32_scores() {
-        let mut rng = Rng(41);
-        let mut worst = [0.0f32; 3];
-        for case in 0..6000u64 {
-            let dim = [1, 7, 16, 96, 768, 1536][(case % 6) as usize];
-            let magnitude = [1e-3f32, 1.0, 37.0, 1e4][(case / 6 % 4) as usize];
-            let (query_shape, value_shape) = (rng.next() % 6, rng.next() % 6);
-            let query = shaped(&mut rng, dim, query_shape, magnitude);
-            let values = if case % 11 == 0 {
+    /// The int8 and f32 scores of `values` for `query` under `metric`, and the margin.
+    fn scores(metric: Metric, query: &[f32], values: &[f32]) -> (f32, f32, f32) {
+        let mut codes = vec![0i8; values.len()];
+        let mut meta = SlotMeta::default();
+        meta.code_scale = quant::quantize(values, &mut codes);
+        meta.norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
+        let q = PreparedQuery::new(query, metric, true);
+        let scorer = Scorer {
+            metric,
+            kernels: crate::simd::kernels(),
+        };
+        (
+            scorer.approximate(&q, &codes, &meta),
+            scorer.exact(&q, values, &meta),
+            q.bounds.margin(metric, &meta),
+        )
+    }
+
+    fn pair() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
+        (1usize..1600).prop_flat_map(|dim| {
+            let element = -1.0f32..1.0;
+            (
+                prop::collection::vec(element.clone(), dim),
+                prop::collection::vec(element, dim),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn the_margin_contains_the_gap_between_int8_and_f32_scores(
+            (query, values) in pair(),
+            shapes in (0u8..6, 0u8..6),
+            magnitudes in (prop::sample::select(vec![1e-3f32, 1.0, 37.0, 1e4]), 0.5f32..2.0),
+            same in prop::bool::weighted(0.1),
+        ) {
+            let query = shaped(query, shapes.0, magnitudes.0);
+            let values = if same {
                 query.clone()
             } else {
-                let value_magnitude = magnitude * (1.0 + rng.unit());
-                shaped(&mut rng, dim, value_shape, value_magnitude)
+                shaped(values, shapes.1, magnitudes.0 * magnitudes.1)
             };
-            let mut codes = vec![0i8; dim];
-            let meta = meta_of(&values, &mut codes);
-            for (m, metric) in [Metric::Dot, Metric::Cosine, Metric::L2]
-                .into_iter()
-                .enumerate()
-            {
+            for metric in [Metric::Dot, Metric::Cosine, Metric::L2] {
                 if metric == Metric::Cosine && query.iter().all(|x| *x == 0.0) {
                     continue;
                 }
-                let q = PreparedQuery::new(&query, metric, true);
-                let scorer = Scorer {
-                    metric,
-                    kernels: crate::simd::kernels(),
-                };
-                let exact = scorer.exact(&q, &values, &meta);
-                let approximate = scorer.approximate(&q, &codes, &meta);
-                let margin = q.bounds.margin(metric, &meta);
-                let gap = (exact - approximate).abs();
-                assert!(
-                    gap <= margin,
-                    "case {case}, {metric:?}, dim {dim}: int8 {approximate} and f32 {exact} \
-                     differ by {gap}, more than the margin {margin}"
+                let (approximate, exact, margin) = scores(metric, &query, &values);
+                prop_assert!(
+                    (exact - approximate).abs() <= margin,
+                    "{:?}: int8 {} and f32 {} differ by more than the margin {}",
+                    metric, approximate, exact, margin
                 );
-                worst[m] = worst[m].max(gap / margin);
             }
         }
-        // The bound is a worst case, but not a loose one: the shapes above come within a
-        // factor of two of it.
-        println!("largest gap / margin (dot, cosine, L2): {worst:?}");
-        for (m, ratio) in worst.iter().enumerate() {
-            assert!(
-                *ratio > 0.5,
-                "metric {m}: the largest gap was {ratio} of the margin"
-            );
+    }
+
+    #[test]
+    fn the_margin_is_within_a_factor_of_two_of_the_worst_case() {
+        // Every element nearly half a step off its code, the query the vector itself:
+        // every rounding error has the sign that adds up.
+        for dim in [96, 768, 1536] {
+            let mut v: Vec<f32> = (0..dim)
+                .map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 2.0)
+                .collect();
+            half_steps(&mut v, 1.0);
+            for metric in [Metric::Dot, Metric::Cosine, Metric::L2] {
+                let (approximate, exact, margin) = scores(metric, &v, &v);
+                let gap = (exact - approximate).abs();
+                assert!(gap <= margin, "{metric:?}, dim {dim}: {gap} > {margin}");
+                assert!(
+                    gap > margin / 2.0,
+                    "{metric:?}, dim {dim}: the gap {gap} is under half the margin {margin}"
+                );
+            }
         }
     }
 
