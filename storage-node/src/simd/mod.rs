@@ -124,6 +124,28 @@ fn table(isa: Isa, detected: &CpuFeatures) -> Option<Kernels> {
     }
 }
 
+/// Asks the CPU to bring `bytes` into its L2 cache ahead of their use, one request per
+/// 64-byte line. The int8 scan does this some kilobytes ahead of where it reads: its
+/// arithmetic per byte is dense enough that the hardware prefetcher alone falls behind
+/// (docs/PERFORMANCE.md, Scan). A no-op off x86_64: the ARM equivalent (`PRFM PLDL2KEEP`)
+/// has not been measured, and an unmeasured hint can as well slow a scan down, as the
+/// same hint does to the f32 scan on x86.
+#[inline(always)]
+pub fn prefetch_l2(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: SSE is part of x86_64; a prefetch reads nothing the program sees and
+        // never faults, and `line` is inside a live slice anyway.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// Cosine from its three sums, shared by every kernel so zero vectors behave identically:
 /// 0 when either norm is 0.
 pub(crate) fn cosine_from_parts(dot: f32, norm_a_sq: f32, norm_b_sq: f32) -> f32 {

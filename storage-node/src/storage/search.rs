@@ -34,6 +34,9 @@ pub(crate) const BLOCK_SLOTS: usize = 64;
 pub(crate) const RANKED_RERANK_MAX: usize = 1024;
 /// The candidate list is pruned against the current threshold when it reaches this size.
 const PRUNE_AT: usize = 4096;
+/// How far ahead of its reads the int8 pass prefetches (8 KiB: 11 slots at 768 dims). From
+/// 6 to 24 KiB it made no difference; without it the scan took a fifth longer.
+const PREFETCH_AHEAD_BYTES: usize = 8 << 10;
 
 /// A query ready to score: normalised for cosine, with int8 codes and their error bounds
 /// when compression is on.
@@ -357,7 +360,7 @@ impl ScanView<'_> {
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let scorer = self.scorer;
         let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
-        let scanned = self.visit(queries, &mut tops, |q, top, segment, at, meta| {
+        let scanned = self.visit(queries, &mut tops, None, |q, top, segment, at, meta| {
             let score = scorer.exact(q, segment.vector(at.slot as usize), meta);
             if top.accepts(score, meta.id) && self.payload_matches(meta)? {
                 top.push(Entry {
@@ -383,29 +386,36 @@ impl ScanView<'_> {
     ) -> Result<Vec<QueryOutcome>, StoreError> {
         let scorer = self.scorer;
         let mut states: Vec<Bounded> = queries.iter().map(|_| Bounded::new(k)).collect();
-        let scanned = self.visit(queries, &mut states, |q, state, segment, at, meta| {
-            let approximate = scorer.approximate(q, segment.codes(at.slot as usize), meta);
-            let margin = q.bounds.margin(scorer.metric, meta);
-            let upper = approximate + margin;
-            // NaN-free: inputs are finite, and an infinite margin only widens `upper`.
-            if upper < state.threshold() || !self.payload_matches(meta)? {
-                return Ok(());
-            }
-            let lower = approximate - margin;
-            if state.lower.accepts(lower, meta.id) {
-                state.lower.push(Entry {
-                    score: lower,
+        let dim = queries.first().map_or(1, |q| q.codes.len().max(1));
+        let ahead = PREFETCH_AHEAD_BYTES.div_ceil(dim);
+        let scanned = self.visit(
+            queries,
+            &mut states,
+            Some(ahead),
+            |q, state, segment, at, meta| {
+                let approximate = scorer.approximate(q, segment.codes(at.slot as usize), meta);
+                let margin = q.bounds.margin(scorer.metric, meta);
+                let upper = approximate + margin;
+                // NaN-free: inputs are finite, and an infinite margin only widens `upper`.
+                if upper < state.threshold() || !self.payload_matches(meta)? {
+                    return Ok(());
+                }
+                let lower = approximate - margin;
+                if state.lower.accepts(lower, meta.id) {
+                    state.lower.push(Entry {
+                        score: lower,
+                        id: meta.id,
+                        at,
+                    });
+                }
+                state.collect(Entry {
+                    score: upper,
                     id: meta.id,
                     at,
                 });
-            }
-            state.collect(Entry {
-                score: upper,
-                id: meta.id,
-                at,
-            });
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         let outcomes = queries.iter().zip(states).map(|(q, state)| {
             let (top, reranked) = self.rerank(q, k, state.into_candidates());
             outcome(top.into_best_first(), scanned, reranked)
@@ -442,11 +452,13 @@ impl ScanView<'_> {
     }
 
     /// Calls `each` for every admitted slot and every query, block by block (see the
-    /// module header), and returns how many slots were admitted.
+    /// module header), and returns how many slots were admitted. With `prefetch_codes`,
+    /// the first query's pass over a block prefetches the int8 codes that many slots ahead.
     fn visit<S>(
         &self,
         queries: &[PreparedQuery],
         states: &mut [S],
+        prefetch_codes: Option<usize>,
         mut each: impl FnMut(
             &PreparedQuery,
             &mut S,
@@ -464,8 +476,13 @@ impl ScanView<'_> {
                     .iter()
                     .filter(|m| self.admits(m))
                     .count() as u64;
-                for (q, state) in queries.iter().zip(states.iter_mut()) {
+                for (index, (q, state)) in queries.iter().zip(states.iter_mut()).enumerate() {
                     for slot in block.clone() {
+                        if let Some(ahead) = prefetch_codes
+                            && index == 0
+                        {
+                            segment.prefetch_codes(slot + ahead);
+                        }
                         let meta = &metas[slot];
                         if !self.admits(meta) {
                             continue;

@@ -410,6 +410,18 @@ impl Segment {
         as_f32(&self.vectors[start..start + self.layout.dim * 4])
     }
 
+    /// Prefetches the int8 codes of `slot` into L2, if the segment has codes and uses the
+    /// slot (see [`crate::simd::prefetch_l2`]).
+    #[inline]
+    pub fn prefetch_codes(&self, slot: usize) {
+        if let Some(codes) = self.codes.as_ref()
+            && slot < self.used
+        {
+            let start = slot * self.layout.code_slot_bytes;
+            crate::simd::prefetch_l2(&codes[start..start + self.layout.dim]);
+        }
+    }
+
     /// The int8 codes of `slot`. Only called when the segment has codes.
     pub fn codes(&self, slot: usize) -> &[i8] {
         let codes = self
