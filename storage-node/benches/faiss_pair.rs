@@ -59,9 +59,16 @@ fn read_f32_rows(path: &Path, rows: usize, dim: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The dot-product store under `$FAISS_DIR/store`, with or without compression.
+fn store_config(dir: &Path, meta: &Meta, compression: bool) -> StoreConfig {
+    let mut config = StoreConfig::new(dir.join("store"), meta.dim as u32, Metric::Dot);
+    config.compression = compression;
+    config
+}
+
 fn open_loaded_store(dir: &Path, meta: &Meta) -> Store {
     let store_dir = dir.join("store");
-    let config = StoreConfig::new(&store_dir, meta.dim as u32, Metric::Dot);
+    let config = store_config(dir, meta, false);
     if store_dir.exists() {
         let store = Store::open(config.clone()).expect("open cached store");
         if store.stats().vectors == meta.n as u64 {
@@ -132,10 +139,9 @@ fn main() {
     drop(store);
 
     // The same store with compression: the exact search by the bounded int8 pass.
-    let mut config = StoreConfig::new(dir.join("store"), meta.dim as u32, Metric::Dot);
-    config.compression = true;
     let started = Instant::now();
-    let store = Store::open(config).expect("open the store with compression");
+    let store =
+        Store::open(store_config(&dir, &meta, true)).expect("open the store with compression");
     eprintln!("opened with compression in {:.1?}", started.elapsed());
     let (compressed_latencies, compressed_ids, reranked) = run_queries(&store, &queries, &meta);
     assert_eq!(
@@ -144,14 +150,7 @@ fn main() {
     );
     drop(store);
     // Leave the store as the f32 run expects it next time (without the int8 files).
-    drop(
-        Store::open(StoreConfig::new(
-            dir.join("store"),
-            meta.dim as u32,
-            Metric::Dot,
-        ))
-        .expect("reopen without compression"),
-    );
+    drop(Store::open(store_config(&dir, &meta, false)).expect("reopen without compression"));
 
     let out = serde_json::json!({
         "kernels": kernels().isa,
