@@ -1,17 +1,27 @@
 # sutra-grid developer targets. Every target works on a fresh clone.
 CARGO ?= cargo
-PYTHON ?= python3
+# Every Python step runs in the project's own virtualenv, created on first use from
+# scripts/requirements.txt; nothing is installed into the system's Python. Its bin/ comes
+# first on PATH for every recipe, so tests that call `python3` or `grpcurl` get the venv's.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: test test-rust test-manifests test-chart test-readme chart-files lint fmt crds bench deps-python
 
 ## test: every test of the workspace (Rust unit, integration, e2e) and the manifest checks.
 test: test-rust test-manifests test-chart test-readme
 
-test-rust:
+test-rust: deps-python
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 
-deps-python:
+## deps-python: the project venv (.venv/) with scripts/requirements.txt; redone when that file changes.
+deps-python: $(VENV)/.installed
+
+$(VENV)/.installed: scripts/requirements.txt
+	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+	touch $@
 
 ## test-manifests: the generated CRDs validate against the Kubernetes API schemas.
 test-manifests: deps-python

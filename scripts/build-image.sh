@@ -8,7 +8,8 @@
 # usage: scripts/build-image.sh [VARIANT] [TAG]
 #   VARIANT  a name from config/variants.yaml (default: universal)
 #   TAG      the tag before the variant suffix (default: the workspace version)
-# env: IMAGE_REPOSITORY (default sutra-storage)
+# env: IMAGE_REPOSITORY (default sutra-storage); PYTHON, a Python with PyYAML (default python3;
+#      `make deps-python` makes .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ host_arch() {
 # Prints `arch|targetCpu|targetFeatures` (features comma-joined, empty fields kept) of the
 # variant, or fails naming the known variants.
 variant_settings() {
-    python3 - "$1" <<'PY'
+    "${PYTHON:-python3}" - "$1" <<'PY'
 import sys
 import yaml
 

@@ -1,7 +1,8 @@
 //! `scripts/validate_manifests.py` (the CI check of the CRD YAML against the Kubernetes 1.33
 //! API schemas) accepts the generated CRDs and rejects broken ones.
 //!
-//! Needs `python3` with `pip install -r scripts/requirements.txt`, as `.ci/run` installs.
+//! Needs `python3` with the packages of `scripts/requirements.txt`: `make test` runs it with the
+//! project venv (`make deps-python`) first on PATH.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
