@@ -593,7 +593,7 @@ async fn shutdown_checkpoints_the_store_and_keeps_every_write() {
 
 /// A node started over values damaged at rest starts fast (it reads no vector to open),
 /// then its background scrub finds the damage: `/readyz` answers 503 naming the file, the
-/// gRPC health turns `NOT_SERVING`, and calls fail `UNAVAILABLE` with the report rather
+/// gRPC health turns `NOT_SERVING`, and calls fail `DATA_LOSS` with the report rather
 /// than serve damaged data.
 #[tokio::test]
 async fn the_background_scrub_stops_a_node_serving_damaged_values() {
@@ -627,8 +627,12 @@ async fn the_background_scrub_stops_a_node_serving_damaged_values() {
         .get(GetRequest { ids: vec![1] })
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(refused.code(), tonic::Code::DataLoss);
     assert!(refused.message().contains("seg-000001.vec"), "{refused:?}");
+    assert!(
+        !refused.message().contains("reopen"),
+        "a restart does not repair damage: {refused:?}"
+    );
     assert!(
         server.shutdown().await.is_err(),
         "a stopped store is not checkpointed"
@@ -643,10 +647,11 @@ async fn store_with_damaged_id_20() -> tempfile::TempDir {
     client.upsert(batch(1..=50, DIM)).await.unwrap();
     let dir = node.dir;
     node.server.shutdown().await.unwrap();
-    let slot_bytes = sutra_storage::storage::stored_layout(dir.path())
+    let alignment = sutra_storage::storage::stored_layout(dir.path())
         .unwrap()
         .unwrap()
-        .slot_bytes;
+        .alignment;
+    let slot_bytes = (DIM as usize * 4).div_ceil(alignment) * alignment;
     let vectors = dir.path().join("seg-000001.vec");
     let mut bytes = std::fs::read(&vectors).unwrap();
     bytes[19 * slot_bytes + 1] ^= 0x40; // id 20, in slot 19
@@ -655,7 +660,9 @@ async fn store_with_damaged_id_20() -> tempfile::TempDir {
 }
 
 /// With the start-up scrub off (`--scrub-mib-per-second 0`) the node serves, and the read
-/// that meets the damage fails `DATA_LOSS` naming the file, after which the node stops.
+/// that meets the damage fails `DATA_LOSS` naming the file, after which the node stops:
+/// every later call, reads of undamaged ids too, fails `DATA_LOSS` with the same report,
+/// and gRPC health agrees with `/readyz` (`NOT_SERVING`, 503).
 #[tokio::test]
 async fn a_get_that_meets_damaged_values_fails_data_loss() {
     let dir = store_with_damaged_id_20().await;
@@ -677,7 +684,32 @@ async fn a_get_that_meets_damaged_values_fails_data_loss() {
     let (status, body) = http_get(metrics, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     let after = client.get(GetRequest { ids: vec![19] }).await.unwrap_err();
-    assert_eq!(after.code(), tonic::Code::Unavailable);
+    assert_eq!(after.code(), tonic::Code::DataLoss, "{after:?}");
+    assert!(
+        after.message().contains("seg-000001.vec") && after.message().contains("restore"),
+        "{after:?}"
+    );
+    let mut health = HealthClient::new(connect(server.grpc_addr()).await);
+    let mut status = ServingStatus::Serving;
+    for _ in 0..100 {
+        status = health
+            .check(HealthCheckRequest {
+                service: "sutra.storage.v1.Storage".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status();
+        if status == ServingStatus::NotServing {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        status,
+        ServingStatus::NotServing,
+        "health agrees with /readyz"
+    );
     let (_, text) = http_get(metrics, "/metrics").await;
     assert!(
         text.contains("sutra_storage_scrubbed_vectors_total 0"),

@@ -272,7 +272,7 @@ async fn an_inverted_id_range_is_rejected() {
         &before,
         result,
         Code::InvalidArgument,
-        &["filter.id_range", "start 9 is after end 2"],
+        &["id_range", "start 9 is after end 2"],
     )
     .await;
     node.server.shutdown().await.unwrap();

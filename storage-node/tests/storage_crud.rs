@@ -283,7 +283,7 @@ fn every_rejected_call_leaves_the_store_unchanged() {
     };
     assert_eq!(
         field_of(store.search(&query, 5, &backwards).unwrap_err()),
-        "filter.id_range"
+        "id_range"
     );
     assert_eq!(
         field_of(

@@ -87,23 +87,15 @@ fn existing_collection(
             compression_name(stored.compression).to_string(),
         ));
     }
+    // The files' sizes follow from the layout the collection was created with, wherever it
+    // is reopened (a volume may move to a host with another page size).
     let mut config = StoreConfig::new(&settings.data, stored.dimension, stored.metric);
-    config.page_size = platform.page_size;
-    config.alignment = alignment_reproducing(stored, platform.page_size);
+    config.page_size = stored.page_size;
+    config.alignment = stored.alignment;
     config.segment_bytes = stored.segment_bytes;
     config.huge_pages = platform.huge_pages;
     config.compression = stored.compression;
     Ok(config)
-}
-
-/// An alignment that gives the stored slot size for the stored dimension.
-///
-/// The original alignment divided the slot size and was larger than the padding, so the
-/// lowest set bit of the slot size (capped at the page size) is at least as large and
-/// rounds `dimension * 4` up to the same slot size.
-fn alignment_reproducing(stored: StoredLayout, page_size: u64) -> usize {
-    let lowest_bit = 1usize << stored.slot_bytes.trailing_zeros();
-    lowest_bit.min(page_size as usize).max(16)
 }
 
 fn compression_name(int8: bool) -> &'static str {
@@ -146,7 +138,8 @@ mod tests {
         StoredLayout {
             dimension: 3,
             metric: Metric::Dot,
-            slot_bytes: 16,
+            alignment: 64,
+            page_size: 16384,
             segment_bytes: 16 << 20,
             compression: false,
         }
@@ -202,7 +195,11 @@ mod tests {
         assert_eq!(config.metric, Metric::Dot);
         assert_eq!(config.segment_bytes, 16 << 20);
         assert!(!config.compression, "auto keeps what the collection has");
-        assert_eq!(config.alignment, 16);
+        assert_eq!(
+            (config.alignment, config.page_size),
+            (64, 16384),
+            "the stored layout, not this platform's (32, 4096)"
+        );
     }
 
     #[test]
@@ -233,25 +230,5 @@ mod tests {
             error,
             "metric: cosine was given but the collection in /data was created with dot"
         );
-    }
-
-    #[test]
-    fn the_reproduced_alignment_gives_the_stored_slot_size() {
-        for dimension in 1..200u32 {
-            for alignment in [16usize, 32, 64, 128] {
-                let slot_bytes = (dimension as usize * 4).div_ceil(alignment) * alignment;
-                let layout = StoredLayout {
-                    dimension,
-                    slot_bytes,
-                    ..stored()
-                };
-                let reproduced = alignment_reproducing(layout, 4096);
-                assert_eq!(
-                    (dimension as usize * 4).div_ceil(reproduced) * reproduced,
-                    slot_bytes,
-                    "dimension {dimension} alignment {alignment}"
-                );
-            }
-        }
     }
 }

@@ -188,8 +188,13 @@ fn store_families(store: &Store) -> Vec<MetricFamily> {
         ),
         counter(
             "sutra_storage_scrubbed_vectors_total",
-            "Stored vectors whose values the background scrub checked against their checksums.",
+            "Stored vectors whose values, codes, metadata and payload the background scrub checked against their checksums.",
             metrics.vectors_verified,
+        ),
+        counter(
+            "sutra_storage_wal_truncated_records_total",
+            "Bad records cut off the end of the write-ahead log at start-up: a write torn by a crash, or damage to a record that may have been acknowledged (the log says which it can tell).",
+            metrics.wal_truncated_records,
         ),
         counter(
             "sutra_storage_search_vectors_reranked_total",

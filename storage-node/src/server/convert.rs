@@ -78,7 +78,7 @@ pub(crate) fn status(error: StoreError) -> Status {
     match error {
         StoreError::InvalidArgument { .. } => Status::invalid_argument(error.to_string()),
         StoreError::Failed(_) => Status::unavailable(error.to_string()),
-        StoreError::Corrupt { .. } => Status::data_loss(error.to_string()),
+        StoreError::Corrupt { .. } | StoreError::Damaged(_) => Status::data_loss(error.to_string()),
         StoreError::Io { .. } => Status::internal(error.to_string()),
     }
 }

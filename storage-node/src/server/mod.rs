@@ -3,7 +3,9 @@
 //! and reflection.
 //!
 //! Readiness follows the store: gRPC health reports `SERVING` (for `""` and
-//! `sutra.storage.v1.Storage`) and `/readyz` answers 200 only while the store is open.
+//! `sutra.storage.v1.Storage`) and `/readyz` answers 200 only while the store is open and
+//! serving. When the store stops accepting work (damaged data found by any call or by the
+//! scrub, or a failed write), health turns `NOT_SERVING` at once, as `/readyz` turns 503.
 //! [`RunningServer::shutdown`] reverses the order: health goes `NOT_SERVING`, the gRPC
 //! server stops accepting and finishes in-flight calls, the store checkpoints, and the
 //! metrics port closes last.
@@ -148,16 +150,12 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let grpc = spawn_stoppable(|stop| router.serve_with_incoming_shutdown(incoming, stop));
     set_health(&health, ServingStatus::Serving).await;
+    take_out_of_service_when_stopped(&store, health.clone());
     http_state.set_store(Some(Arc::clone(&store)));
     let scrub_cancel = Arc::new(AtomicBool::new(false));
     if settings.scrub_mib_per_second > 0 {
         let pace = settings.scrub_mib_per_second.saturating_mul(1 << 20);
-        spawn_scrub(
-            Arc::clone(&store),
-            health.clone(),
-            Arc::clone(&scrub_cancel),
-            pace,
-        );
+        spawn_scrub(Arc::clone(&store), Arc::clone(&scrub_cancel), pace);
     }
     tracing::info!(%grpc_addr, %metrics_addr, dir = %settings.store.dir.display(), "serving");
     Ok(RunningServer {
@@ -201,17 +199,22 @@ impl RunningServer {
     }
 }
 
-/// Checks every stored vector against its checksum in the background (`open` reads no
-/// vector, so start-up stays fast), at most `bytes_per_second` of values, until done or
-/// `cancel` is set (by shutdown). Damage stops the store (every call then fails with the
-/// report, `/readyz` answers 503) and marks the gRPC health `NOT_SERVING`.
-fn spawn_scrub(
-    store: Arc<Store>,
-    health: HealthReporter,
-    cancel: Arc<AtomicBool>,
-    bytes_per_second: u64,
-) {
-    let handle = tokio::runtime::Handle::current();
+/// Marks gRPC health `NOT_SERVING` as soon as the store stops accepting work, so health
+/// agrees with `/readyz`.
+fn take_out_of_service_when_stopped(store: &Store, health: HealthReporter) {
+    let runtime = tokio::runtime::Handle::current();
+    store.on_stop(move || {
+        let health = health.clone();
+        runtime.spawn(async move { set_health(&health, ServingStatus::NotServing).await });
+    });
+}
+
+/// Checks everything stored (values, codes, metadata, payloads) against its checksums in
+/// the background (`open` reads no vector, so start-up stays fast), at most
+/// `bytes_per_second` of values, until done or `cancel` is set (by shutdown). Damage stops
+/// the store: every call then fails with `DATA_LOSS` and the report, `/readyz` answers
+/// 503 and gRPC health turns `NOT_SERVING`.
+fn spawn_scrub(store: Arc<Store>, cancel: Arc<AtomicBool>, bytes_per_second: u64) {
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
         match store.scrub(&cancel, Some(bytes_per_second)) {
@@ -219,11 +222,10 @@ fn spawn_scrub(
             Ok(report) => tracing::info!(
                 vectors = report.vectors_checked,
                 seconds = started.elapsed().as_secs_f64(),
-                "scrub: every stored vector matches its checksum"
+                "scrub: every stored vector, its codes, metadata and payload match their checksums"
             ),
             Err(error @ crate::storage::StoreError::Corrupt { .. }) => {
                 tracing::error!(%error, "scrub found damaged data; the store stopped serving");
-                handle.block_on(set_health(&health, ServingStatus::NotServing));
             }
             // The store stopped for another reason (or is shutting down); that is reported
             // where it happened.

@@ -15,7 +15,7 @@ use super::error::StoreError;
 use super::manifest::{self, payload_file_name};
 use super::payload::PayloadFile;
 use super::search::SlotLoc;
-use super::segment::{PayloadRef, Segment};
+use super::segment::Segment;
 use super::state::State;
 use std::collections::HashMap;
 
@@ -171,10 +171,7 @@ impl Rewrite {
                 }
                 // Copying damaged values would give them a fresh, matching checksum.
                 segment.verify(slot)?;
-                let payload = state.payloads.read(PayloadRef {
-                    offset: meta.payload_offset,
-                    len: meta.payload_len,
-                })?;
+                let payload = state.payloads.read(meta.payload())?;
                 let payload = self.payloads.append(&payload)?;
                 let at = self.allocate(state)?;
                 self.segments[at.segment as usize].write_slot(

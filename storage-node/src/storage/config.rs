@@ -137,13 +137,14 @@ impl StoreConfig {
         let page = self.page_size as usize;
         Ok(Layout {
             dim,
+            alignment: self.alignment,
+            page_size: self.page_size,
             slot_bytes,
             code_slot_bytes: round_up(dim, self.alignment),
             slots_per_segment,
             vector_file_bytes: self.segment_bytes as usize,
             meta_file_bytes: round_up(slots_per_segment * super::segment::SLOT_META_BYTES, page),
             code_file_bytes: round_up(slots_per_segment * round_up(dim, self.alignment), page),
-            checksum_file_bytes: round_up(slots_per_segment * 4, page),
         })
     }
 }
@@ -152,6 +153,9 @@ impl StoreConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub dim: usize,
+    pub alignment: usize,
+    /// The page size the file sizes are rounded to.
+    pub page_size: u64,
     /// Bytes per f32 vector slot (dim * 4 rounded up to the alignment).
     pub slot_bytes: usize,
     /// Bytes per int8 slot (dim rounded up to the alignment).
@@ -160,8 +164,6 @@ pub(crate) struct Layout {
     pub vector_file_bytes: usize,
     pub meta_file_bytes: usize,
     pub code_file_bytes: usize,
-    /// One CRC-32 of the stored values per slot.
-    pub checksum_file_bytes: usize,
 }
 
 pub(crate) fn round_up(n: usize, multiple: usize) -> usize {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// A call that returns `InvalidArgument` has changed nothing stored. `Io` and `Corrupt`
 /// name the file involved; `Failed` means an earlier write error left the in-memory state
 /// behind the write-ahead log, so the store refuses work until it is reopened (which
-/// replays the log).
+/// replays the log); `Damaged` means an earlier call found damaged data on disk (the
+/// `Corrupt` report it carries), which no reopen repairs.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{field}: {message}")]
@@ -31,6 +32,11 @@ pub enum StoreError {
         "the store stopped accepting work after an earlier failure ({0}); reopen it to recover from the write-ahead log"
     )]
     Failed(String),
+
+    #[error(
+        "the store stopped serving because its data on disk is damaged ({0}); a restart will not repair it: restore this node's data directory from a backup or re-load it from the source"
+    )]
+    Damaged(String),
 }
 
 impl StoreError {

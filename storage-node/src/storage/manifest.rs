@@ -1,7 +1,12 @@
 //! The manifest: what a checkpoint made durable.
 //!
 //! One small file, `MANIFEST`: a header line `sutra-manifest crc32=XXXXXXXX` followed by a
-//! JSON body whose CRC-32 the header carries. It is replaced atomically (write
+//! JSON body whose CRC-32 the header carries. The body's `format_version` names the on-disk
+//! format of the whole store; a store of any other version is refused with both versions
+//! named (nothing has been released, so there is no reader for older formats). It holds
+//! the layout the store was created with in full (alignment and page size, not only the
+//! slot size they produce), so a reopen derives exactly the same file sizes. It is
+//! replaced atomically (write
 //! `MANIFEST.tmp`, fsync, rename, fsync the directory), so after a crash it is either the
 //! old or the new one, never a mix.
 
@@ -18,11 +23,20 @@ pub(crate) const MANIFEST: &str = "MANIFEST";
 const MANIFEST_TMP: &str = "MANIFEST.tmp";
 const HEADER_PREFIX: &str = "sutra-manifest crc32=";
 
+/// The on-disk format this build reads and writes: the manifest, the 48-byte checksummed
+/// slot metadata (values, codes, payload and the metadata itself each carry a CRC-32), and
+/// the WAL record kinds delete, place and inline place.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Manifest {
+    pub format_version: u32,
     pub dimension: u32,
     pub metric: Metric,
-    pub slot_bytes: usize,
+    /// Byte alignment of every slot; the slot sizes follow from it and the dimension.
+    pub alignment: usize,
+    /// The page size the file sizes were rounded to when the store was created.
+    pub page_size: u64,
     pub segment_bytes: u64,
     /// Whether the segments carry int8 files.
     pub compression: bool,
@@ -91,7 +105,29 @@ fn decode(bytes: &[u8]) -> Result<Manifest, (u64, String)> {
             format!("checksum mismatch: header says {expected:08x}, body has {actual:08x}"),
         ));
     }
+    check_version(body).map_err(|detail| (body_offset, detail))?;
     serde_json::from_slice(body).map_err(|e| (body_offset, format!("body does not parse: {e}")))
+}
+
+/// Refuses a store of another format before its body is parsed as this one.
+fn check_version(body: &[u8]) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        format_version: Option<u32>,
+    }
+    let versioned: Versioned =
+        serde_json::from_slice(body).map_err(|e| format!("body does not parse: {e}"))?;
+    match versioned.format_version {
+        Some(FORMAT_VERSION) => Ok(()),
+        found => Err(format!(
+            "the store has on-disk format version {}, this build reads version {FORMAT_VERSION} only; \
+             open it with the build that wrote it, or start this one on an empty data directory",
+            found.map_or_else(
+                || "1 (no format_version field)".to_string(),
+                |v| v.to_string()
+            )
+        )),
+    }
 }
 
 /// Atomically replaces the manifest.
@@ -118,9 +154,11 @@ mod tests {
 
     fn sample() -> Manifest {
         Manifest {
+            format_version: FORMAT_VERSION,
             dimension: 4,
             metric: Metric::Cosine,
-            slot_bytes: 16,
+            alignment: 16,
+            page_size: 4096,
             segment_bytes: 4096,
             compression: false,
             checkpoint_lsn: 9,
@@ -144,5 +182,28 @@ mod tests {
         let error = load(dir.path()).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
         assert!(error.to_string().contains("checksum mismatch"), "{error}");
+    }
+
+    #[test]
+    fn refuses_another_format_version_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        for (version, named) in [
+            (Some(1), "version 1,"),
+            (Some(3), "version 3,"),
+            (None, "1 (no format_version field)"),
+        ] {
+            let mut body = serde_json::to_value(sample()).unwrap();
+            match version {
+                Some(v) => body["format_version"] = v.into(),
+                None => drop(body.as_object_mut().unwrap().remove("format_version")),
+            }
+            let body = serde_json::to_vec(&body).unwrap();
+            let mut bytes = format!("{HEADER_PREFIX}{:08x}\n", crc32fast::hash(&body)).into_bytes();
+            bytes.extend(&body);
+            std::fs::write(dir.path().join(MANIFEST), bytes).unwrap();
+            let error = load(dir.path()).unwrap_err().to_string();
+            assert!(error.contains(named), "{error}");
+            assert!(error.contains("reads version 2 only"), "{error}");
+        }
     }
 }

@@ -95,7 +95,9 @@ use std::fs::{File, OpenOptions};
 use std::ops::RangeInclusive;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 pub use compact::{
     CompactionPolicy, CompactionReport, DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_DEAD_BYTES,
@@ -186,6 +188,8 @@ pub struct StoreMetrics {
     pub compactions: u64,
     /// Vectors whose values a scrub checked against their checksums.
     pub vectors_verified: u64,
+    /// Bad records cut off the end of the WAL when the store was opened (0 or 1).
+    pub wal_truncated_records: u64,
 }
 
 /// What a [`Store::scrub`] checked.
@@ -314,6 +318,14 @@ struct PlacedBatch {
     files: Vec<VectorFile>,
 }
 
+/// Why a store stopped accepting work.
+enum Stopped {
+    /// A write or sync failed; a reopen recovers from the WAL.
+    Failed(String),
+    /// Stored data is damaged (the corruption report); a reopen does not help.
+    Damaged(String),
+}
+
 /// Counts upserts between reserving slots and applying them, so compaction can wait for
 /// none to be in flight.
 #[derive(Default)]
@@ -395,7 +407,10 @@ pub struct Store {
     placed_bytes: AtomicU64,
     checkpoint_lock: Mutex<()>,
     checkpoint_lsn: AtomicU64,
-    failure: Mutex<Option<String>>,
+    stopped: Mutex<Option<Stopped>>,
+    wal_truncated_records: u64,
+    /// Called once when the store stops accepting work (see [`Store::on_stop`]).
+    stop_hook: OnceLock<Box<dyn Fn() + Send + Sync>>,
     counters: Counters,
     /// Stops (and waits for) the start-up read-ahead when the store is dropped.
     _read_ahead: ReadAhead,
@@ -409,7 +424,7 @@ impl Store {
         let layout = cfg.layout()?;
         std::fs::create_dir_all(&cfg.dir).at(&cfg.dir)?;
         let dir_lock = lock_dir(&cfg)?;
-        let manifest = load_or_create_manifest(&cfg, layout)?;
+        let manifest = load_or_create_manifest(&cfg)?;
         let listed: Vec<u32> = manifest.segments.iter().map(|s| s.id).collect();
         let keep_from = Some(manifest.next_segment_id);
         state::remove_orphans(&cfg.dir, &manifest, &listed, keep_from, cfg.compression)?;
@@ -461,7 +476,9 @@ impl Store {
             placed_bytes: AtomicU64::new(0),
             checkpoint_lock: Mutex::new(()),
             checkpoint_lsn: AtomicU64::new(replayed.last_lsn),
-            failure: Mutex::new(None),
+            stopped: Mutex::new(None),
+            wal_truncated_records: replayed.truncated_records,
+            stop_hook: OnceLock::new(),
             counters: Counters::default(),
             _read_ahead: read_ahead,
             _dir_lock: dir_lock,
@@ -796,21 +813,41 @@ impl Store {
         Ok(report)
     }
 
-    /// Stops the store on corruption, so that it is not served afterwards.
+    /// Stops the store on corruption, so that nothing damaged is served afterwards: every
+    /// later call fails with [`StoreError::Damaged`] and the same report.
     fn stop_if_corrupt<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(error @ StoreError::Corrupt { .. }) = &result {
-            self.fail(error.to_string());
+            self.stop(Stopped::Damaged(error.to_string()));
         }
         result
     }
 
-    /// Why the store stopped accepting work, if it did (an I/O failure, or corruption
-    /// found after start-up).
+    /// Why the store stopped accepting work, if it did (an I/O failure, or damaged data).
     pub fn failure(&self) -> Option<String> {
-        self.failure
+        self.lock_stopped().as_ref().map(|stopped| match stopped {
+            Stopped::Failed(reason) | Stopped::Damaged(reason) => reason.clone(),
+        })
+    }
+
+    /// Calls `hook` once when the store stops accepting work (at once if it already has),
+    /// so a server can take itself out of service (gRPC health, readiness) then. Only the
+    /// first hook set is kept.
+    pub fn on_stop(&self, hook: impl Fn() + Send + Sync + 'static) {
+        if self.stop_hook.set(Box::new(hook)).is_ok() && self.lock_stopped().is_some() {
+            self.run_stop_hook();
+        }
+    }
+
+    fn run_stop_hook(&self) {
+        if let Some(hook) = self.stop_hook.get() {
+            hook();
+        }
+    }
+
+    fn lock_stopped(&self) -> MutexGuard<'_, Option<Stopped>> {
+        self.stopped
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
     }
 
     /// The exact top-`k` for one query (with compression, by the bounded int8 pass).
@@ -864,11 +901,12 @@ impl Store {
             },
         };
         let outcomes = if compression {
-            view.quantized(&prepared, k)?
+            view.quantized(&prepared, k)
         } else {
-            view.exact(&prepared, k)?
+            view.exact(&prepared, k)
         };
         drop(state);
+        let outcomes = self.stop_if_corrupt(outcomes)?;
         Ok(outcomes
             .into_iter()
             .map(|outcome| self.count_search(outcome))
@@ -982,6 +1020,7 @@ impl Store {
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),
             vectors_verified: c.vectors_verified.load(Ordering::Relaxed),
+            wal_truncated_records: self.wal_truncated_records,
         }
     }
 
@@ -1016,22 +1055,38 @@ impl Store {
     }
 
     fn check_healthy(&self) -> Result<(), StoreError> {
-        match &*self
-            .failure
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-        {
-            Some(reason) => Err(StoreError::Failed(reason.clone())),
+        match &*self.lock_stopped() {
+            Some(Stopped::Failed(reason)) => Err(StoreError::Failed(reason.clone())),
+            Some(Stopped::Damaged(report)) => Err(StoreError::Damaged(report.clone())),
             None => Ok(()),
         }
     }
 
+    /// Stops the store after a write or sync error: the state in memory may be behind the
+    /// log, which a reopen replays.
     fn fail(&self, reason: String) {
-        tracing::error!(%reason, "storage engine stops accepting work");
-        self.failure
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get_or_insert(reason);
+        self.stop(Stopped::Failed(reason));
+    }
+
+    /// Records the first reason the store stopped; later ones are logged only.
+    fn stop(&self, stopped: Stopped) {
+        let first = {
+            let mut current = self.lock_stopped();
+            let first = current.is_none();
+            match &stopped {
+                Stopped::Failed(reason) => {
+                    tracing::error!(%reason, "storage engine stops accepting work")
+                }
+                Stopped::Damaged(report) => {
+                    tracing::error!(%report, "storage engine found damaged data and stops serving")
+                }
+            }
+            current.get_or_insert(stopped);
+            first
+        };
+        if first {
+            self.run_stop_hook();
+        }
     }
 }
 
@@ -1062,7 +1117,10 @@ fn reserved_slots(reservations: &[Reservation]) -> impl Iterator<Item = (u32, u3
 pub struct StoredLayout {
     pub dimension: u32,
     pub metric: Metric,
-    pub slot_bytes: usize,
+    /// Slot alignment and page size as created: together with the dimension and segment
+    /// size they fix every file size, so a reopen must use them, whatever this host has.
+    pub alignment: usize,
+    pub page_size: u64,
     pub segment_bytes: u64,
     pub compression: bool,
 }
@@ -1072,7 +1130,8 @@ pub fn stored_layout(dir: &std::path::Path) -> Result<Option<StoredLayout>, Stor
     Ok(manifest::load(dir)?.map(|m| StoredLayout {
         dimension: m.dimension,
         metric: m.metric,
-        slot_bytes: m.slot_bytes,
+        alignment: m.alignment,
+        page_size: m.page_size,
         segment_bytes: m.segment_bytes,
         compression: m.compression,
     }))
@@ -1099,15 +1158,17 @@ fn lock_dir(cfg: &StoreConfig) -> Result<File, StoreError> {
 }
 
 /// Loads the manifest and checks it matches the config, or writes the first one.
-fn load_or_create_manifest(cfg: &StoreConfig, layout: Layout) -> Result<Manifest, StoreError> {
+fn load_or_create_manifest(cfg: &StoreConfig) -> Result<Manifest, StoreError> {
     match manifest::load(&cfg.dir)? {
-        Some(manifest) => check_compatible(cfg, layout, &manifest).map(|()| manifest),
+        Some(manifest) => check_compatible(cfg, &manifest).map(|()| manifest),
         None => {
             refuse_files_without_manifest(cfg)?;
             let manifest = Manifest {
+                format_version: manifest::FORMAT_VERSION,
                 dimension: cfg.dimension,
                 metric: cfg.metric,
-                slot_bytes: layout.slot_bytes,
+                alignment: cfg.alignment,
+                page_size: cfg.page_size,
                 segment_bytes: cfg.segment_bytes,
                 compression: cfg.compression,
                 checkpoint_lsn: 0,
@@ -1122,11 +1183,7 @@ fn load_or_create_manifest(cfg: &StoreConfig, layout: Layout) -> Result<Manifest
     }
 }
 
-fn check_compatible(
-    cfg: &StoreConfig,
-    layout: Layout,
-    stored: &Manifest,
-) -> Result<(), StoreError> {
+fn check_compatible(cfg: &StoreConfig, stored: &Manifest) -> Result<(), StoreError> {
     let mismatch = |field: &str, configured: String, found: String| {
         Err(StoreError::invalid(
             field,
@@ -1150,11 +1207,18 @@ fn check_compatible(
             stored.metric.name().into(),
         );
     }
-    if stored.slot_bytes != layout.slot_bytes {
+    if stored.alignment != cfg.alignment {
         return mismatch(
             "alignment",
-            format!("{}-byte slots", layout.slot_bytes),
-            format!("{}-byte slots", stored.slot_bytes),
+            cfg.alignment.to_string(),
+            stored.alignment.to_string(),
+        );
+    }
+    if stored.page_size != cfg.page_size {
+        return mismatch(
+            "page_size",
+            cfg.page_size.to_string(),
+            stored.page_size.to_string(),
         );
     }
     if stored.segment_bytes != cfg.segment_bytes {
@@ -1189,14 +1253,6 @@ fn refuse_files_without_manifest(cfg: &StoreConfig) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    fn record(id: u64, value: f32) -> Record {
-        Record {
-            id,
-            values: vec![value; 8],
-            payload: id.to_le_bytes().to_vec(),
-        }
-    }
-
     #[test]
     fn the_scrub_pauses_to_keep_its_average_rate() {
         use std::time::Duration;
@@ -1212,33 +1268,5 @@ mod tests {
             "behind schedule: no pause"
         );
         assert_eq!(scrub_pause(u64::MAX, Duration::ZERO, 0), Duration::ZERO);
-    }
-
-    /// Logs written before upserts placed their values (records carrying the values) still
-    /// replay, with their in-place overwrite.
-    #[test]
-    fn replays_upsert_records_of_older_logs() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig::new(dir.path(), 8, Metric::Dot);
-        Store::open(cfg.clone()).unwrap().close().unwrap();
-        let wal = Wal::start(dir.path(), 1).unwrap();
-        let old_upsert = |records: Vec<Record>| {
-            Frame::build(ops::KIND_UPSERT, ops::upsert_body_len(&records, 8), |out| {
-                ops::encode_upsert(&records, out)
-            })
-        };
-        wal.append(old_upsert(vec![record(1, 0.5), record(2, 1.5)]))
-            .unwrap();
-        wal.append(old_upsert(vec![record(1, -2.0)])).unwrap();
-        drop(wal);
-
-        let store = Store::open(cfg).unwrap();
-        assert_eq!(
-            store.get(&[1, 2, 3]).unwrap(),
-            vec![Some(record(1, -2.0)), Some(record(2, 1.5)), None]
-        );
-        let stats = store.stats();
-        assert_eq!((stats.vectors, stats.deleted), (2, 0), "{stats:?}");
-        assert_eq!(stats.last_lsn, 2);
     }
 }

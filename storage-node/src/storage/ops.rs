@@ -7,21 +7,17 @@
 //! ride in the log so the write needs one fsync, the WAL's, shared with other writers):
 //! the place body with each vector's `dimension * 4` value bytes after its payload; replay
 //! writes them into the slot. Delete body: `count u32`, then `count` u64
-//! ids. Upsert body (written by versions before placed upserts, still replayed):
-//! `count u32`, then per vector `id u64, payload_len u32, payload, values` (`dimension`
-//! f32s). All little-endian.
+//! ids. All little-endian. Kind 1 is not used (it was an upsert record of an unreleased
+//! format; the manifest's format version refuses such stores).
 
 use super::Record;
 
-pub(crate) const KIND_UPSERT: u8 = 1;
 pub(crate) const KIND_DELETE: u8 = 2;
 pub(crate) const KIND_PLACE: u8 = 3;
 pub(crate) const KIND_PLACE_INLINE: u8 = 4;
 
 #[derive(Debug)]
 pub(crate) enum Op {
-    /// Vectors with their values in the log (replayed from older logs only).
-    Upsert(Vec<Record>),
     Delete(Vec<u64>),
     /// Vectors whose values were written to fresh slots before the record was logged.
     Place(Vec<Placed>),
@@ -77,31 +73,13 @@ pub(crate) fn encode_place(entries: &[Placed], out: &mut Vec<u8>) {
     }
 }
 
-/// Bytes the upsert body of `records` takes (also the bound validation puts on a batch).
-pub(crate) fn upsert_body_len(records: &[Record], dim: usize) -> usize {
+/// Bytes the largest record of `records` can take: an inline place body, the values
+/// included (the bound validation puts on a batch).
+pub(crate) fn largest_body_len(records: &[Record], dim: usize) -> usize {
     4 + records
         .iter()
-        .map(|r| 12 + r.payload.len() + dim * 4)
+        .map(|r| 24 + r.payload.len() + dim * 4)
         .sum::<usize>()
-}
-
-/// Appends the upsert body to `out` (the engine no longer logs values; kept to test the
-/// replay of logs written before placed upserts).
-#[cfg(test)]
-pub(crate) fn encode_upsert(records: &[Record], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    for record in records {
-        out.extend_from_slice(&record.id.to_le_bytes());
-        out.extend_from_slice(&(record.payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&record.payload);
-        append_f32s(&record.values, out);
-    }
-}
-
-/// Appends little-endian floats (test encoder of the legacy upsert record).
-#[cfg(test)]
-fn append_f32s(values: &[f32], out: &mut Vec<u8>) {
-    out.extend_from_slice(super::segment::f32_bytes(values));
 }
 
 /// Appends the delete body to `out`.
@@ -118,24 +96,6 @@ pub(crate) fn decode(kind: u8, body: &[u8], dim: usize) -> Result<Op, String> {
     let mut reader = Reader { bytes: body, at: 0 };
     let count = reader.u32()? as usize;
     let op = match kind {
-        KIND_UPSERT => {
-            let mut records = Vec::with_capacity(count.min(body.len() / (12 + dim * 4)));
-            for _ in 0..count {
-                let id = reader.u64()?;
-                let payload_len = reader.u32()? as usize;
-                let payload = reader.take(payload_len)?.to_vec();
-                let mut values = vec![0.0f32; dim];
-                for (value, bytes) in values.iter_mut().zip(reader.take(dim * 4)?.chunks_exact(4)) {
-                    *value = f32::from_le_bytes(bytes.try_into().expect("4 bytes"));
-                }
-                records.push(Record {
-                    id,
-                    values,
-                    payload,
-                });
-            }
-            Op::Upsert(records)
-        }
         KIND_PLACE | KIND_PLACE_INLINE => {
             let inline = kind == KIND_PLACE_INLINE;
             let mut entries = Vec::with_capacity(count.min(body.len() / 24));
@@ -212,29 +172,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn upsert_round_trips() {
-        let records = vec![
-            Record {
-                id: 7,
-                values: vec![1.0, -2.5],
-                payload: b"abc".to_vec(),
-            },
-            Record {
-                id: 9,
-                values: vec![0.0, 3.0],
-                payload: vec![],
-            },
-        ];
-        let mut body = Vec::new();
-        encode_upsert(&records, &mut body);
-        assert_eq!(body.len(), upsert_body_len(&records, 2));
-        let Op::Upsert(decoded) = decode(KIND_UPSERT, &body, 2).unwrap() else {
-            panic!("not an upsert")
-        };
-        assert_eq!(decoded, records);
-    }
-
-    #[test]
     fn place_round_trips() {
         let entries = vec![
             Placed {
@@ -291,6 +228,15 @@ mod tests {
         encode_place(&entries, &mut body);
         assert_eq!(body.len(), place_body_len(&entries));
         assert_eq!(body.len(), 4 + 2 * 24 + 2 + 2 * 8);
+        let records: Vec<Record> = [(9, b"xy".to_vec()), (10, vec![])]
+            .into_iter()
+            .map(|(id, payload)| Record {
+                id,
+                values: vec![0.0; 2],
+                payload,
+            })
+            .collect();
+        assert_eq!(largest_body_len(&records, 2), body.len());
         let Op::Place(decoded) = decode(KIND_PLACE_INLINE, &body, 2).unwrap() else {
             panic!("not a place record")
         };
@@ -298,6 +244,13 @@ mod tests {
         assert!(decode(KIND_PLACE_INLINE, &body[..body.len() - 1], 2).is_err());
         // Read as a plain place body, the values would be left over.
         assert!(decode(KIND_PLACE, &body, 2).is_err());
+    }
+
+    #[test]
+    fn the_unused_kind_1_is_refused() {
+        let mut body = Vec::new();
+        encode_delete(&[1], &mut body);
+        assert_eq!(decode(1, &body, 2).unwrap_err(), "unknown record kind 1");
     }
 
     #[test]

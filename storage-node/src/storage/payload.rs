@@ -1,7 +1,8 @@
 //! The payload file: an append-only heap of payload bytes, addressed by (offset, len).
 //!
 //! Replacing a vector appends its new payload; the old bytes stay until compaction writes
-//! a fresh file with only live payloads. Writes use `pwrite` at the end under the store's
+//! a fresh file with only live payloads. Each payload's CRC-32 lives in its slot's
+//! metadata (through [`PayloadRef`]) and is checked on every read. Writes use `pwrite` at the end under the store's
 //! write lock; reads use `pread`, so searches read payloads concurrently.
 
 use std::fs::{File, OpenOptions};
@@ -65,29 +66,51 @@ impl PayloadFile {
         let stored = PayloadRef {
             offset: self.len,
             len: bytes.len() as u32,
+            crc: crc32fast::hash(bytes),
         };
         self.len += bytes.len() as u64;
         *self.dirty.get_mut() = true;
         Ok(stored)
     }
 
+    /// The payload at `at`, checked against its checksum. A reference past the end of the
+    /// file or a mismatch is corruption, reported with this file and the offset.
     pub fn read(&self, at: PayloadRef) -> Result<Vec<u8>, StoreError> {
+        let end = at.offset.checked_add(u64::from(at.len));
+        if end.is_none_or(|end| end > self.len) {
+            return Err(StoreError::corrupt(
+                &self.path,
+                at.offset,
+                format!(
+                    "a payload of {} bytes at offset {} reaches past the end of the file ({} bytes)",
+                    at.len, at.offset, self.len
+                ),
+            ));
+        }
         let mut bytes = vec![0; at.len as usize];
         self.file
             .read_exact_at(&mut bytes, at.offset)
             .at(&self.path)?;
+        let found = crc32fast::hash(&bytes);
+        if found != at.crc {
+            return Err(StoreError::corrupt(
+                &self.path,
+                at.offset,
+                format!(
+                    "the {} payload bytes here have checksum {found:#010x}, the slot's metadata holds {:#010x}",
+                    at.len, at.crc
+                ),
+            ));
+        }
         Ok(bytes)
     }
 
+    /// Whether the payload at `at` starts with `prefix`; reads and checks it whole.
     pub fn starts_with(&self, at: PayloadRef, prefix: &[u8]) -> Result<bool, StoreError> {
         if prefix.len() > at.len as usize {
             return Ok(false);
         }
-        let mut head = vec![0; prefix.len()];
-        self.file
-            .read_exact_at(&mut head, at.offset)
-            .at(&self.path)?;
-        Ok(head == prefix)
+        Ok(self.read(at)?.starts_with(prefix))
     }
 
     pub fn sync(&self) -> Result<(), StoreError> {

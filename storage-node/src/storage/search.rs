@@ -22,7 +22,7 @@ use std::collections::BinaryHeap;
 use super::error::StoreError;
 use super::payload::PayloadFile;
 use super::quant;
-use super::segment::{PayloadRef, Segment, SlotMeta};
+use super::segment::{Segment, SlotMeta};
 use super::{Hit, SearchFilter};
 use crate::simd::{Kernels, Metric};
 
@@ -371,10 +371,13 @@ impl ScanView<'_> {
             }
             Ok(())
         })?;
-        Ok(tops
-            .into_iter()
-            .map(|top| outcome(top.into_best_first(), scanned, 0))
-            .collect())
+        tops.into_iter()
+            .map(|top| {
+                let hits = top.into_best_first();
+                self.verify_values(&hits)?;
+                Ok(outcome(hits, scanned, 0))
+            })
+            .collect()
     }
 
     /// Exact top-k for each query by an int8 scan with error bounds, then an f32 re-rank
@@ -417,15 +420,20 @@ impl ScanView<'_> {
             },
         )?;
         let outcomes = queries.iter().zip(states).map(|(q, state)| {
-            let (top, reranked) = self.rerank(q, k, state.into_candidates());
-            outcome(top.into_best_first(), scanned, reranked)
+            let (top, reranked) = self.rerank(q, k, state.into_candidates())?;
+            Ok(outcome(top.into_best_first(), scanned, reranked))
         });
-        Ok(outcomes.collect())
+        outcomes.collect()
     }
 
     /// The exact top-k among `candidates` (entries scored by their upper bound), and how
     /// many were scored.
-    fn rerank(&self, q: &PreparedQuery, k: usize, mut candidates: Vec<Entry>) -> (TopK, u64) {
+    fn rerank(
+        &self,
+        q: &PreparedQuery,
+        k: usize,
+        mut candidates: Vec<Entry>,
+    ) -> Result<(TopK, u64), StoreError> {
         let mut top = TopK::new(k);
         let mut reranked = 0;
         let ranked = candidates.len() <= RANKED_RERANK_MAX;
@@ -440,6 +448,7 @@ impl ScanView<'_> {
             }
             let segment = &self.segments[candidate.at.segment as usize];
             let slot = candidate.at.slot as usize;
+            segment.verify(slot)?;
             let score = self
                 .scorer
                 .exact(q, segment.vector(slot), &segment.metas()[slot]);
@@ -448,12 +457,14 @@ impl ScanView<'_> {
                 top.push(Entry { score, ..candidate });
             }
         }
-        (top, reranked)
+        Ok((top, reranked))
     }
 
     /// Calls `each` for every admitted slot and every query, block by block (see the
-    /// module header), and returns how many slots were admitted. With `prefetch_codes`,
-    /// the first query's pass over a block prefetches the int8 codes that many slots ahead.
+    /// module header), and returns how many slots were admitted. With `prefetch_codes`
+    /// (the int8 pass), the first query's pass over a block prefetches the int8 codes that
+    /// many slots ahead and checks each admitted slot's codes against their checksum, so
+    /// no bound is computed from damaged codes.
     fn visit<S>(
         &self,
         queries: &[PreparedQuery],
@@ -487,6 +498,9 @@ impl ScanView<'_> {
                         if !self.admits(meta) {
                             continue;
                         }
+                        if prefetch_codes.is_some() && index == 0 {
+                            segment.verify_codes(slot)?;
+                        }
                         let at = SlotLoc {
                             segment: segment_index as u32,
                             slot: slot as u32,
@@ -497,6 +511,16 @@ impl ScanView<'_> {
             }
         }
         Ok(scanned)
+    }
+
+    /// Checks the metadata and values behind `hits` against their checksums: an exact
+    /// scan scores every vector, and checking each would read the values twice, so it
+    /// checks what it returns (the scrub covers the rest).
+    fn verify_values(&self, hits: &[Entry]) -> Result<(), StoreError> {
+        for hit in hits {
+            self.segments[hit.at.segment as usize].verify(hit.at.slot as usize)?;
+        }
+        Ok(())
     }
 
     #[inline]
@@ -513,13 +537,7 @@ impl ScanView<'_> {
         match &self.filter.payload_prefix {
             None => Ok(true),
             Some(prefix) if prefix.is_empty() => Ok(true),
-            Some(prefix) => {
-                let at = PayloadRef {
-                    offset: meta.payload_offset,
-                    len: meta.payload_len,
-                };
-                self.payloads.starts_with(at, prefix)
-            }
+            Some(prefix) => self.payloads.starts_with(meta.payload(), prefix),
         }
     }
 }

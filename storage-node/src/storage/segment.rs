@@ -1,23 +1,27 @@
 //! Segment files: fixed-size vector slots in page-aligned memory maps.
 //!
-//! A segment is three files of fixed size, each mapped whole with `MAP_SHARED`:
+//! A segment is two or three files of fixed size, each mapped whole with `MAP_SHARED`:
 //! * `seg-NNNNNN.vec`: `slots_per_segment` f32 slots of `slot_bytes` each (dim * 4 rounded
 //!   up to the configured alignment), back to back, so a scan is one sequential read;
-//! * `seg-NNNNNN.meta`: one 32-byte [`SlotMeta`] per slot (id, live flag, norm, payload
-//!   location, int8 scale), kept apart so the vector array stays contiguous;
-//! * `seg-NNNNNN.i8` (only with compression): int8 codes, `code_slot_bytes` per slot;
-//! * `seg-NNNNNN.crc`: a CRC-32 of each live slot's stored values (little-endian u32 per
-//!   slot), written when the slot is applied and checked on every read of the whole vector
-//!   (`get`) and by [`Store::scrub`](super::Store::scrub), so damaged values are reported
-//!   with file and offset instead of served. A store from before this file gets it built
-//!   from the stored values at its first open.
+//! * `seg-NNNNNN.meta`: one 48-byte [`SlotMeta`] per slot (id, live flag, norm, payload
+//!   location, int8 scale, and the CRC-32s of the values, the codes, the payload and of the
+//!   metadata itself), kept apart so the vector array stays contiguous;
+//! * `seg-NNNNNN.i8` (only with compression): int8 codes, `code_slot_bytes` per slot.
+//!
+//! Every byte a read depends on is covered by a checksum in the slot's metadata, and the
+//! metadata by its own: `open` checks every used slot's metadata (48 bytes a slot, no
+//! vector is read), `get` the values and payload it returns, the int8 pass of a search the
+//! codes it scores (a bound computed from damaged codes could rule out the true nearest
+//! neighbour), the f32 re-rank and the exact scan the values of what they return, the
+//! payload filter the payloads it reads, and [`Store::scrub`](super::Store::scrub)
+//! everything. A mismatch is [`StoreError::Corrupt`] naming the file and byte offset.
 //!
 //! Slots are handed out in order; `used` counts the slots ever handed out (live, dead, or
-//! reserved for a write not yet applied, whose metadata is still zero and so not live). A
-//! slot is written once: an upsert writes its values with `pwrite` into a fresh slot and
-//! makes them durable before its WAL record names the slot ([`VectorFile`]); an upsert of
-//! an existing id moves it to the new slot and leaves the old one dead until compaction
-//! rewrites the segments.
+//! reserved for a write not yet applied, whose metadata is still all zero, which the
+//! metadata check accepts as "never applied"). A slot is written once: an upsert writes its
+//! values with `pwrite` into a fresh slot and makes them durable before its WAL record
+//! names the slot ([`VectorFile`]); an upsert of an existing id moves it to the new slot and
+//! leaves the old one dead until compaction rewrites the segments.
 
 use std::fs::{File, OpenOptions};
 use std::io::IoSlice;
@@ -33,14 +37,17 @@ use super::error::{IoContext, StoreError};
 use super::quant;
 
 /// Bytes of one [`SlotMeta`] on disk.
-pub(crate) const SLOT_META_BYTES: usize = 32;
+pub(crate) const SLOT_META_BYTES: usize = 48;
+/// The bytes of a [`SlotMeta`] its own checksum covers: all but the checksum.
+const SEALED_BYTES: usize = SLOT_META_BYTES - 4;
 
 const LIVE: u32 = 1;
 
 /// Per-slot metadata, stored little-endian in native layout (the engine targets x86_64 and
-/// aarch64, both little-endian).
+/// aarch64, both little-endian). Every change goes through [`SlotMeta::sealed`], which
+/// writes `meta_crc`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct SlotMeta {
     pub id: u64,
     pub payload_offset: u64,
@@ -50,6 +57,14 @@ pub(crate) struct SlotMeta {
     pub norm: f32,
     /// Scale of the int8 codes (0 when compression is off).
     pub code_scale: f32,
+    /// CRC-32 of the slot's `dimension * 4` value bytes.
+    pub values_crc: u32,
+    /// CRC-32 of the slot's `dimension` int8 codes (0 when compression is off).
+    pub codes_crc: u32,
+    /// CRC-32 of the payload bytes (0 for an empty payload).
+    pub payload_crc: u32,
+    /// CRC-32 of the fields above; 0 in a slot never applied, whose bytes are all zero.
+    meta_crc: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<SlotMeta>() == SLOT_META_BYTES);
@@ -59,20 +74,44 @@ impl SlotMeta {
         self.flags & LIVE != 0
     }
 
-    pub fn set_live(&mut self, live: bool) {
-        if live {
-            self.flags |= LIVE;
-        } else {
-            self.flags &= !LIVE;
+    /// The payload's location and checksum.
+    pub fn payload(&self) -> PayloadRef {
+        PayloadRef {
+            offset: self.payload_offset,
+            len: self.payload_len,
+            crc: self.payload_crc,
         }
+    }
+
+    /// This metadata with its liveness set and its checksum written.
+    fn sealed(mut self, live: bool) -> SlotMeta {
+        self.flags = if live { LIVE } else { 0 };
+        self.meta_crc = crc32fast::hash(&self.bytes()[..SEALED_BYTES]);
+        self
+    }
+
+    /// Whether the checksum matches, or the slot was never applied (all zero).
+    fn intact(&self) -> bool {
+        let sealed = &self.bytes()[..SEALED_BYTES];
+        if self.meta_crc == 0 && sealed.iter().all(|&b| b == 0) {
+            return true;
+        }
+        crc32fast::hash(sealed) == self.meta_crc
+    }
+
+    fn bytes(&self) -> &[u8; SLOT_META_BYTES] {
+        // SAFETY: SlotMeta is repr(C) with no padding (checked by the size assertion:
+        // 2 u64 then 8 four-byte fields) and every byte of it is initialised.
+        unsafe { &*(self as *const SlotMeta).cast::<[u8; SLOT_META_BYTES]>() }
     }
 }
 
-/// Where a slot's payload lives in the payload file.
-#[derive(Debug, Clone, Copy, Default)]
+/// Where a slot's payload lives in the payload file, and the CRC-32 of its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct PayloadRef {
     pub offset: u64,
     pub len: u32,
+    pub crc: u32,
 }
 
 pub(crate) struct Segment {
@@ -86,7 +125,6 @@ pub(crate) struct Segment {
     vector_file: VectorFile,
     meta: MmapMut,
     codes: Option<MmapMut>,
-    checksums: MmapMut,
     paths: SegmentPaths,
     read_ahead_window: u64,
 }
@@ -154,7 +192,6 @@ pub(crate) struct SegmentPaths {
     pub vectors: PathBuf,
     pub meta: PathBuf,
     pub codes: PathBuf,
-    pub checksums: PathBuf,
 }
 
 impl SegmentPaths {
@@ -163,20 +200,19 @@ impl SegmentPaths {
             vectors: dir.join(format!("seg-{id:06}.vec")),
             meta: dir.join(format!("seg-{id:06}.meta")),
             codes: dir.join(format!("seg-{id:06}.i8")),
-            checksums: dir.join(format!("seg-{id:06}.crc")),
         }
     }
 
-    pub fn all(&self) -> [&Path; 4] {
-        [&self.vectors, &self.meta, &self.codes, &self.checksums]
+    pub fn all(&self) -> [&Path; 3] {
+        [&self.vectors, &self.meta, &self.codes]
     }
 }
 
-/// Parses `seg-000042.vec` (or `.meta`, `.i8`, `.crc`) into 42.
+/// Parses `seg-000042.vec` (or `.meta`, `.i8`) into 42.
 pub(crate) fn segment_id_of(file_name: &str) -> Option<u32> {
     let rest = file_name.strip_prefix("seg-")?;
     let (digits, ext) = rest.split_once('.')?;
-    matches!(ext, "vec" | "meta" | "i8" | "crc")
+    matches!(ext, "vec" | "meta" | "i8")
         .then(|| digits.parse().ok())
         .flatten()
 }
@@ -207,7 +243,6 @@ impl Segment {
         } else {
             None
         };
-        let (checksums, _) = map_new(&paths.checksums, layout.checksum_file_bytes)?;
         let segment = Segment {
             id,
             used: 0,
@@ -221,7 +256,6 @@ impl Segment {
             },
             meta,
             codes,
-            checksums,
             paths,
             read_ahead_window: hints.read_ahead_window,
         };
@@ -229,8 +263,9 @@ impl Segment {
         Ok(segment)
     }
 
-    /// Maps the files of an existing segment of which `used` slots were checkpointed.
-    /// Builds the int8 file when compression was switched on since the last run.
+    /// Maps the files of an existing segment of which `used` slots were checkpointed, and
+    /// checks the metadata of those slots. Builds the int8 file when compression was
+    /// switched on since the last run (from values checked against their checksums).
     pub fn open(
         dir: &Path,
         id: u32,
@@ -248,12 +283,6 @@ impl Segment {
             (true, true) => Some(map_new(&paths.codes, layout.code_file_bytes)?.0),
             (false, _) => None,
         };
-        let rebuild_checksums = !paths.checksums.exists();
-        let (checksums, _) = if rebuild_checksums {
-            map_new(&paths.checksums, layout.checksum_file_bytes)?
-        } else {
-            map_existing(&paths.checksums, layout.checksum_file_bytes)?
-        };
         let mut segment = Segment {
             id,
             used,
@@ -267,25 +296,15 @@ impl Segment {
             },
             meta,
             codes,
-            checksums,
             paths,
             read_ahead_window: hints.read_ahead_window,
         };
-        if rebuild_codes || rebuild_checksums {
-            segment.will_need_values(0..used);
+        for slot in 0..used {
+            segment.verify_meta(slot)?;
         }
         if rebuild_codes {
-            segment.quantize_all();
-        }
-        if rebuild_checksums {
-            tracing::info!(
-                segment = id,
-                "building the value checksums of a segment written before they existed"
-            );
-            for slot in 0..used {
-                let crc = crc32fast::hash(segment.vector_bytes(slot));
-                segment.set_checksum(slot, crc);
-            }
+            segment.will_need_values(0..used);
+            segment.quantize_all()?;
         }
         segment.apply_hints(hints);
         Ok(segment)
@@ -373,7 +392,7 @@ impl Segment {
 
     pub fn mapped_bytes(&self) -> u64 {
         let codes = self.codes.as_ref().map_or(0, |c| c.len());
-        (self.vectors.len() + self.meta.len() + codes + self.checksums.len()) as u64
+        (self.vectors.len() + self.meta.len() + codes) as u64
     }
 
     /// Metadata of the used slots.
@@ -397,12 +416,19 @@ impl Segment {
         *self.dirty.get_mut() = true;
     }
 
-    pub fn meta_mut(&mut self, slot: usize) -> &mut SlotMeta {
+    /// Writes `meta` into `slot`, live or dead, with its checksum.
+    fn set_meta(&mut self, slot: usize, meta: SlotMeta, live: bool) {
         *self.dirty.get_mut() = true;
         // SAFETY: as in `all_metas`.
         let (head, metas, _) = unsafe { self.meta.align_to_mut::<SlotMeta>() };
         debug_assert!(head.is_empty());
-        &mut metas[slot]
+        metas[slot] = meta.sealed(live);
+    }
+
+    /// Marks `slot` dead (its id was replaced or deleted).
+    pub fn kill(&mut self, slot: usize) {
+        let meta = self.all_metas()[slot];
+        self.set_meta(slot, meta, false);
     }
 
     pub fn vector(&self, slot: usize) -> &[f32] {
@@ -424,12 +450,7 @@ impl Segment {
 
     /// The int8 codes of `slot`. Only called when the segment has codes.
     pub fn codes(&self, slot: usize) -> &[i8] {
-        let codes = self
-            .codes
-            .as_ref()
-            .expect("int8 scan on a segment without codes");
-        let start = slot * self.layout.code_slot_bytes;
-        as_i8(&codes[start..start + self.layout.dim])
+        as_i8(self.code_bytes(slot))
     }
 
     /// Writes `values` into `slot`, with its metadata, and marks it live.
@@ -437,46 +458,38 @@ impl Segment {
         let start = slot * self.layout.slot_bytes;
         let dst = as_f32_mut(&mut self.vectors[start..start + self.layout.dim * 4]);
         dst.copy_from_slice(values);
-        let crc = crc32fast::hash(f32_bytes(values));
-        self.set_checksum(slot, crc);
-        let code_scale = self.write_codes(slot, values);
-        let norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
-        let meta = self.meta_mut(slot);
-        *meta = SlotMeta {
-            id,
-            payload_offset: payload.offset,
-            payload_len: payload.len,
-            flags: LIVE,
-            norm,
-            code_scale,
-        };
+        self.used = self.used.max(slot + 1);
+        self.apply_slot(slot, id, payload, crc32fast::hash(f32_bytes(values)));
     }
 
     /// Makes `slot`, whose values are already in the vector file, live for `id`: computes
     /// its norm and int8 codes from the stored values and writes its metadata and `crc`,
     /// the checksum of the values its WAL record acknowledged.
     pub fn place_slot(&mut self, slot: usize, id: u64, payload: PayloadRef, crc: u32) {
-        let layout = self.layout;
-        let start = slot * layout.slot_bytes;
-        let values = as_f32(&self.vectors[start..start + layout.dim * 4]);
-        let norm = (crate::simd::kernels().dot_f32)(values, values).sqrt();
-        let code_scale = match self.codes.as_mut() {
-            Some(codes) => {
-                let at = slot * layout.code_slot_bytes;
-                quant::quantize(values, as_i8_mut(&mut codes[at..at + layout.dim]))
-            }
-            None => 0.0,
-        };
         self.used = self.used.max(slot + 1);
-        self.set_checksum(slot, crc);
-        *self.meta_mut(slot) = SlotMeta {
+        self.apply_slot(slot, id, payload, crc);
+    }
+
+    /// Makes `slot`, whose values (with checksum `values_crc`) are in place, live for `id`:
+    /// derives its norm and int8 codes from the values and seals its metadata.
+    fn apply_slot(&mut self, slot: usize, id: u64, payload: PayloadRef, values_crc: u32) {
+        let (code_scale, codes_crc) = self.write_codes(slot);
+        let norm = {
+            let values = self.vector(slot);
+            (crate::simd::kernels().dot_f32)(values, values).sqrt()
+        };
+        let meta = SlotMeta {
             id,
             payload_offset: payload.offset,
             payload_len: payload.len,
-            flags: LIVE,
             norm,
             code_scale,
+            values_crc,
+            codes_crc,
+            payload_crc: payload.crc,
+            ..SlotMeta::default()
         };
+        self.set_meta(slot, meta, true);
     }
 
     /// The stored value bytes of `slot` (for checksums).
@@ -485,51 +498,107 @@ impl Segment {
         &self.vectors[start..start + self.layout.dim * 4]
     }
 
-    fn checksum(&self, slot: usize) -> u32 {
-        let at = slot * 4;
-        u32::from_le_bytes(self.checksums[at..at + 4].try_into().expect("4 bytes"))
+    /// Checks the metadata of `slot` against its own checksum.
+    pub fn verify_meta(&self, slot: usize) -> Result<(), StoreError> {
+        if self.all_metas()[slot].intact() {
+            return Ok(());
+        }
+        Err(StoreError::corrupt(
+            &self.paths.meta,
+            (slot * SLOT_META_BYTES) as u64,
+            format!("the metadata of slot {slot} does not match its checksum"),
+        ))
     }
 
-    fn set_checksum(&mut self, slot: usize, crc: u32) {
-        let at = slot * 4;
-        self.checksums[at..at + 4].copy_from_slice(&crc.to_le_bytes());
-        *self.dirty.get_mut() = true;
-    }
-
-    /// Checks the stored values of `slot` against the checksum written when it was
-    /// applied; a mismatch is corruption, reported with the vector file and offset.
+    /// Checks the metadata of `slot` and its stored values against their checksums.
     pub fn verify(&self, slot: usize) -> Result<(), StoreError> {
+        self.verify_meta(slot)?;
+        let meta = &self.all_metas()[slot];
         let found = crc32fast::hash(self.vector_bytes(slot));
-        let stored = self.checksum(slot);
-        if found == stored {
+        if found == meta.values_crc {
             return Ok(());
         }
         Err(StoreError::corrupt(
             &self.paths.vectors,
             self.vector_offset(slot),
             format!(
-                "the values of id {} in slot {slot} have checksum {found:#010x}, but {} holds {stored:#010x} for them",
-                self.all_metas()[slot].id,
-                self.paths.checksums.display()
+                "the values of id {} in slot {slot} have checksum {found:#010x}, but its metadata holds {:#010x}",
+                meta.id, meta.values_crc
             ),
         ))
     }
 
-    fn write_codes(&mut self, slot: usize, values: &[f32]) -> f32 {
-        let layout = self.layout;
-        let Some(codes) = self.codes.as_mut() else {
-            return 0.0;
-        };
-        let start = slot * layout.code_slot_bytes;
-        quant::quantize(values, as_i8_mut(&mut codes[start..start + layout.dim]))
+    /// Checks the int8 codes of `slot` against their checksum, so no error bound is ever
+    /// computed from damaged codes. Only called when the segment has codes.
+    #[inline]
+    pub fn verify_codes(&self, slot: usize) -> Result<(), StoreError> {
+        let meta = &self.all_metas()[slot];
+        let found = crc32fast::hash(self.code_bytes(slot));
+        if found == meta.codes_crc {
+            return Ok(());
+        }
+        Err(StoreError::corrupt(
+            &self.paths.codes,
+            (slot * self.layout.code_slot_bytes) as u64,
+            format!(
+                "the int8 codes of id {} in slot {slot} have checksum {found:#010x}, but its metadata holds {:#010x}",
+                meta.id, meta.codes_crc
+            ),
+        ))
     }
 
-    fn quantize_all(&mut self) {
-        for slot in 0..self.used {
-            let values = self.vector(slot).to_vec();
-            let scale = self.write_codes(slot, &values);
-            self.meta_mut(slot).code_scale = scale;
+    /// Checks everything of `slot` that is stored in the segment: metadata, values and,
+    /// with compression, codes.
+    pub fn verify_all(&self, slot: usize) -> Result<(), StoreError> {
+        self.verify(slot)?;
+        if self.codes.is_some() {
+            self.verify_codes(slot)?;
         }
+        Ok(())
+    }
+
+    fn code_bytes(&self, slot: usize) -> &[u8] {
+        let codes = self
+            .codes
+            .as_ref()
+            .expect("int8 codes of a segment without codes");
+        let start = slot * self.layout.code_slot_bytes;
+        &codes[start..start + self.layout.dim]
+    }
+
+    /// Quantises the values of `slot` into its codes; returns their scale and checksum
+    /// (zeros without compression).
+    fn write_codes(&mut self, slot: usize) -> (f32, u32) {
+        let layout = self.layout;
+        let Some(codes) = self.codes.as_mut() else {
+            return (0.0, 0);
+        };
+        let start = slot * layout.slot_bytes;
+        let values = as_f32(&self.vectors[start..start + layout.dim * 4]);
+        let at = slot * layout.code_slot_bytes;
+        let codes = as_i8_mut(&mut codes[at..at + layout.dim]);
+        let scale = quant::quantize(values, codes);
+        (scale, crc32fast::hash(as_u8(codes)))
+    }
+
+    /// Builds the codes of every applied slot from its values, checking the values first
+    /// (codes built from damaged values would match them).
+    fn quantize_all(&mut self) -> Result<(), StoreError> {
+        for slot in 0..self.used {
+            let meta = self.all_metas()[slot];
+            if meta == SlotMeta::default() {
+                continue;
+            }
+            self.verify(slot)?;
+            let (code_scale, codes_crc) = self.write_codes(slot);
+            let rebuilt = SlotMeta {
+                code_scale,
+                codes_crc,
+                ..meta
+            };
+            self.set_meta(slot, rebuilt, meta.is_live());
+        }
+        Ok(())
     }
 
     /// Writes dirty pages of all the maps to disk and waits (msync), so the checkpoint
@@ -543,7 +612,6 @@ impl Segment {
         if let Some(codes) = &self.codes {
             codes.flush().at(&self.paths.codes)?;
         }
-        self.checksums.flush().at(&self.paths.checksums)?;
         Ok(())
     }
 }
@@ -652,6 +720,11 @@ fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
 fn as_i8(bytes: &[u8]) -> &[i8] {
     // SAFETY: u8 and i8 have the same size and alignment and every bit pattern is valid.
     unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) }
+}
+
+fn as_u8(codes: &[i8]) -> &[u8] {
+    // SAFETY: as in `as_i8`, the other way round.
+    unsafe { std::slice::from_raw_parts(codes.as_ptr().cast::<u8>(), codes.len()) }
 }
 
 fn as_i8_mut(bytes: &mut [u8]) -> &mut [i8] {

@@ -11,7 +11,7 @@ use super::manifest::{self, Manifest, SegmentEntry};
 use super::ops::{Op, Placed};
 use super::payload::PayloadFile;
 use super::search::SlotLoc;
-use super::segment::{MapHints, PayloadRef, SLOT_META_BYTES, Segment, VectorFile, segment_id_of};
+use super::segment::{MapHints, SLOT_META_BYTES, Segment, VectorFile, segment_id_of};
 use crate::simd::Metric;
 
 pub(crate) struct State {
@@ -118,9 +118,7 @@ impl State {
     fn resolve_doubled(&mut self, id: u64, keep: Option<SlotLoc>) {
         for at in self.doubled.remove(&id).unwrap_or_default() {
             if Some(at) != keep {
-                self.segments[at.segment as usize]
-                    .meta_mut(at.slot as usize)
-                    .set_live(false);
+                self.segments[at.segment as usize].kill(at.slot as usize);
             }
         }
     }
@@ -158,12 +156,6 @@ impl State {
 
     fn apply_op(&mut self, op: Op, replaying: bool) -> Result<u64, StoreError> {
         match op {
-            Op::Upsert(records) => {
-                for record in &records {
-                    self.upsert_one(record)?;
-                }
-                Ok(records.len() as u64)
-            }
             Op::Place(entries) => {
                 for entry in &entries {
                     self.place_one(entry, replaying)?;
@@ -243,9 +235,7 @@ impl State {
         if let Some(old) = self.index.insert(entry.id, at)
             && old != at
         {
-            self.segments[old.segment as usize]
-                .meta_mut(old.slot as usize)
-                .set_live(false);
+            self.segments[old.segment as usize].kill(old.slot as usize);
         }
         self.segments[position].place_slot(slot, entry.id, payload, entry.crc);
         Ok(())
@@ -278,51 +268,13 @@ impl State {
         self.segments.iter().map(|s| s.id).collect()
     }
 
-    /// Overwrites the slot of an existing id in place, or appends a new slot.
-    fn upsert_one(&mut self, record: &Record) -> Result<(), StoreError> {
-        let payload = self.payloads.append(&record.payload)?;
-        let at = match self.index.get(&record.id) {
-            Some(&at) => at,
-            None => self.allocate_slot()?,
-        };
-        self.resolve_doubled(record.id, Some(at));
-        self.write(at, record, payload);
-        self.index.insert(record.id, at);
-        Ok(())
-    }
-
-    pub fn write(&mut self, at: SlotLoc, record: &Record, payload: PayloadRef) {
-        let segment = &mut self.segments[at.segment as usize];
-        segment.write_slot(at.slot as usize, record.id, &record.values, payload);
-    }
-
     fn delete_one(&mut self, id: u64) -> bool {
         self.resolve_doubled(id, None);
         let Some(at) = self.index.remove(&id) else {
             return false;
         };
-        self.segments[at.segment as usize]
-            .meta_mut(at.slot as usize)
-            .set_live(false);
+        self.segments[at.segment as usize].kill(at.slot as usize);
         true
-    }
-
-    /// The next free slot, growing a new segment when the last is full.
-    pub fn allocate_slot(&mut self) -> Result<SlotLoc, StoreError> {
-        if self.segments.last().is_none_or(Segment::is_full) {
-            let segment =
-                Segment::create(&self.dir, self.next_segment_id, self.layout, self.hints)?;
-            self.next_segment_id += 1;
-            self.segments.push(segment);
-        }
-        let segment_index = self.segments.len() - 1;
-        let segment = &mut self.segments[segment_index];
-        let slot = segment.used;
-        segment.used += 1;
-        Ok(SlotLoc {
-            segment: segment_index as u32,
-            slot: slot as u32,
-        })
     }
 
     pub fn get(&self, id: u64) -> Result<Option<Record>, StoreError> {
@@ -333,10 +285,7 @@ impl State {
         let slot = at.slot as usize;
         segment.verify(slot)?;
         let meta = &segment.metas()[slot];
-        let payload = self.payloads.read(PayloadRef {
-            offset: meta.payload_offset,
-            len: meta.payload_len,
-        })?;
+        let payload = self.payloads.read(meta.payload())?;
         Ok(Some(Record {
             id,
             values: segment.vector(slot).to_vec(),
@@ -344,9 +293,10 @@ impl State {
         }))
     }
 
-    /// Checks the stored values of the live slots among `slots` of the segment at
-    /// `position` against their checksums; returns how many it checked, and where the
-    /// segment ends (`None` when `position` is past the last segment).
+    /// Checks everything stored for the slots among `slots` of the segment at `position`
+    /// against its checksums: every slot's metadata, and the values, codes and payload of
+    /// the live ones. Returns how many live slots it checked, and where the segment ends
+    /// (`None` when `position` is past the last segment).
     pub fn verify_slots(
         &self,
         position: usize,
@@ -360,8 +310,11 @@ impl State {
         segment.will_need_values(slots.clone());
         let mut checked = 0;
         for slot in slots {
-            if segment.metas()[slot].is_live() {
-                segment.verify(slot)?;
+            segment.verify_meta(slot)?;
+            let meta = &segment.metas()[slot];
+            if meta.is_live() {
+                segment.verify_all(slot)?;
+                self.payloads.read(meta.payload())?;
                 checked += 1;
             }
         }
@@ -410,9 +363,11 @@ impl State {
 
     pub fn manifest(&self, checkpoint_lsn: u64) -> Manifest {
         Manifest {
+            format_version: manifest::FORMAT_VERSION,
             dimension: self.layout.dim as u32,
             metric: self.metric,
-            slot_bytes: self.layout.slot_bytes,
+            alignment: self.layout.alignment,
+            page_size: self.layout.page_size,
             segment_bytes: self.layout.vector_file_bytes as u64,
             compression: self.hints.compression,
             checkpoint_lsn,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::config::{MAX_BATCH_BYTES, MAX_K};
 use super::error::StoreError;
-use super::ops::upsert_body_len;
+use super::ops::largest_body_len;
 use super::{Record, SearchFilter};
 use crate::simd::Metric;
 
@@ -41,7 +41,7 @@ pub(crate) fn upsert_batch(
             ));
         }
     }
-    let encoded = upsert_body_len(batch, dim);
+    let encoded = largest_body_len(batch, dim);
     if encoded > MAX_BATCH_BYTES {
         return Err(StoreError::invalid(
             "vectors",
@@ -107,7 +107,7 @@ pub(crate) fn k(k: usize) -> Result<(), StoreError> {
 pub(crate) fn filter(filter: &SearchFilter) -> Result<(), StoreError> {
     match &filter.id_range {
         Some(range) if range.start() > range.end() => Err(StoreError::invalid(
-            "filter.id_range",
+            "id_range",
             format!(
                 "start {} is after end {}; the range is inclusive",
                 range.start(),

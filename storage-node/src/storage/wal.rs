@@ -15,10 +15,15 @@
 //! refuses all further appends: the page cache can no longer be trusted to match the disk.
 //!
 //! # Replay
-//! Records up to the checkpoint LSN are skipped, later ones applied in order. A short or
-//! checksum-bad record at the end of the last file is a write torn by a crash (it was never
-//! acknowledged): the file is cut back to the last good record and a warning logged. A bad
-//! record followed anywhere by a valid one is corruption: open fails naming file and offset.
+//! Records up to the checkpoint LSN are skipped, later ones applied in order. A bad record
+//! at the very end of the newest file, with no valid record after it, is cut off (the file
+//! is truncated to the last good record), logged as a warning and counted
+//! ([`Replayed::truncated_records`], exported as `sutra_storage_wal_truncated_records_total`).
+//! What it was cannot be known: a record cut short never finished its fsync, so it was
+//! never acknowledged (unless the file itself was cut); a record of full length whose
+//! checksum does not match is either a write torn by a crash or damage to a record that may
+//! have been acknowledged, whose write is then lost. A bad record followed anywhere by a
+//! valid one is corruption: open fails naming file and offset.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -174,14 +179,6 @@ impl Wal {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Appends a record and returns its LSN once it is on disk.
-    #[cfg(test)]
-    pub fn append(&self, frame: Frame) -> Result<u64, StoreError> {
-        let lsn = self.enqueue(frame)?;
-        self.wait_durable(lsn)?;
-        Ok(lsn)
     }
 
     /// Queues a record for the next group commit and returns its LSN at once. Records are
@@ -388,6 +385,8 @@ pub(crate) struct Replayed {
     pub applied: u64,
     /// The files read; all of them are covered once the replayed state is checkpointed.
     pub files: Vec<PathBuf>,
+    /// Bad records cut off the end of the newest file (0 or 1).
+    pub truncated_records: u64,
 }
 
 /// Applies every record after `checkpoint_lsn` in LSN order.
@@ -412,8 +411,10 @@ pub(crate) fn replay(
             checkpoint_lsn,
             last_lsn: first_lsn - 1,
             applied: 0,
+            truncated: false,
         };
         reader.run(is_last, apply)?;
+        replayed.truncated_records += u64::from(reader.truncated);
         expected_next = Some(reader.last_lsn + 1);
         replayed.last_lsn = replayed.last_lsn.max(reader.last_lsn);
         replayed.applied += reader.applied;
@@ -449,6 +450,8 @@ struct FileReplay<'a> {
     checkpoint_lsn: u64,
     last_lsn: u64,
     applied: u64,
+    /// Whether a bad last record was cut off.
+    truncated: bool,
 }
 
 /// Why a record could not be read.
@@ -464,6 +467,18 @@ impl BadRecord {
             BadRecord::Short => "record is cut short".into(),
             BadRecord::Checksum => "record checksum does not match".into(),
             BadRecord::Implausible(why) => why.clone(),
+        }
+    }
+
+    /// What a bad last record means for the writes it held, as far as can be known.
+    fn consequence(&self) -> &'static str {
+        match self {
+            BadRecord::Short => {
+                "its fsync never completed, so its write was never acknowledged (unless the file was cut short by damage)"
+            }
+            BadRecord::Checksum | BadRecord::Implausible(_) => {
+                "either a write torn by a crash, never acknowledged, or damage to a record that may have been acknowledged, whose write is lost"
+            }
         }
     }
 }
@@ -520,7 +535,7 @@ impl FileReplay<'_> {
     /// A bad record at the very end of the newest file is a torn write: cut it off. Any
     /// other bad record is corruption.
     fn handle_bad_record(
-        &self,
+        &mut self,
         offset: u64,
         bad: BadRecord,
         is_last: bool,
@@ -552,10 +567,12 @@ impl FileReplay<'_> {
             ));
         }
         tracing::warn!(
-            file = %self.path.display(), offset, dropped_bytes = rest.len(), reason = bad.describe(),
-            "truncating torn write at the end of the WAL (never acknowledged)"
+            file = %self.path.display(), offset, dropped_bytes = rest.len(),
+            last_good_lsn = self.last_lsn, reason = bad.describe(), meaning = bad.consequence(),
+            "cutting a bad last record off the end of the WAL"
         );
         file.set_len(offset).at(self.path)?;
+        self.truncated = true;
         file.sync_all().at(self.path)
     }
 }
