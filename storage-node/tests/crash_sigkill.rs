@@ -10,19 +10,15 @@
 mod server_support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use server_support::{connect, values};
+use server_support::{ServeProcess, connect, spawn_serve, values};
 use sutra_storage::proto::storage_client::StorageClient;
 use sutra_storage::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tonic::transport::Channel;
 
 const ROUNDS: u64 = 20;
@@ -43,51 +39,13 @@ struct Ledger {
     streams_acked: usize,
 }
 
-struct Node {
-    child: Child,
-    grpc: SocketAddr,
-}
-
-async fn start_node(data: &Path, first_start: bool) -> Node {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sutra-storage"));
-    command
-        .args(["serve", "--data"])
-        .arg(data)
-        .args([
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--compression", "none", "--log-format", "json"])
-        .env_remove("SUTRA_CONFIG")
-        .env_remove("SUTRA_DIMENSION")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
+async fn start_node(data: &Path, first_start: bool) -> ServeProcess {
+    let dimension = DIM.to_string();
+    let mut args = vec!["--compression", "none"];
     if first_start {
-        command.args(["--dimension", &DIM.to_string(), "--metric", "dot"]);
+        args.extend(["--dimension", &dimension, "--metric", "dot"]);
     }
-    let mut child = command.spawn().expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines
-        .next_line()
-        .await
-        .unwrap()
-        .expect("the server prints its listening line");
-    let grpc = listening_grpc_addr(&line);
-    Node { child, grpc }
-}
-
-/// Parses `sutra-storage listening grpc=ADDR metrics=ADDR`.
-fn listening_grpc_addr(line: &str) -> SocketAddr {
-    let rest = line
-        .strip_prefix("sutra-storage listening grpc=")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    let (grpc, metrics) = rest.split_once(" metrics=").unwrap();
-    metrics.parse::<SocketAddr>().unwrap();
-    grpc.parse().unwrap()
+    spawn_serve(data, &args).await
 }
 
 fn record(id: u64) -> Vector {

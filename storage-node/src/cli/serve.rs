@@ -60,8 +60,9 @@ pub struct ServeArgs {
     /// ...and the dead slots hold at least this many bytes [default: 67108864].
     #[arg(long, env = "SUTRA_COMPACT_MIN_DEAD_BYTES", value_name = "N")]
     pub compact_min_dead_bytes: Option<u64>,
-    /// After start-up, read every stored vector once in the background to check it against
-    /// its checksum, at most this many MiB/s; 0 skips it [default: 256].
+    /// After start-up, read everything stored once in the background (values, int8 codes,
+    /// payloads, slot metadata) to check it against its checksums, at most this many MiB/s;
+    /// 0 skips it [default: 256].
     #[arg(long, env = "SUTRA_SCRUB_MIB_PER_SECOND", value_name = "N")]
     pub scrub_mib_per_second: Option<u64>,
     /// At start-up, read up to this many MiB of the arrays searches scan (int8 codes with

@@ -40,8 +40,8 @@
 //! payload length), then rotates the WAL and deletes the files it covers. It holds only the
 //! read lock, so searches continue. `open` loads the manifest, deletes files it does not
 //! list (keeping segments created after the checkpoint until replay has seen them), maps
-//! the segments and rebuilds the id→slot index from the metadata arrays (32 bytes per
-//! slot: no vector is read), cuts the payload file back to the checkpointed length, and
+//! the segments, checks every used slot's metadata against its checksum and rebuilds the
+//! id→slot index from it (48 bytes per slot: no vector is read), cuts the payload file back to the checkpointed length, and
 //! replays WAL records after the checkpoint LSN, writing inline values into their slots
 //! and checking each placed vector's values against its record's checksum (a mismatch is
 //! corruption, reported with file and offset). Last it starts the read-ahead
@@ -68,14 +68,19 @@
 //! write lock only to swap the new segments in.
 //!
 //! # Corruption
-//! A bad manifest checksum, a segment file of the wrong size, an id live in two slots, a
-//! payload reference past the end of the payload file, or a bad WAL record that is not the
-//! torn tail all fail `open` with [`StoreError::Corrupt`] naming the file and offset.
-//! Vector values carry a CRC-32 per slot (the segment's `.crc` file), written when the slot
-//! is applied. Checking them all would read every vector, so `open` does not; `get` checks
-//! the vectors it returns, compaction the ones it copies, and [`Store::scrub`] all of them
-//! (the server scrubs in the background after start-up). Damage found after `open` stops
-//! the store with the same report: every later call, searches included, fails with it.
+//! Every byte a read depends on carries a CRC-32 (see [`segment`](self::segment)): the
+//! manifest as a whole, and per slot its values, int8 codes, payload and the 48-byte slot
+//! metadata itself. A bad manifest (or one of another format version), a segment file of
+//! the wrong size, slot metadata that fails its checksum, an id live in two slots, a
+//! payload reference past the end of the payload file, or a bad WAL record that is not
+//! the last all fail `open` with [`StoreError::Corrupt`] naming the file and offset.
+//! Checking every value would read every vector, so `open` does not; `get` checks what it
+//! returns, the int8 pass every code it scores, the re-rank and the f32 scan the values of
+//! what they return, the payload filter the payloads it reads, compaction what it copies,
+//! and [`Store::scrub`] everything (the server scrubs in the background after start-up).
+//! Damage found after `open` stops the store: that call fails with `Corrupt`, every later
+//! one with [`StoreError::Damaged`] and the same report, and [`Store::on_stop`] tells the
+//! server to take itself out of service.
 
 mod compact;
 mod config;

@@ -143,3 +143,56 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A `sutra-storage serve` process on 127.0.0.1:0 ports, and its gRPC address.
+pub struct ServeProcess {
+    pub child: tokio::process::Child,
+    pub grpc: SocketAddr,
+}
+
+/// Starts the real binary: `serve --data DATA` on ephemeral ports with JSON logs, plus
+/// `args`, and waits for its listening line.
+pub async fn spawn_serve(data: &std::path::Path, args: &[&str]) -> ServeProcess {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sutra-storage"));
+    command
+        .args(["serve", "--data"])
+        .arg(data)
+        .args([
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json"])
+        .args(args)
+        .env_remove("SUTRA_CONFIG")
+        .env_remove("SUTRA_DIMENSION")
+        .env_remove("SUTRA_METRIC")
+        .env_remove("SUTRA_COMPRESSION")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = lines
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("the server printed no listening line (args {args:?})"));
+    ServeProcess {
+        child,
+        grpc: listening_grpc_addr(&line),
+    }
+}
+
+/// Parses `sutra-storage listening grpc=ADDR metrics=ADDR`.
+fn listening_grpc_addr(line: &str) -> SocketAddr {
+    let rest = line
+        .strip_prefix("sutra-storage listening grpc=")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let (grpc, metrics) = rest.split_once(" metrics=").unwrap();
+    metrics.parse::<SocketAddr>().unwrap();
+    grpc.parse().unwrap()
+}
