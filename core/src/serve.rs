@@ -18,6 +18,9 @@ pub struct ServeCommand<'a> {
     /// The variant to report as running; `None` lets the binary report the variant it was
     /// built as (the local process backend, which runs whatever was built here).
     pub variant: Option<&'a str>,
+    /// The variant rules file the node judges its hardware with (the operator's and the
+    /// agent's own table); `None` uses the rules built into the binary.
+    pub variant_rules: Option<&'a str>,
 }
 
 impl ServeCommand<'_> {
@@ -43,6 +46,9 @@ impl ServeCommand<'_> {
         if let Some(variant) = self.variant {
             args.extend(["--variant".to_owned(), variant.to_owned()]);
         }
+        if let Some(rules) = self.variant_rules {
+            args.extend(["--variant-rules".to_owned(), rules.to_owned()]);
+        }
         args
     }
 }
@@ -65,16 +71,21 @@ mod tests {
             grpc_addr: "0.0.0.0:50051".to_owned(),
             metrics_addr: "0.0.0.0:9090".to_owned(),
             variant: Some("graviton3"),
+            variant_rules: Some("/etc/sutra-storage/variants.yaml"),
         };
         assert_eq!(
             command.args().join(" "),
             "serve --data /data --dimension 768 --metric l2 --compression int8 \
-             --grpc-addr 0.0.0.0:50051 --metrics-addr 0.0.0.0:9090 --variant graviton3"
+             --grpc-addr 0.0.0.0:50051 --metrics-addr 0.0.0.0:9090 --variant graviton3 \
+             --variant-rules /etc/sutra-storage/variants.yaml"
         );
         let unnamed = ServeCommand {
             variant: None,
+            variant_rules: None,
             ..command
         };
-        assert!(!unnamed.args().contains(&"--variant".to_owned()));
+        let args = unnamed.args();
+        assert!(!args.contains(&"--variant".to_owned()));
+        assert!(!args.contains(&"--variant-rules".to_owned()));
     }
 }

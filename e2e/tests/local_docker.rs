@@ -682,6 +682,7 @@ fn node_spec(grid: &str, ordinal: u32, image: &str) -> Result<NodeSpec> {
         // The Docker backend keeps data in a named volume, not in this directory.
         data_dir: PathBuf::new(),
         memory_limit: Some(256 * 1024 * 1024),
+        variant_rules: None,
     })
 }
 

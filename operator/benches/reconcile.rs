@@ -15,7 +15,7 @@ use kube::client::Body;
 use kube::runtime::{reflector, watcher};
 use serde_json::{Value, json};
 use sutra_core::crd::{StorageGrid, StorageNode};
-use sutra_core::variant::VariantCatalog;
+use sutra_core::variant::{VariantCatalog, VariantRules};
 use sutra_grid::controller::grid::build::build_storage_node;
 use sutra_grid::controller::{Config, Context, Metrics, grid, node};
 use sutra_grid::plan::{ExistingNode, PlanOptions, host_from_node, plan_grid};
@@ -233,7 +233,7 @@ fn context(client: kube::Client) -> Arc<Context> {
     Context::new(
         client,
         Arc::new(Metrics::new()),
-        Arc::new(VariantCatalog::builtin().clone()),
+        Arc::new(VariantRules::builtin()),
         Config::default(),
     )
 }

@@ -47,6 +47,7 @@ fn every_setting_parses_back_to_what_was_written() {
                 grpc_addr: "0.0.0.0:50051".to_owned(),
                 metrics_addr: "127.0.0.1:9090".to_owned(),
                 variant: Some("x86-64-v3"),
+                variant_rules: Some("/etc/sutra-storage/variants.yaml"),
             };
             let args = parse(&command);
             assert_eq!(args.data, Some(PathBuf::from("/data")));
@@ -56,6 +57,10 @@ fn every_setting_parses_back_to_what_was_written() {
             assert_eq!(args.grpc_addr, Some("0.0.0.0:50051".parse().unwrap()));
             assert_eq!(args.metrics_addr, Some("127.0.0.1:9090".parse().unwrap()));
             assert_eq!(args.variant.as_deref(), Some("x86-64-v3"));
+            assert_eq!(
+                args.variant_rules,
+                Some(PathBuf::from("/etc/sutra-storage/variants.yaml"))
+            );
         }
     }
 }
@@ -69,6 +74,8 @@ fn without_a_variant_the_binary_keeps_its_own() {
         grpc_addr: "127.0.0.1:0".to_owned(),
         metrics_addr: "127.0.0.1:0".to_owned(),
         variant: None,
+        variant_rules: None,
     };
     assert_eq!(parse(&command).variant, None);
+    assert_eq!(parse(&command).variant_rules, None);
 }

@@ -141,7 +141,7 @@ async fn expect_get_then_apply(handle: &mut ApiHandle) -> Value {
 }
 
 #[tokio::test]
-async fn the_status_patch_reports_the_platform_and_a_better_variant() {
+async fn the_status_patch_reports_the_platform_and_the_best_variant_only() {
     let (client, mut handle) = mock_client();
     let report = graviton3_report();
     let status = PlatformStatus::new(report.clone(), "pi4", VariantCatalog::builtin());
@@ -151,7 +151,7 @@ async fn the_status_patch_reports_the_platform_and_a_better_variant() {
     report_at(client, &identity(), &status, now).await.unwrap();
     let body = api.await.unwrap();
 
-    assert_eq!(status.verdict.best, "graviton3");
+    // `variant` and `VariantMatched` belong to the operator, which chose the image.
     let expected = json!({
         "apiVersion": "grid.sutra.ai/v1alpha1",
         "kind": "StorageNode",
@@ -159,43 +159,36 @@ async fn the_status_patch_reports_the_platform_and_a_better_variant() {
         "status": {
             "platform": serde_json::to_value(&report).unwrap(),
             "platformSummary": "Neoverse-V1 arm64 sve 64KiB",
-            "variant": "pi4",
             "bestVariant": "graviton3",
-            "conditions": [
-                {
-                    "type": "PlatformDetected",
-                    "status": "True",
-                    "reason": "Detected",
-                    "message": "detected Neoverse-V1 arm64 sve 64KiB",
-                    // Still True: the time it became True stays.
-                    "lastTransitionTime": "2025-01-01T00:00:00Z",
-                    "observedGeneration": 4
-                },
-                {
-                    "type": "VariantMatched",
-                    "status": "False",
-                    "reason": "BetterVariantAvailable",
-                    "message": status.verdict.message,
-                    "lastTransitionTime": "2025-06-01T12:00:00Z",
-                    "observedGeneration": 4
-                }
-            ]
+            "conditions": [{
+                "type": "PlatformDetected",
+                "status": "True",
+                "reason": "Detected",
+                "message": "detected Neoverse-V1 arm64 sve 64KiB; the best variant for it is graviton3",
+                // Still True: the time it became True stays.
+                "lastTransitionTime": "2025-01-01T00:00:00Z",
+                "observedGeneration": 4
+            }]
         }
     });
     assert_eq!(body, expected);
-    assert!(
-        status.verdict.message.contains("graviton3"),
-        "the reason names the better variant: {}",
-        status.verdict.message
+}
+
+/// The builtin table with one change: Graviton3 instance families get `graviton2`.
+fn rules_preferring_graviton2_on_c7g() -> VariantCatalog {
+    let yaml = sutra_core::variant::BUILTIN_YAML.replace(
+        "description: AWS instance family with Graviton3\n    variant: graviton3",
+        "description: AWS instance family with Graviton3\n    variant: graviton2",
     );
+    assert_ne!(yaml, sutra_core::variant::BUILTIN_YAML, "the rule was found");
+    VariantCatalog::from_yaml(&yaml).unwrap()
 }
 
 #[tokio::test]
-async fn a_variant_the_cpu_cannot_run_is_reported_as_unsupported() {
+async fn the_best_variant_is_judged_with_the_rules_the_node_was_given() {
     let (client, mut handle) = mock_client();
-    let mut report = graviton3_report();
-    report.simd.retain(|feature| *feature != SimdFeature::Sve);
-    let status = PlatformStatus::new(report, "graviton3", VariantCatalog::builtin());
+    let custom = rules_preferring_graviton2_on_c7g();
+    let status = PlatformStatus::new(graviton3_report(), "graviton2", &custom);
     let api = tokio::spawn(async move { expect_get_then_apply(&mut handle).await });
 
     report_at(client, &identity(), &status, time("2025-06-01T12:00:00Z"))
@@ -203,31 +196,14 @@ async fn a_variant_the_cpu_cannot_run_is_reported_as_unsupported() {
         .unwrap();
     let body = api.await.unwrap();
 
-    let matched = &body["status"]["conditions"][1];
-    assert_eq!(matched["type"], "VariantMatched");
-    assert_eq!(matched["status"], "False");
-    assert_eq!(matched["reason"], "MissingFeatures");
-    assert!(
-        matched["message"].as_str().unwrap().contains("sve"),
-        "{matched}"
+    assert_eq!(body["status"]["bestVariant"], "graviton2");
+    assert_eq!(
+        PlatformStatus::new(graviton3_report(), "graviton2", VariantCatalog::builtin())
+            .verdict
+            .best,
+        "graviton3",
+        "the builtin table would have judged differently"
     );
-}
-
-#[tokio::test]
-async fn the_best_variant_is_reported_as_matched() {
-    let (client, mut handle) = mock_client();
-    let status = PlatformStatus::new(graviton3_report(), "graviton3", VariantCatalog::builtin());
-    let api = tokio::spawn(async move { expect_get_then_apply(&mut handle).await });
-
-    report_at(client, &identity(), &status, time("2025-06-01T12:00:00Z"))
-        .await
-        .unwrap();
-    let body = api.await.unwrap();
-
-    let matched = &body["status"]["conditions"][1];
-    assert_eq!(matched["status"], "True");
-    assert_eq!(matched["reason"], "BestVariant");
-    assert_eq!(body["status"]["bestVariant"], "graviton3");
 }
 
 #[tokio::test]
@@ -253,5 +229,5 @@ async fn a_failed_write_is_retried_until_it_succeeds() {
     let body = api.await.unwrap();
 
     assert_eq!(attempts, 2);
-    assert_eq!(body["status"]["variant"], "graviton3");
+    assert_eq!(body["status"]["bestVariant"], "graviton3");
 }

@@ -154,6 +154,52 @@ impl Compression {
     }
 }
 
+/// How the operator chooses and changes a storage node's image variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum VariantPolicy {
+    /// The host's labels pick the first variant; the node's own hardware report then wins:
+    /// the operator switches once per generation to the variant the node reports as best,
+    /// and falls back along the catalog's fallback chain when an image cannot be pulled.
+    Auto,
+    /// The host's labels pick the variant and nothing changes it: no switch to the
+    /// reported best, no image fallback.
+    Labels,
+    /// `spec.variant` runs on every host, whatever the labels or the node report.
+    #[default]
+    Fixed,
+}
+
+impl VariantPolicy {
+    /// Whether the host's labels pick the variant (`spec.variant: auto`).
+    pub fn picks_from_labels(self) -> bool {
+        self != VariantPolicy::Fixed
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VariantPolicy::Auto => "Auto",
+            VariantPolicy::Labels => "Labels",
+            VariantPolicy::Fixed => "Fixed",
+        }
+    }
+}
+
+/// The gRPC startup probe of a storage node: the liveness probe waits until it passes, so
+/// a large store may take its time to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartupProbeSpec {
+    /// Seconds between attempts [default: 5].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub period_seconds: Option<i32>,
+    /// Failed attempts before the kubelet restarts the container [default: sized from
+    /// `storage.size`: 60 s plus 5 s per GiB, divided by the period].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub failure_threshold: Option<i32>,
+}
+
 /// The persistent volume of each storage node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

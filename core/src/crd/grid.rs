@@ -8,7 +8,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{ImageSpec, PortsSpec, StorageSpec, VectorSpec};
+use super::common::{
+    ImageSpec, PortsSpec, StartupProbeSpec, StorageSpec, VariantPolicy, VectorSpec,
+};
 use super::condition::Condition;
 use super::rules::{self, AUTO_VARIANT};
 
@@ -50,6 +52,7 @@ use super::rules::{self, AUTO_VARIANT};
     )
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[x_kube(validation = rules::variant_policy_agrees())]
 pub struct StorageGridSpec {
     /// Number of storage nodes.
     #[serde(default = "default_replicas")]
@@ -64,16 +67,36 @@ pub struct StorageGridSpec {
     #[schemars(length(max = rules::MAX_VARIANT_NAME_LENGTH))]
     #[x_kube(validation = rules::grid_variant_known())]
     pub variant: String,
+    /// How variants are chosen and changed: `Auto` (the labels pick, the node's own
+    /// hardware report and the images that exist correct it), `Labels` (the labels only)
+    /// or `Fixed` (`variant` on every host). Absent: `Auto` when `variant` is `auto`,
+    /// else `Fixed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_policy: Option<VariantPolicy>,
     #[serde(default)]
     pub placement: PlacementSpec,
     #[serde(default)]
     pub storage: StorageSpec,
-    /// CPU and memory of each storage node's container.
+    /// CPU and memory of each storage node's container; the operator's defaults (the
+    /// chart's `storageNode.resources`) fill what is not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    #[serde(default)]
+    pub startup_probe: StartupProbeSpec,
     pub vector: VectorSpec,
     #[serde(default)]
     pub ports: PortsSpec,
+}
+
+impl StorageGridSpec {
+    /// `variantPolicy` as given, else what `variant` implies.
+    pub fn effective_variant_policy(&self) -> VariantPolicy {
+        self.variant_policy.unwrap_or(if self.variant == AUTO_VARIANT {
+            VariantPolicy::Auto
+        } else {
+            VariantPolicy::Fixed
+        })
+    }
 }
 
 fn default_replicas() -> i32 {

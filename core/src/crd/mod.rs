@@ -17,7 +17,7 @@ mod validate;
 pub use common::{
     Compression, DEFAULT_GRPC_PORT, DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG,
     DEFAULT_METRICS_PORT, DEFAULT_STORAGE_SIZE, ImageSpec, Metric, PortsSpec, PullPolicy,
-    ReclaimPolicy, StorageSpec, VectorSpec,
+    ReclaimPolicy, StartupProbeSpec, StorageSpec, VariantPolicy, VectorSpec,
 };
 pub use condition::{
     Condition, ConditionStatus, Time, find, is_true, new_condition, set_condition,
@@ -28,9 +28,9 @@ pub use grid::{
     StorageGridSpec, StorageGridStatus,
 };
 pub use manifest::{ManifestError, parse_storage_grid_yaml, parse_storage_node_yaml};
-pub use node::{NodePhase, StorageNode, StorageNodeSpec, StorageNodeStatus};
+pub use node::{NodePhase, StorageNode, StorageNodeSpec, StorageNodeStatus, UnavailableImage};
 pub use rules::{AUTO_VARIANT, MAX_DIMENSION, MAX_VARIANT_NAME_LENGTH, catalog_names};
-pub use validate::{FieldError, InvalidSpec, is_quantity};
+pub use validate::{FieldError, InvalidSpec, is_quantity, quantity_bytes};
 
 /// API group of both kinds.
 pub const GROUP: &str = "grid.sutra.ai";

@@ -6,7 +6,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{ImageSpec, PortsSpec, StorageSpec, VectorSpec};
+use super::common::{
+    ImageSpec, PortsSpec, StartupProbeSpec, StorageSpec, VariantPolicy, VectorSpec,
+};
 use super::condition::Condition;
 use super::rules;
 use crate::platform::PlatformReport;
@@ -35,8 +37,8 @@ use crate::platform::PlatformReport;
     printcolumn(
         name = "Variant",
         type_ = "string",
-        json_path = ".spec.variant",
-        description = "Image variant"
+        json_path = ".status.variant",
+        description = "Image variant running"
     ),
     printcolumn(
         name = "Platform",
@@ -80,6 +82,11 @@ pub struct StorageNodeSpec {
     #[schemars(length(max = rules::MAX_VARIANT_NAME_LENGTH))]
     #[x_kube(validation = rules::node_variant_resolved())]
     pub variant: String,
+    /// Whether the operator may change the variant: `Auto` switches to the variant the
+    /// node reports as best and falls back when an image cannot be pulled; `Labels` and
+    /// `Fixed` keep `variant`.
+    #[serde(default)]
+    pub variant_policy: VariantPolicy,
     #[serde(default)]
     pub image: ImageSpec,
     pub vector: VectorSpec,
@@ -88,6 +95,8 @@ pub struct StorageNodeSpec {
     /// CPU and memory of the storage node's container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    #[serde(default)]
+    pub startup_probe: StartupProbeSpec,
     /// Taints the storage node tolerates, copied from the grid's placement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
@@ -127,10 +136,10 @@ pub struct StorageNodeStatus {
     /// Pod (Kubernetes) or container/process name (local agent) running the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
-    /// Variant of the image actually running.
+    /// Variant of the image the Pod runs (written by the operator, which chose it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    /// Best variant for the detected hardware.
+    /// Best variant for the detected hardware (reported by the storage node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_variant: Option<String>,
     /// What hardware detection found on the host.
@@ -151,4 +160,19 @@ pub struct StorageNodeStatus {
     /// make it loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant_recreated_generation: Option<i64>,
+    /// Images of this generation that could not be pulled; `Auto` never picks their
+    /// variants again until the spec changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_images: Vec<UnavailableImage>,
+}
+
+/// An image the kubelet could not pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnavailableImage {
+    pub variant: String,
+    /// The image reference, e.g. `sutra-storage:0.1.0-x86-64-v4`.
+    pub image: String,
+    /// The `metadata.generation` it failed at.
+    pub observed_generation: i64,
 }

@@ -39,6 +39,16 @@ pub(crate) fn grid_variant_known() -> Rule {
         .message(format!("variant must be one of {allowed}").as_str())
 }
 
+/// `spec.variantPolicy` of a grid agrees with `spec.variant`: `Fixed` names a variant,
+/// `Auto` and `Labels` go with `auto`.
+pub(crate) fn variant_policy_agrees() -> Rule {
+    Rule::new(format!(
+        "!has(self.variantPolicy) || ((self.variantPolicy == 'Fixed') == (self.variant != '{AUTO_VARIANT}'))"
+    ))
+    .message("variantPolicy Fixed needs a named variant; Auto and Labels need variant auto")
+    .field_path(".variantPolicy")
+}
+
 /// `spec.variant` of a storage node: a resolved catalog variant, never `auto`.
 pub(crate) fn node_variant_resolved() -> Rule {
     let allowed = quoted_list(catalog_names().into_iter());

@@ -81,6 +81,7 @@ impl StorageGridSpec {
             let expected = format!("`{AUTO_VARIANT}` or one of {}", list(catalog_names));
             errors.push(error("spec.variant", quoted(&self.variant), &expected));
         }
+        check_variant_policy(self, &mut errors);
         check_placement(&self.placement, &mut errors);
         check_storage(&self.storage, &mut errors);
         check_vector(&self.vector, &mut errors);
@@ -105,6 +106,21 @@ impl StorageNodeSpec {
         check_storage(&self.storage, &mut errors);
         check_ports(&self.ports, &mut errors);
         errors
+    }
+}
+
+/// `Fixed` runs one named variant; `Auto` and `Labels` let the labels pick (`variant: auto`).
+fn check_variant_policy(spec: &StorageGridSpec, errors: &mut Vec<FieldError>) {
+    let Some(policy) = spec.variant_policy else {
+        return;
+    };
+    if policy.picks_from_labels() != (spec.variant == AUTO_VARIANT) {
+        let expected = if policy.picks_from_labels() {
+            format!("`Fixed` while spec.variant names a variant ({:?})", spec.variant)
+        } else {
+            format!("`Auto` or `Labels` while spec.variant is `{AUTO_VARIANT}`")
+        };
+        errors.push(error("spec.variantPolicy", policy.as_str(), &expected));
     }
 }
 
@@ -164,6 +180,31 @@ fn check_ports(ports: &PortsSpec, errors: &mut Vec<FieldError>) {
             "a port different from spec.ports.grpc",
         ));
     }
+}
+
+/// Bytes of a Kubernetes memory quantity (`512Mi`, `2G`, `1000`); `None` for fractions of
+/// a byte or unknown suffixes.
+pub fn quantity_bytes(text: &str) -> Option<u64> {
+    const SUFFIXES: [(&str, u64); 12] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("Pi", 1 << 50),
+        ("Ei", 1 << 60),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+        ("P", 1_000_000_000_000_000),
+        ("E", 1_000_000_000_000_000_000),
+    ];
+    let (number, scale) = SUFFIXES
+        .iter()
+        .find_map(|(suffix, scale)| text.strip_suffix(suffix).map(|n| (n, *scale)))
+        .unwrap_or((text, 1));
+    let value: f64 = number.parse().ok()?;
+    (value >= 0.0).then_some((value * scale as f64) as u64)
 }
 
 /// Whether `text` is a Kubernetes quantity: a non-negative decimal number with an optional

@@ -16,6 +16,43 @@ pub const BUILTIN_YAML: &str = include_str!("../../../config/variants.yaml");
 /// The variant every host can run and every fallback chain ends at.
 pub const UNIVERSAL: &str = "universal";
 
+/// A catalog and the YAML it was read from: the operator copies the text to where storage
+/// nodes read it, so every decision uses the same table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantRules {
+    pub catalog: VariantCatalog,
+    pub yaml: String,
+}
+
+impl VariantRules {
+    /// The embedded `config/variants.yaml`.
+    pub fn builtin() -> VariantRules {
+        VariantRules {
+            catalog: VariantCatalog::builtin().clone(),
+            yaml: BUILTIN_YAML.to_owned(),
+        }
+    }
+
+    /// The rules in `path` (the format of `config/variants.yaml`); errors name the file.
+    pub fn from_file(path: &std::path::Path) -> Result<VariantRules, VariantError> {
+        let yaml = std::fs::read_to_string(path).map_err(|source| VariantError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let catalog = VariantCatalog::from_yaml(&yaml).map_err(|source| VariantError::InFile {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
+        Ok(VariantRules { catalog, yaml })
+    }
+
+    /// The rules in `path` when given, else the builtin ones: one loader for the operator,
+    /// the agent and the storage node.
+    pub fn load(path: Option<&std::path::Path>) -> Result<VariantRules, VariantError> {
+        path.map_or_else(|| Ok(VariantRules::builtin()), VariantRules::from_file)
+    }
+}
+
 /// One image variant: a build of sutra-storage for a class of CPUs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {

@@ -4,6 +4,18 @@
 /// was expected instead.
 #[derive(Debug, thiserror::Error)]
 pub enum VariantError {
+    #[error("cannot read the variant rules {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("variant rules {}: {source}", path.display())]
+    InFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<VariantError>,
+    },
     #[error("variant catalog is not valid YAML of the expected shape (variants, rules): {0}")]
     Yaml(#[source] serde_yaml::Error),
     #[error("variant name {0:?} is invalid: expected lowercase letters, digits and '-'")]

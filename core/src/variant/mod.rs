@@ -9,7 +9,9 @@ mod error;
 mod host;
 mod select;
 
-pub use catalog::{BUILTIN_YAML, Condition, Rule, UNIVERSAL, Variant, VariantCatalog};
+pub use catalog::{
+    BUILTIN_YAML, Condition, Rule, UNIVERSAL, Variant, VariantCatalog, VariantRules,
+};
 pub use error::VariantError;
 pub use host::{VariantMatch, host_labels, reason};
 pub use select::{Selection, instance_family};

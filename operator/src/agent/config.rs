@@ -27,6 +27,7 @@ pub struct AgentConfig {
     pub metrics_addr: Option<SocketAddr>,
     pub stop_grace_seconds: Option<u64>,
     pub ready_timeout_seconds: Option<u64>,
+    pub variant_rules: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -62,6 +63,8 @@ pub struct UpSettings {
     pub metrics_addr: SocketAddr,
     pub stop_grace: Duration,
     pub ready_timeout: Duration,
+    /// Variant rules to plan with and to pass to every node; the builtin ones when `None`.
+    pub variant_rules: Option<PathBuf>,
 }
 
 impl UpSettings {
@@ -95,6 +98,10 @@ impl UpSettings {
                     .or(file.ready_timeout_seconds)
                     .unwrap_or(DEFAULT_READY_TIMEOUT_SECONDS),
             ),
+            variant_rules: flags
+                .variant_rules
+                .clone()
+                .or_else(|| file.variant_rules.clone()),
         }
     }
 }

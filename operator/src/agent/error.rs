@@ -63,6 +63,8 @@ pub enum AgentError {
     },
     #[error(transparent)]
     Backend(#[from] BackendError),
+    #[error(transparent)]
+    Rules(#[from] sutra_core::variant::VariantError),
 }
 
 impl AgentError {

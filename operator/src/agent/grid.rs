@@ -6,7 +6,9 @@ use std::path::Path;
 
 use kube::CustomResourceExt;
 use serde_json::Value;
-use sutra_core::crd::{ManifestError, StorageGrid, catalog_names, parse_storage_grid_yaml};
+use sutra_core::crd::{
+    ManifestError, StorageGrid, catalog_names, parse_storage_grid_yaml, quantity_bytes,
+};
 use sutra_core::platform::PlatformReport;
 use sutra_core::variant::{VariantCatalog, host_labels};
 
@@ -96,12 +98,17 @@ fn host_name() -> String {
 
 /// Plans the grid on `host`; fails when an ordinal finds no place (e.g. a node selector the
 /// local host does not match).
-pub fn plan_local(grid: &StorageGrid, host: &Host, existing: &[ExistingNode]) -> AgentResult<Plan> {
+pub fn plan_local(
+    grid: &StorageGrid,
+    host: &Host,
+    existing: &[ExistingNode],
+    catalog: &VariantCatalog,
+) -> AgentResult<Plan> {
     let plan = plan_grid(
         grid,
         std::slice::from_ref(host),
         existing,
-        VariantCatalog::builtin(),
+        catalog,
         &PlanOptions::local(),
     );
     if let Some((_, reason)) = plan.unplaced.first() {
@@ -159,13 +166,19 @@ pub fn assign_ports(
     Ok(ports)
 }
 
-/// One node spec per planned node.
+/// One node spec per planned node; `variant_rules` is the agent's rules file, passed on so
+/// each node judges itself with the table it was planned by.
 pub fn node_specs(
     grid: &StorageGrid,
     plan: &Plan,
     dir: &GridDir,
     port_base: Option<u16>,
+    variant_rules: Option<&Path>,
 ) -> AgentResult<Vec<NodeSpec>> {
+    let variant_rules = variant_rules
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|error| AgentError::io("resolving the variant rules path", error))?;
     let ordinals: Vec<u32> = plan.nodes.iter().map(|node| node.ordinal as u32).collect();
     let ports = assign_ports(grid, &ordinals, port_base)?;
     let memory_limit = memory_limit(grid);
@@ -186,6 +199,7 @@ pub fn node_specs(
                 metrics_port,
                 data_dir: dir.data_dir(&node.name),
                 memory_limit,
+                variant_rules: variant_rules.clone(),
             }
         })
         .collect())
@@ -194,31 +208,6 @@ pub fn node_specs(
 fn memory_limit(grid: &StorageGrid) -> Option<u64> {
     let limits = grid.spec.resources.as_ref()?.limits.as_ref()?;
     quantity_bytes(&limits.get("memory")?.0)
-}
-
-/// Bytes of a Kubernetes memory quantity (`512Mi`, `2G`, `1000`); `None` for fractions of
-/// a byte or unknown suffixes.
-pub fn quantity_bytes(text: &str) -> Option<u64> {
-    const SUFFIXES: [(&str, u64); 12] = [
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("Pi", 1 << 50),
-        ("Ei", 1 << 60),
-        ("k", 1_000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-        ("P", 1_000_000_000_000_000),
-        ("E", 1_000_000_000_000_000_000),
-    ];
-    let (number, scale) = SUFFIXES
-        .iter()
-        .find_map(|(suffix, scale)| text.strip_suffix(suffix).map(|n| (n, *scale)))
-        .unwrap_or((text, 1));
-    let value: f64 = number.parse().ok()?;
-    (value >= 0.0).then_some((value * scale as f64) as u64)
 }
 
 #[cfg(test)]

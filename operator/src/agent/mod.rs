@@ -24,7 +24,7 @@ pub use backends::{AgentBackend, BackendKind, open_backend};
 pub use backoff::Backoff;
 pub use config::{AgentConfig, UpSettings, default_state_dir, resolve_state_dir};
 pub use error::{AgentError, AgentResult};
-pub use grid::{assign_ports, load_grid, local_host, node_specs, plan_local, quantity_bytes};
+pub use grid::{assign_ports, load_grid, local_host, node_specs, plan_local};
 pub use manage::{OutputFormat, down, logs, node_statuses, resolve_grid, status};
 pub use metrics::{agent_metrics, merge_node_metrics, with_node_label};
 pub use record::AgentRecord;

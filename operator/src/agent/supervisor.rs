@@ -344,6 +344,7 @@ mod tests {
                 metrics_port: 2,
                 data_dir: PathBuf::new(),
                 memory_limit: None,
+                variant_rules: None,
             })
             .collect()
     }

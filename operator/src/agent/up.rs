@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sutra_core::platform::detect;
+use sutra_core::variant::VariantRules;
 
 use super::backends::{AgentBackend, open_backend};
 use super::config::UpSettings;
@@ -69,8 +70,15 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
             host: Some(host.name.clone()),
         })
         .collect();
-    let plan = plan_local(&grid, &host, &existing)?;
-    let nodes = node_specs(&grid, &plan, &dir, settings.port_base)?;
+    let rules = VariantRules::load(settings.variant_rules.as_deref())?;
+    let plan = plan_local(&grid, &host, &existing, &rules.catalog)?;
+    let nodes = node_specs(
+        &grid,
+        &plan,
+        &dir,
+        settings.port_base,
+        settings.variant_rules.as_deref(),
+    )?;
     let running_names: Vec<&str> = running
         .iter()
         .filter(|node| node.pid.is_some())

@@ -38,6 +38,10 @@ pub struct NodeSpec {
     pub data_dir: PathBuf,
     /// Memory limit in bytes, when the grid sets `resources.limits.memory`.
     pub memory_limit: Option<u64>,
+    /// The agent's variant rules file (absolute), which the node judges its hardware with;
+    /// `None` when the agent uses the builtin rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_rules: Option<PathBuf>,
 }
 
 /// What a backend returns for a node it started.

@@ -440,12 +440,14 @@ impl Backend for ProcessBackend {
 /// knows the variant it was compiled as and reports it; claiming the planned variant would
 /// label a universal build as, say, `x86-64-v4`.
 pub fn serve_args(spec: &NodeSpec) -> Vec<String> {
+    let rules = spec.variant_rules.as_ref().map(|p| p.display().to_string());
     ServeCommand {
         data_dir: &spec.data_dir.display().to_string(),
         vector: &spec.vector,
         grpc_addr: grpc_addr(spec).to_string(),
         metrics_addr: metrics_addr(spec).to_string(),
         variant: None,
+        variant_rules: rules.as_deref(),
     }
     .args()
 }
@@ -555,6 +557,7 @@ mod tests {
             metrics_port: 9091,
             data_dir: dir.join("data/local-1"),
             memory_limit: None,
+            variant_rules: None,
         }
     }
 

@@ -78,6 +78,10 @@ pub struct UpArgs {
     /// Seconds to wait for every node to become ready [default: 60].
     #[arg(long, value_name = "SECONDS")]
     pub ready_timeout: Option<u64>,
+    /// Variant rules (the format of config/variants.yaml) to plan with; every node judges
+    /// its hardware with the same file [default: the builtin rules].
+    #[arg(long, value_name = "FILE.yaml")]
+    pub variant_rules: Option<PathBuf>,
     /// Supervise from a background process and return once the grid is ready.
     #[arg(short, long)]
     pub detach: bool,
@@ -94,6 +98,7 @@ impl UpArgs {
             metrics_addr: self.metrics_addr,
             stop_grace_seconds: self.grace,
             ready_timeout_seconds: self.ready_timeout,
+            variant_rules: self.variant_rules.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args};
+use k8s_openapi::api::core::v1::ResourceRequirements;
 
 use crate::runtime::{LogFormat, OperatorOptions};
 
@@ -48,6 +49,16 @@ pub struct OperatorArgs {
         default_value = crate::controller::DEFAULT_STORAGE_NODE_CLUSTER_ROLE
     )]
     pub storage_node_cluster_role: String,
+    /// Requests and limits (JSON, as a container's `resources`) of storage containers
+    /// whose grid sets none (the chart's `storageNode.resources`).
+    #[arg(long, env = "SUTRA_GRID_STORAGE_NODE_RESOURCES", value_name = "JSON", value_parser = parse_resources)]
+    pub storage_node_resources: Option<ResourceRequirements>,
+}
+
+fn parse_resources(text: &str) -> Result<ResourceRequirements, String> {
+    serde_json::from_str(text).map_err(|error| {
+        format!("expected a container's resources as JSON, e.g. {{\"requests\":{{\"memory\":\"1Gi\"}}}}: {error}")
+    })
 }
 
 impl OperatorArgs {
@@ -61,6 +72,7 @@ impl OperatorArgs {
             lease_name: self.lease_name.clone(),
             lease_namespace: self.lease_namespace.clone(),
             storage_node_cluster_role: self.storage_node_cluster_role.clone(),
+            storage_node_resources: self.storage_node_resources.clone(),
         }
     }
 }

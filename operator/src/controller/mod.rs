@@ -8,6 +8,7 @@
 
 mod backoff;
 mod error;
+pub mod events;
 pub mod grid;
 pub mod metrics;
 pub mod node;
@@ -17,8 +18,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use sutra_core::variant::VariantCatalog;
+use kube::runtime::events::EventType;
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use sutra_core::variant::{VariantCatalog, VariantRules};
 
 pub use backoff::Backoff;
 pub use error::{Error, Result};
@@ -31,9 +33,6 @@ pub const FINALIZER: &str = "grid.sutra.ai/storage-volume";
 /// Hash of the desired spec of an owned object; a different hash means the object must
 /// change (Pods: be re-created, since their spec is mostly immutable).
 pub const SPEC_HASH_ANNOTATION: &str = "grid.sutra.ai/spec-hash";
-/// On a StorageNode: `auto` when its grid picks variants per host, so the operator may
-/// switch it to the variant the node itself reports as best.
-pub const VARIANT_POLICY_ANNOTATION: &str = "grid.sutra.ai/variant-policy";
 /// `app.kubernetes.io/managed-by` value.
 pub const MANAGER_NAME: &str = "sutra-grid";
 
@@ -42,13 +41,16 @@ pub const MANAGER_NAME: &str = "sutra-grid";
 pub const DEFAULT_STORAGE_NODE_CLUSTER_ROLE: &str = "sutra-grid-storage-node";
 
 /// Operator settings the controllers read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Namespace watched; `None` for all.
     pub namespace: Option<String>,
     /// ClusterRole bound to the `sutra-storage` ServiceAccount in each namespace with
     /// StorageNodes ([`rbac::storage_node_rules`]).
     pub storage_node_cluster_role: String,
+    /// Requests and limits of a storage container where its grid gives none (the chart's
+    /// `storageNode.resources`).
+    pub storage_node_resources: Option<ResourceRequirements>,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
         Config {
             namespace: None,
             storage_node_cluster_role: DEFAULT_STORAGE_NODE_CLUSTER_ROLE.to_owned(),
+            storage_node_resources: None,
         }
     }
 }
@@ -64,8 +67,10 @@ impl Default for Config {
 pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
-    pub catalog: Arc<VariantCatalog>,
+    pub recorder: events::Recorder,
+    /// The one rule table: the operator plans with it and copies it to every namespace
+    /// with StorageNodes, where the storage Pods mount it.
+    pub rules: Arc<VariantRules>,
     pub config: Config,
     pub backoff: Backoff,
     /// Namespaces whose storage identity was checked lately.
@@ -76,27 +81,31 @@ impl Context {
     pub fn new(
         client: Client,
         metrics: Arc<Metrics>,
-        catalog: Arc<VariantCatalog>,
+        rules: Arc<VariantRules>,
         config: Config,
     ) -> Arc<Context> {
-        let reporter = Reporter {
-            controller: MANAGER_NAME.to_owned(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Arc::new(Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: events::Recorder::new(
+                client.clone(),
+                MANAGER_NAME,
+                std::env::var("POD_NAME").ok(),
+            ),
             client,
             metrics,
-            catalog,
+            rules,
             config,
             backoff: Backoff::default(),
             identities: node::identity::Verified::default(),
         })
     }
 
+    pub fn catalog(&self) -> &VariantCatalog {
+        &self.rules.catalog
+    }
+
     /// Variant names the specs may use.
     pub fn variant_names(&self) -> Vec<&str> {
-        self.catalog.names()
+        self.catalog().names()
     }
 }
 
@@ -111,13 +120,13 @@ pub(crate) async fn publish_event(
     note: String,
     related: Option<ObjectReference>,
 ) -> Result<()> {
-    let event = Event {
+    let event = events::Note {
         type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: action.to_owned(),
-        secondary: related,
+        reason,
+        action,
+        note,
+        related,
     };
-    ctx.recorder.publish(&event, regarding).await?;
+    ctx.recorder.publish(event, regarding).await?;
     Ok(())
 }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sutra_core::variant::VariantCatalog;
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use sutra_core::variant::VariantRules;
 use tokio::sync::watch;
 
 use crate::controller::{Config, Context, Metrics};
@@ -19,7 +20,7 @@ use http::Health;
 pub use logging::LogFormat;
 
 /// Everything the `operator` subcommand configures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperatorOptions {
     pub namespace: Option<String>,
     pub metrics_addr: SocketAddr,
@@ -29,25 +30,13 @@ pub struct OperatorOptions {
     pub lease_name: String,
     pub lease_namespace: Option<String>,
     pub storage_node_cluster_role: String,
-}
-
-/// The variant rules: the mounted file when given, the builtin catalog otherwise.
-pub fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<VariantCatalog> {
-    match path {
-        None => Ok(VariantCatalog::builtin().clone()),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading variant rules {}", path.display()))?;
-            VariantCatalog::from_yaml(&text)
-                .with_context(|| format!("variant rules {} are invalid", path.display()))
-        }
-    }
+    pub storage_node_resources: Option<ResourceRequirements>,
 }
 
 /// Runs until SIGTERM/Ctrl-C, or until leadership is lost for good.
 pub async fn run(options: OperatorOptions) -> anyhow::Result<()> {
     logging::init(options.log_format);
-    let catalog = Arc::new(load_catalog(options.variant_rules.as_deref())?);
+    let rules = VariantRules::load(options.variant_rules.as_deref())?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
@@ -57,10 +46,11 @@ pub async fn run(options: OperatorOptions) -> anyhow::Result<()> {
     let context = Context::new(
         client.clone(),
         metrics,
-        catalog,
+        Arc::new(rules),
         Config {
             namespace: options.namespace.clone(),
             storage_node_cluster_role: options.storage_node_cluster_role.clone(),
+            storage_node_resources: options.storage_node_resources.clone(),
         },
     );
     let (stop_tx, stop_rx) = watch::channel(false);

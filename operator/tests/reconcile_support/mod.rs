@@ -11,7 +11,7 @@ use http::{Method, Request, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
-use sutra_core::variant::VariantCatalog;
+use sutra_core::variant::VariantRules;
 use sutra_grid::controller::{Config, Context, Metrics};
 use tokio::task::JoinHandle;
 use tower_test::mock::{self, Handle};
@@ -149,7 +149,7 @@ pub fn context_with(client: Client, config: Config) -> Arc<Context> {
     Context::new(
         client,
         Arc::new(Metrics::new()),
-        Arc::new(VariantCatalog::builtin().clone()),
+        Arc::new(VariantRules::builtin()),
         config,
     )
 }

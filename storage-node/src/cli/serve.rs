@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use sutra_core::platform::PlatformReport;
-use sutra_core::variant::VariantCatalog;
+use sutra_core::variant::VariantRules;
 
 use crate::config::{
     CompressionChoice, ConfigError, LogFormat, PartialSettings, ServeSettings, read_ahead_bytes,
@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// The image variant this process runs as [default: the variant it was built as].
     #[arg(long, env = "SUTRA_VARIANT", value_name = "NAME")]
     pub variant: Option<String>,
+    /// Variant rules (the format of config/variants.yaml) to judge this host with: the
+    /// same table the operator or agent placed the node with [default: the builtin rules].
+    #[arg(long, env = "SUTRA_VARIANT_RULES", value_name = "FILE.yaml")]
+    pub variant_rules: Option<PathBuf>,
     /// Log format [default: text].
     #[arg(long, env = "SUTRA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -92,6 +96,7 @@ impl ServeArgs {
             metrics_addr: self.metrics_addr,
             compression: self.compression,
             variant: self.variant.clone(),
+            variant_rules: self.variant_rules.clone(),
             log_format: self.log_format,
             max_message_bytes: self.max_message_bytes,
             compact_dead_ratio: self.compact_dead_ratio,
@@ -117,7 +122,8 @@ pub enum ServeFailure {
 pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailure> {
     let settings = args.settings()?;
     init_logging(settings.log_format);
-    let platform = PlatformStatus::new(report, &settings.variant, VariantCatalog::builtin());
+    let rules = VariantRules::load(settings.variant_rules.as_deref()).map_err(ConfigError::from)?;
+    let platform = PlatformStatus::new(report, &settings.variant, &rules.catalog);
     log_platform(&platform);
     let mut store = store_config(
         &settings,

@@ -75,6 +75,7 @@ pub struct PartialSettings {
     pub metrics_addr: Option<SocketAddr>,
     pub compression: Option<CompressionChoice>,
     pub variant: Option<String>,
+    pub variant_rules: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub max_message_bytes: Option<usize>,
     pub compact_dead_ratio: Option<f64>,
@@ -94,6 +95,8 @@ pub struct ServeSettings {
     pub metrics_addr: SocketAddr,
     pub compression: CompressionChoice,
     pub variant: String,
+    /// The variant rules to judge the hardware with; `None` uses the builtin ones.
+    pub variant_rules: Option<PathBuf>,
     pub log_format: LogFormat,
     pub max_message_bytes: usize,
     pub compaction: CompactionPolicy,
@@ -122,6 +125,8 @@ pub enum ConfigError {
     Invalid { field: String, message: String },
     #[error(transparent)]
     Store(#[from] crate::storage::StoreError),
+    #[error(transparent)]
+    Rules(#[from] sutra_core::variant::VariantError),
 }
 
 impl ConfigError {
@@ -160,6 +165,7 @@ impl PartialSettings {
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             compression: self.compression.or(lower.compression),
             variant: self.variant.or(lower.variant),
+            variant_rules: self.variant_rules.or(lower.variant_rules),
             log_format: self.log_format.or(lower.log_format),
             max_message_bytes: self.max_message_bytes.or(lower.max_message_bytes),
             compact_dead_ratio: self.compact_dead_ratio.or(lower.compact_dead_ratio),
@@ -210,6 +216,7 @@ impl PartialSettings {
                 .unwrap_or_else(|| default_addr(DEFAULT_METRICS_ADDR)),
             compression: self.compression.unwrap_or_default(),
             variant,
+            variant_rules: self.variant_rules,
             log_format: self.log_format.unwrap_or_default(),
             max_message_bytes: self.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
             compaction: CompactionPolicy {

@@ -1,11 +1,13 @@
 //! The server-side-apply patch a storage node writes to its `StorageNode` status.
 //!
-//! It owns `platform`, `platformSummary`, `variant`, `bestVariant` and the
-//! `PlatformDetected` and `VariantMatched` conditions (the conditions list is a map keyed
-//! by `type`, so the operator keeps owning `Ready` and `phase`).
+//! It owns what only the node can know: `platform`, `platformSummary`, `bestVariant` (judged
+//! with the rules the operator mounted, the same table it placed the node with) and the
+//! `PlatformDetected` condition. The operator owns the rest, `variant` and `VariantMatched`
+//! among it: it chose the image, and only it knows which images could not be pulled. The
+//! conditions list is a map keyed by `type`, so each writer keeps its own entries.
 
 use serde_json::{Value, json};
-use sutra_core::crd::condition::node::{PLATFORM_DETECTED, VARIANT_MATCHED};
+use sutra_core::crd::condition::node::PLATFORM_DETECTED;
 use sutra_core::crd::condition::reason::DETECTED;
 use sutra_core::crd::{
     Condition, ConditionStatus, GROUP, Time, VERSION, new_condition, set_condition,
@@ -29,7 +31,7 @@ pub fn status_patch(
     existing: &[Condition],
     now: Time,
 ) -> Value {
-    let conditions = conditions(status, generation, existing, now);
+    let detected = platform_detected(status, generation, existing, now);
     json!({
         "apiVersion": format!("{GROUP}/{VERSION}"),
         "kind": "StorageNode",
@@ -37,45 +39,40 @@ pub fn status_patch(
         "status": {
             "platform": status.report,
             "platformSummary": status.summary(),
-            "variant": status.verdict.running,
             "bestVariant": status.verdict.best,
-            "conditions": conditions,
+            "conditions": [detected],
         }
     })
 }
 
-fn conditions(
+/// `PlatformDetected`, keeping its `lastTransitionTime` when it was True already.
+fn platform_detected(
     status: &PlatformStatus,
     generation: Option<i64>,
     existing: &[Condition],
     now: Time,
-) -> Vec<Condition> {
-    let detected = new_condition(
-        PLATFORM_DETECTED,
-        ConditionStatus::True,
-        DETECTED,
-        format!("detected {}", status.summary()),
-        generation,
-        now.clone(),
-    );
-    let verdict = &status.verdict;
-    let matched = new_condition(
-        VARIANT_MATCHED,
-        ConditionStatus::from(verdict.matched),
-        &verdict.reason,
-        verdict.message.clone(),
-        generation,
-        now,
-    );
+) -> Condition {
     let mut merged: Vec<Condition> = existing
         .iter()
-        .filter(|c| c.type_ == PLATFORM_DETECTED || c.type_ == VARIANT_MATCHED)
+        .filter(|c| c.type_ == PLATFORM_DETECTED)
         .cloned()
         .collect();
-    set_condition(&mut merged, detected);
-    set_condition(&mut merged, matched);
-    merged.sort_by_key(|c| c.type_ != PLATFORM_DETECTED);
-    merged
+    set_condition(
+        &mut merged,
+        new_condition(
+            PLATFORM_DETECTED,
+            ConditionStatus::True,
+            DETECTED,
+            format!(
+                "detected {}; the best variant for it is {}",
+                status.summary(),
+                status.verdict.best
+            ),
+            generation,
+            now,
+        ),
+    );
+    merged.remove(0)
 }
 
 #[cfg(test)]
@@ -93,13 +90,14 @@ mod tests {
     fn a_changed_status_moves_the_transition_time_and_an_unchanged_one_keeps_it() {
         let status = PlatformStatus::new(graviton3(), "universal", VariantCatalog::builtin());
         let earlier = time("2025-01-01T00:00:00Z");
-        let first = conditions(&status, Some(1), &[], earlier.clone());
+        let first = platform_detected(&status, Some(1), &[], earlier.clone());
         let later = time("2025-06-01T00:00:00Z");
-        let mut flipped = first.clone();
-        flipped[1].status = "Unknown".into();
-        let again = conditions(&status, Some(2), &flipped, later.clone());
-        assert_eq!(again[0].last_transition_time, earlier);
-        assert_eq!(again[0].observed_generation, Some(2));
-        assert_eq!(again[1].last_transition_time, later);
+        let again = platform_detected(&status, Some(2), &[first.clone()], later.clone());
+        assert_eq!(again.last_transition_time, earlier);
+        assert_eq!(again.observed_generation, Some(2));
+        let mut flipped = first;
+        flipped.status = "Unknown".into();
+        let moved = platform_detected(&status, Some(2), &[flipped], later.clone());
+        assert_eq!(moved.last_transition_time, later);
     }
 }

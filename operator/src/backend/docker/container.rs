@@ -125,6 +125,7 @@ pub fn serve_command(spec: &NodeSpec, network: DockerNetwork) -> Vec<String> {
         grpc_addr,
         metrics_addr,
         variant: Some(&spec.variant),
+        variant_rules: spec.variant_rules.is_some().then_some(CONTAINER_VARIANT_RULES),
     }
     .args()
 }
@@ -197,12 +198,7 @@ pub fn create_body(
         labels: Some(container_labels(spec, prior_restarts)),
         host_config: Some(HostConfig {
             network_mode: Some(network_mode),
-            mounts: Some(vec![Mount {
-                target: Some(DATA_PATH.to_owned()),
-                source: Some(volume_name(&spec.grid, &spec.name)),
-                typ: Some(MountType::VOLUME),
-                ..Default::default()
-            }]),
+            mounts: Some(node_mounts(spec)),
             memory: spec.memory_limit.map(saturating_i64),
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::ON_FAILURE),
@@ -212,6 +208,27 @@ pub fn create_body(
         }),
         ..Default::default()
     }
+}
+
+/// Where a node container finds the agent's variant rules (bind-mounted read-only).
+pub const CONTAINER_VARIANT_RULES: &str = "/etc/sutra-storage/variants.yaml";
+
+/// The node's data volume and, when the agent has its own rules, that file.
+fn node_mounts(spec: &NodeSpec) -> Vec<Mount> {
+    let data = Mount {
+        target: Some(DATA_PATH.to_owned()),
+        source: Some(volume_name(&spec.grid, &spec.name)),
+        typ: Some(MountType::VOLUME),
+        ..Default::default()
+    };
+    let rules = spec.variant_rules.as_ref().map(|path| Mount {
+        target: Some(CONTAINER_VARIANT_RULES.to_owned()),
+        source: Some(path.display().to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    });
+    std::iter::once(data).chain(rules).collect()
 }
 
 /// The container whose network a node container joined (`container:<name>`), if any.
@@ -419,6 +436,7 @@ mod tests {
             metrics_port: 9101,
             data_dir: PathBuf::from("/unused/by/docker"),
             memory_limit: Some(512 * 1024 * 1024),
+            variant_rules: None,
         }
     }
 

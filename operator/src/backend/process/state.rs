@@ -178,6 +178,7 @@ mod tests {
                 metrics_port: 2,
                 data_dir: PathBuf::from("/data"),
                 memory_limit: None,
+                variant_rules: None,
             },
             process: Some(ProcessId {
                 pid: 7,

@@ -4,21 +4,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
-use sutra_core::crd::{AUTO_VARIANT, StorageGrid, StorageNode, StorageNodeSpec};
+use sutra_core::crd::{StorageGrid, StorageNode, StorageNodeSpec};
 use sutra_core::labels;
 
-use crate::controller::{MANAGER_NAME, VARIANT_POLICY_ANNOTATION};
+use crate::controller::MANAGER_NAME;
 use crate::plan::{ExistingNode, PlannedNode};
 
 /// The StorageNode `<grid>-<ordinal>`, owned by the grid, pinned to the planned host.
 pub fn build_storage_node(grid: &StorageGrid, planned: &PlannedNode) -> StorageNode {
     let grid_name = grid.metadata.name.clone().unwrap_or_default();
     let spec = &grid.spec;
-    let policy = if spec.variant == AUTO_VARIANT {
-        AUTO_VARIANT
-    } else {
-        "fixed"
-    };
     let mut node = StorageNode::new(
         &planned.name,
         StorageNodeSpec {
@@ -26,10 +21,12 @@ pub fn build_storage_node(grid: &StorageGrid, planned: &PlannedNode) -> StorageN
             ordinal: planned.ordinal,
             node_name: Some(planned.host.clone()),
             variant: planned.variant.clone(),
+            variant_policy: spec.effective_variant_policy(),
             image: spec.image.clone(),
             vector: spec.vector.clone(),
             storage: spec.storage.clone(),
             resources: spec.resources.clone(),
+            startup_probe: spec.startup_probe,
             tolerations: spec.placement.tolerations.clone(),
             ports: spec.ports,
         },
@@ -42,10 +39,6 @@ pub fn build_storage_node(grid: &StorageGrid, planned: &PlannedNode) -> StorageN
             (labels::GRID_NAME.to_owned(), grid_name),
             (labels::VARIANT.to_owned(), planned.variant.clone()),
         ])),
-        annotations: Some(BTreeMap::from([(
-            VARIANT_POLICY_ANNOTATION.to_owned(),
-            policy.to_owned(),
-        )])),
         owner_references: grid.controller_owner_ref(&()).map(|owner| vec![owner]),
         ..ObjectMeta::default()
     };

@@ -84,7 +84,7 @@ async fn reconcile_grid(grid: &StorageGrid, ctx: &Context) -> Result<Action> {
         grid,
         &observed.hosts,
         &existing,
-        &ctx.catalog,
+        ctx.catalog(),
         &PlanOptions::kubernetes(),
     );
     let writes = apply::apply(ctx, grid, &namespace, &observed.nodes, &plan).await?;

@@ -76,6 +76,15 @@ async fn apply_identity(
     {
         server_side_apply(ctx, namespace, account).await?;
     }
+    let rules = &desired.variant_rules;
+    if current
+        .variant_rules
+        .as_ref()
+        .map(|r| hash_of(&r.metadata))
+        != Some(hash_of(&rules.metadata))
+    {
+        server_side_apply(ctx, namespace, rules).await?;
+    }
     let binding = &desired.role_binding;
     match &current.role_binding {
         // A roleRef is immutable: only deleting the binding changes it, and the operator

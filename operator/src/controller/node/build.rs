@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use sutra_core::serve::ServeCommand;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, GRPCAction,
-    NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectFieldSelector,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
-    PodSecurityContext, PodSpec, Probe, SeccompProfile, SecurityContext, Service, ServiceAccount,
-    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar,
+    EnvVarSource, GRPCAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -27,7 +28,8 @@ use serde::Serialize;
 use sutra_core::crd::{ReclaimPolicy, StorageNode};
 use sutra_core::labels;
 
-use super::identity::STORAGE_IDENTITY;
+use super::identity::{STORAGE_IDENTITY, VARIANT_RULES_CONFIG_MAP};
+use sutra_core::crd::quantity_bytes;
 use crate::controller::{MANAGER_NAME, SPEC_HASH_ANNOTATION};
 
 /// Name of the storage container.
@@ -36,6 +38,17 @@ pub const CONTAINER: &str = "sutra-storage";
 pub const DATA_PATH: &str = "/data";
 /// The non-root user and group of the storage image (distroless `nonroot`).
 pub const RUN_AS: i64 = 65532;
+/// Where the namespace's copy of the operator's variant rules is mounted.
+pub const VARIANT_RULES_DIR: &str = "/etc/sutra-storage";
+/// The rules file inside [`VARIANT_RULES_DIR`] (the ConfigMap's key).
+pub const VARIANT_RULES_KEY: &str = "variants.yaml";
+/// Seconds between startup probes when the spec sets none.
+pub const DEFAULT_STARTUP_PERIOD_SECONDS: i32 = 5;
+/// Start-up time every store gets, whatever its size.
+const STARTUP_BASE_SECONDS: u64 = 60;
+/// Start-up time per GiB of volume: a cold open of 1M 768-d vectors (2.9 GiB) takes 1-2 s
+/// on a local SSD, so 5 s per GiB leaves room for slow network disks.
+const STARTUP_SECONDS_PER_GIB: u64 = 5;
 
 pub fn pod_name(node: &StorageNode) -> String {
     node_name(node)
@@ -103,9 +116,14 @@ pub fn spec_hash<T: Serialize>(content: &T) -> String {
     format!("{hash:016x}")
 }
 
-/// The Pod running `variant` of the storage image on the StorageNode's host.
-pub fn build_pod(node: &StorageNode, variant: &str) -> Pod {
-    let spec = pod_spec(node, variant);
+/// The Pod running `variant` of the storage image on the StorageNode's host;
+/// `default_resources` apply when the StorageNode sets none.
+pub fn build_pod(
+    node: &StorageNode,
+    variant: &str,
+    default_resources: Option<&ResourceRequirements>,
+) -> Pod {
+    let spec = pod_spec(node, variant, default_resources);
     Pod {
         metadata: owned_meta(
             node,
@@ -119,7 +137,11 @@ pub fn build_pod(node: &StorageNode, variant: &str) -> Pod {
     }
 }
 
-fn pod_spec(node: &StorageNode, variant: &str) -> PodSpec {
+fn pod_spec(
+    node: &StorageNode,
+    variant: &str,
+    default_resources: Option<&ResourceRequirements>,
+) -> PodSpec {
     PodSpec {
         affinity: node.spec.node_name.as_deref().map(pinned_to),
         tolerations: (!node.spec.tolerations.is_empty()).then(|| node.spec.tolerations.clone()),
@@ -134,15 +156,25 @@ fn pod_spec(node: &StorageNode, variant: &str) -> PodSpec {
             }),
             ..PodSecurityContext::default()
         }),
-        containers: vec![container(node, variant)],
-        volumes: Some(vec![Volume {
-            name: "data".to_owned(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: pvc_name(node),
-                read_only: None,
-            }),
-            ..Volume::default()
-        }]),
+        containers: vec![container(node, variant, default_resources)],
+        volumes: Some(vec![
+            Volume {
+                name: "data".to_owned(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: pvc_name(node),
+                    read_only: None,
+                }),
+                ..Volume::default()
+            },
+            Volume {
+                name: "variant-rules".to_owned(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: VARIANT_RULES_CONFIG_MAP.to_owned(),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            },
+        ]),
         restart_policy: Some("Always".to_owned()),
         // The storage node reports its own status through the API server.
         service_account_name: Some(STORAGE_IDENTITY.to_owned()),
@@ -170,21 +202,26 @@ fn pinned_to(host: &str) -> Affinity {
     }
 }
 
-fn container(node: &StorageNode, variant: &str) -> Container {
+fn container(
+    node: &StorageNode,
+    variant: &str,
+    default_resources: Option<&ResourceRequirements>,
+) -> Container {
     let spec = &node.spec;
     Container {
         name: CONTAINER.to_owned(),
         image: Some(spec.image.reference(variant)),
         image_pull_policy: Some(spec.image.pull_policy.as_str().to_owned()),
-        args: Some(serve_args(node)),
-        env: Some(environment(node, variant)),
+        args: Some(serve_args(node, variant)),
+        env: Some(environment(node)),
         ports: Some(vec![
             port("grpc", spec.ports.grpc),
             port("metrics", spec.ports.metrics),
         ]),
-        readiness_probe: Some(grpc_probe(spec.ports.grpc, 5, 10)),
-        liveness_probe: Some(grpc_probe(spec.ports.grpc, 15, 20)),
-        resources: spec.resources.clone(),
+        startup_probe: Some(startup_probe(node)),
+        readiness_probe: Some(grpc_probe(spec.ports.grpc, 0, 10, 3)),
+        liveness_probe: Some(grpc_probe(spec.ports.grpc, 0, 20, 3)),
+        resources: spec.resources.clone().or_else(|| default_resources.cloned()),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -195,30 +232,39 @@ fn container(node: &StorageNode, variant: &str) -> Container {
             }),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "data".to_owned(),
-            mount_path: DATA_PATH.to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "data".to_owned(),
+                mount_path: DATA_PATH.to_owned(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "variant-rules".to_owned(),
+                mount_path: VARIANT_RULES_DIR.to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
         ..Container::default()
     }
 }
 
-/// `sutra-storage serve ...` with the vector settings and listen addresses.
-pub fn serve_args(node: &StorageNode) -> Vec<String> {
+/// `sutra-storage serve ...`: every setting once, as flags; the environment carries only
+/// where the node's StorageNode is.
+pub fn serve_args(node: &StorageNode, variant: &str) -> Vec<String> {
     let spec = &node.spec;
     ServeCommand {
         data_dir: DATA_PATH,
         vector: &spec.vector,
         grpc_addr: format!("0.0.0.0:{}", spec.ports.grpc),
         metrics_addr: format!("0.0.0.0:{}", spec.ports.metrics),
-        variant: None,
+        variant: Some(variant),
+        variant_rules: Some(&format!("{VARIANT_RULES_DIR}/{VARIANT_RULES_KEY}")),
     }
     .args()
 }
 
-fn environment(node: &StorageNode, variant: &str) -> Vec<EnvVar> {
-    let spec = &node.spec;
+fn environment(node: &StorageNode) -> Vec<EnvVar> {
     vec![
         env("STORAGENODE_NAME", &node_name(node)),
         EnvVar {
@@ -232,10 +278,6 @@ fn environment(node: &StorageNode, variant: &str) -> Vec<EnvVar> {
                 ..EnvVarSource::default()
             }),
         },
-        env("SUTRA_VARIANT", variant),
-        env("SUTRA_DIMENSION", &spec.vector.dimension.to_string()),
-        env("SUTRA_METRIC", spec.vector.metric.as_str()),
-        env("SUTRA_COMPRESSION", spec.vector.compression.as_str()),
     ]
 }
 
@@ -258,7 +300,7 @@ fn port(name: &str, number: i32) -> ContainerPort {
 
 /// A gRPC health probe (GA since Kubernetes 1.27) against the storage node's health
 /// service.
-fn grpc_probe(port: i32, initial_delay: i32, period: i32) -> Probe {
+fn grpc_probe(port: i32, initial_delay: i32, period: i32, failure_threshold: i32) -> Probe {
     Probe {
         grpc: Some(GRPCAction {
             port,
@@ -266,9 +308,30 @@ fn grpc_probe(port: i32, initial_delay: i32, period: i32) -> Probe {
         }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(period),
-        failure_threshold: Some(3),
+        failure_threshold: Some(failure_threshold),
         ..Probe::default()
     }
+}
+
+/// The startup probe: liveness and readiness wait until it passes, so opening a large
+/// store is not mistaken for a hung server. Sized from the volume unless the spec says.
+fn startup_probe(node: &StorageNode) -> Probe {
+    let spec = &node.spec.startup_probe;
+    let period = spec
+        .period_seconds
+        .unwrap_or(DEFAULT_STARTUP_PERIOD_SECONDS);
+    let threshold = spec
+        .failure_threshold
+        .unwrap_or_else(|| startup_failure_threshold(&node.spec.storage.size, period));
+    grpc_probe(node.spec.ports.grpc, 0, period, threshold)
+}
+
+/// Attempts that cover 60 s plus 5 s per GiB of `size`, at one per `period` seconds.
+pub fn startup_failure_threshold(size: &str, period: i32) -> i32 {
+    let gib = quantity_bytes(size).unwrap_or_default().div_ceil(1 << 30);
+    let seconds = STARTUP_BASE_SECONDS + STARTUP_SECONDS_PER_GIB * gib;
+    let attempts = seconds.div_ceil(u64::from(period.max(1).unsigned_abs()));
+    i32::try_from(attempts).unwrap_or(i32::MAX)
 }
 
 /// The claim for `/data`. With `reclaimPolicy: Delete` the StorageNode owns it (and the
@@ -330,19 +393,25 @@ fn service_port(name: &str, number: i32) -> ServicePort {
     }
 }
 
-/// What storage Pods in one namespace run as.
+/// What storage Pods in one namespace run as, and the variant rules they judge with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StorageIdentity {
     pub service_account: ServiceAccount,
     pub role_binding: RoleBinding,
+    pub variant_rules: ConfigMap,
 }
 
-/// The `sutra-storage` ServiceAccount of `namespace` and its RoleBinding to
-/// `cluster_role`. No owner: the namespace's StorageNodes share them.
-pub fn build_storage_identity(namespace: &str, cluster_role: &str) -> StorageIdentity {
+/// The `sutra-storage` ServiceAccount of `namespace`, its RoleBinding to `cluster_role`,
+/// and the ConfigMap holding the operator's `rules_yaml` (a Pod can mount only a ConfigMap
+/// of its own namespace). No owner: the namespace's StorageNodes share them.
+pub fn build_storage_identity(
+    namespace: &str,
+    cluster_role: &str,
+    rules_yaml: &str,
+) -> StorageIdentity {
     let labels = BTreeMap::from([(labels::MANAGED_BY.to_owned(), MANAGER_NAME.to_owned())]);
-    let meta = |hash: String| ObjectMeta {
-        name: Some(STORAGE_IDENTITY.to_owned()),
+    let meta = |name: &str, hash: String| ObjectMeta {
+        name: Some(name.to_owned()),
         namespace: Some(namespace.to_owned()),
         labels: Some(labels.clone()),
         annotations: Some(BTreeMap::from([(SPEC_HASH_ANNOTATION.to_owned(), hash)])),
@@ -361,13 +430,21 @@ pub fn build_storage_identity(namespace: &str, cluster_role: &str) -> StorageIde
     }];
     StorageIdentity {
         service_account: ServiceAccount {
-            metadata: meta(spec_hash(&labels)),
+            metadata: meta(STORAGE_IDENTITY, spec_hash(&labels)),
             ..ServiceAccount::default()
         },
         role_binding: RoleBinding {
-            metadata: meta(spec_hash(&(&role_ref, &subjects))),
+            metadata: meta(STORAGE_IDENTITY, spec_hash(&(&role_ref, &subjects))),
             role_ref,
             subjects: Some(subjects),
+        },
+        variant_rules: ConfigMap {
+            metadata: meta(VARIANT_RULES_CONFIG_MAP, spec_hash(&rules_yaml)),
+            data: Some(BTreeMap::from([(
+                VARIANT_RULES_KEY.to_owned(),
+                rules_yaml.to_owned(),
+            )])),
+            ..ConfigMap::default()
         },
     }
 }

@@ -1,13 +1,15 @@
 //! Reads what a StorageNode owns, the host it is pinned to and, unless checked lately, the
 //! identity its Pod runs as.
 
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Node, PersistentVolumeClaim, Pod, Service, ServiceAccount,
+};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use sutra_core::crd::StorageNode;
 
 use super::build::{pod_name, pvc_name, service_name};
-use super::identity::STORAGE_IDENTITY;
+use super::identity::{STORAGE_IDENTITY, VARIANT_RULES_CONFIG_MAP};
 use crate::controller::{Context, Result};
 use crate::plan::{Host, host_from_node};
 
@@ -42,11 +44,12 @@ pub struct Observed {
     pub identity: Option<ObservedIdentity>,
 }
 
-/// The namespace's `sutra-storage` ServiceAccount and RoleBinding, as found.
+/// The namespace's `sutra-storage` ServiceAccount, RoleBinding and variant rules, as found.
 #[derive(Debug, Clone, Default)]
 pub struct ObservedIdentity {
     pub service_account: Option<ServiceAccount>,
     pub role_binding: Option<RoleBinding>,
+    pub variant_rules: Option<ConfigMap>,
 }
 
 pub async fn observe(ctx: &Context, node: &StorageNode, namespace: &str) -> Result<Observed> {
@@ -77,8 +80,11 @@ pub async fn observe(ctx: &Context, node: &StorageNode, namespace: &str) -> Resu
             service_account: Api::<ServiceAccount>::namespaced(client.clone(), namespace)
                 .get_opt(STORAGE_IDENTITY)
                 .await?,
-            role_binding: Api::<RoleBinding>::namespaced(client, namespace)
+            role_binding: Api::<RoleBinding>::namespaced(client.clone(), namespace)
                 .get_opt(STORAGE_IDENTITY)
+                .await?,
+            variant_rules: Api::<ConfigMap>::namespaced(client, namespace)
+                .get_opt(VARIANT_RULES_CONFIG_MAP)
                 .await?,
         })
     };

@@ -3,7 +3,12 @@
 //! ClusterRole (read its StorageNode, apply its status), as CloudNativePG does for its
 //! instances.
 //!
-//! Both are owned by nobody. They are shared by every StorageNode of the namespace, so an
+//! With them goes the ConfigMap `sutra-storage-variants`: the operator's variant rules,
+//! which every storage Pod mounts so a node judges its hardware with the table it was
+//! placed by. Editing the chart's rules updates every namespace's copy on the next
+//! [`RECHECK`]; a running node keeps the table it started with until its Pod is re-created.
+//!
+//! All three are owned by nobody. They are shared by every StorageNode of the namespace, so an
 //! owner reference to one StorageNode would let the garbage collector take them when that
 //! node goes (a scale-down of ordinal 0) while its siblings' Pods still run as the account,
 //! and a Pod created meanwhile would be refused for want of it; listing every StorageNode
@@ -21,6 +26,9 @@ use std::time::{Duration, Instant};
 
 /// Name of the storage nodes' ServiceAccount and of its RoleBinding.
 pub const STORAGE_IDENTITY: &str = "sutra-storage";
+
+/// Name of the ConfigMap holding the variant rules storage Pods mount.
+pub const VARIANT_RULES_CONFIG_MAP: &str = "sutra-storage-variants";
 
 /// How long a namespace's identity counts as checked.
 pub const RECHECK: Duration = Duration::from_secs(300);

@@ -121,30 +121,21 @@ async fn reconcile_live(node: &StorageNode, ctx: &Context, namespace: &str) -> R
         .await?;
         return Err(invalid.into());
     }
-    let decision = variant::decide_variant(node, &ctx.catalog);
-    let recreated_generation = match &decision.switched {
-        Some(why) => {
-            publish(
-                ctx,
-                node,
-                EventType::Normal,
-                "RecreatingWithBestVariant",
-                "SwitchVariant",
-                why.clone(),
-            )
-            .await?;
-            node.metadata.generation
-        }
-        None => node
-            .status
-            .as_ref()
-            .and_then(|s| s.variant_recreated_generation),
-    };
+    let decision = variant::decide_variant(node, observed.pod.as_ref(), ctx.catalog());
+    report_variant_decision(ctx, node, &decision).await?;
     let desired = Desired {
-        pod: build::build_pod(node, &decision.variant),
+        pod: build::build_pod(
+            node,
+            &decision.variant,
+            ctx.config.storage_node_resources.as_ref(),
+        ),
         pvc: build::build_pvc(node),
         service: build::build_service(node),
-        identity: build::build_storage_identity(namespace, &ctx.config.storage_node_cluster_role),
+        identity: build::build_storage_identity(
+            namespace,
+            &ctx.config.storage_node_cluster_role,
+            &ctx.rules.yaml,
+        ),
     };
     let outcome = apply::apply(ctx, node, namespace, &observed, &desired).await?;
     report_pod_outcome(ctx, node, &outcome, &decision.variant).await?;
@@ -157,8 +148,8 @@ async fn reconcile_live(node: &StorageNode, ctx: &Context, namespace: &str) -> R
         pod,
         &outcome,
         &observed.host,
-        &decision.variant,
-        recreated_generation,
+        &decision,
+        ctx.catalog(),
     );
     report_host_loss(ctx, node, &observed.host).await?;
     ctx.metrics.set_storagenode(
@@ -182,6 +173,39 @@ async fn reconcile_live(node: &StorageNode, ctx: &Context, namespace: &str) -> R
     })
 }
 
+/// An Event per variant decision: the image found missing, then the switch (from, to, why).
+async fn report_variant_decision(
+    ctx: &Context,
+    node: &StorageNode,
+    decision: &variant::VariantDecision,
+) -> Result<()> {
+    if let Some(failure) = &decision.newly_unavailable {
+        let next = if decision.exhausted {
+            "no other variant may run, so the node is Failed until an image is pushed or the spec changes".to_owned()
+        } else {
+            format!("falling back to {}", decision.variant)
+        };
+        let note = format!(
+            "variant image unavailable: {}; {next}",
+            failure.describe()
+        );
+        publish(
+            ctx,
+            node,
+            EventType::Warning,
+            variant::IMAGE_UNAVAILABLE,
+            "PullImage",
+            note,
+        )
+        .await?;
+    }
+    if let Some(change) = &decision.change {
+        let (reason, note) = change.event();
+        publish(ctx, node, EventType::Normal, reason, "SwitchVariant", note).await?;
+    }
+    Ok(())
+}
+
 async fn report_pod_outcome(
     ctx: &Context,
     node: &StorageNode,
@@ -191,7 +215,10 @@ async fn report_pod_outcome(
     let (reason, note) = match outcome {
         PodOutcome::Created => (
             "PodCreated",
-            format!("created Pod running variant {variant}"),
+            format!(
+                "created Pod running variant {variant} (image {})",
+                node.spec.image.reference(variant)
+            ),
         ),
         PodOutcome::Deleted => (
             "PodDeleted",

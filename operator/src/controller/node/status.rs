@@ -1,18 +1,22 @@
 //! A StorageNode's status as the operator sees it: phase and `Ready` from the Pod,
-//! `NodeAvailable` from its host. The node's own report (`PlatformDetected`,
-//! `VariantMatched`, `platform`, `bestVariant`) belongs to the storage node's field manager
-//! and is never written here.
+//! `NodeAvailable` from its host, `variant` and `VariantMatched` from the variant decision
+//! ([`super::variant`]). The node's own report (`PlatformDetected`, `platform`,
+//! `platformSummary`, `bestVariant`) belongs to the storage node's field manager and is
+//! never written here: each status field has one writer.
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use sutra_core::crd::condition::node::READY;
+use sutra_core::crd::condition::node::{READY, VARIANT_MATCHED};
 use sutra_core::crd::condition::{now, reason};
 use sutra_core::crd::{
-    Condition, ConditionStatus, NodePhase, StorageNode, new_condition, set_condition,
+    Condition, ConditionStatus, NodePhase, StorageNode, UnavailableImage, new_condition,
+    set_condition,
 };
+use sutra_core::variant::VariantCatalog;
 
 use super::apply::{PodOutcome, pod_is_ready};
 use super::dereference::HostObservation;
+use super::variant::{PullFailure, VariantDecision};
 
 /// Condition type: whether the host the node is pinned to exists and is Ready.
 pub const NODE_AVAILABLE: &str = "NodeAvailable";
@@ -32,11 +36,13 @@ pub struct OwnedStatus {
     pub pod_name: Option<String>,
     pub variant: String,
     pub variant_recreated_generation: Option<i64>,
+    pub unavailable_images: Vec<UnavailableImage>,
     pub conditions: Vec<Condition>,
 }
 
-/// The phase a Pod puts the storage node in.
-pub fn phase_of(pod: Option<&Pod>, outcome: &PodOutcome) -> NodePhase {
+/// The phase a Pod puts the storage node in. A Pod waiting on an image it cannot pull is
+/// `Pending` while another image may still run (`exhausted` false), `Failed` after.
+pub fn phase_of(pod: Option<&Pod>, outcome: &PodOutcome, exhausted: bool) -> NodePhase {
     let Some(pod) = pod else {
         return NodePhase::Pending;
     };
@@ -53,18 +59,14 @@ pub fn phase_of(pod: Option<&Pod>, outcome: &PodOutcome) -> NodePhase {
                     .and_then(|state| state.waiting.as_ref())
                     .and_then(|waiting| waiting.reason.as_deref())
                     .is_some_and(|reason| {
-                        matches!(
-                            reason,
-                            "CrashLoopBackOff"
-                                | "ImagePullBackOff"
-                                | "ErrImagePull"
-                                | "InvalidImageName"
-                        )
+                        matches!(reason, "CrashLoopBackOff" | "InvalidImageName")
                     })
             })
         });
+    let pulling = PullFailure::of(pod).is_some();
     match status.and_then(|s| s.phase.as_deref()) {
-        _ if crashing => NodePhase::Failed,
+        _ if crashing || (pulling && exhausted) => NodePhase::Failed,
+        _ if pulling => NodePhase::Pending,
         Some("Failed" | "Succeeded") => NodePhase::Failed,
         Some("Running") if pod_is_ready(pod) => NodePhase::Ready,
         Some("Running") => NodePhase::Running,
@@ -87,38 +89,54 @@ pub fn desired_status(
     pod: Option<&Pod>,
     outcome: &PodOutcome,
     host: &HostObservation,
-    variant: &str,
-    recreated_generation: Option<i64>,
+    decision: &VariantDecision,
+    catalog: &VariantCatalog,
 ) -> OwnedStatus {
     let generation = node.metadata.generation;
-    let phase = phase_of(pod, outcome);
+    let phase = phase_of(pod, outcome, decision.exhausted);
     let mut conditions: Vec<Condition> = node
         .status
         .as_ref()
         .map(|s| {
             s.conditions
                 .iter()
-                .filter(|c| c.type_ == READY || c.type_ == NODE_AVAILABLE)
+                .filter(|c| [READY, NODE_AVAILABLE, VARIANT_MATCHED].contains(&c.type_.as_str()))
                 .cloned()
                 .collect()
         })
         .unwrap_or_default();
     let ready = phase == NodePhase::Ready;
-    let (ready_reason, ready_message) = if ready {
-        (
-            reason::SERVING,
+    let pull_failure = pod.and_then(PullFailure::of);
+    let (ready_reason, ready_message) = match (&pull_failure, ready) {
+        (_, true) => (
+            reason::SERVING.to_owned(),
             "the storage node serves requests".to_owned(),
-        )
-    } else {
-        (reason::NOT_SERVING, not_ready_message(phase, outcome))
+        ),
+        (Some(failure), false) => (failure.reason.clone(), failure.describe()),
+        (None, false) => (
+            reason::NOT_SERVING.to_owned(),
+            not_ready_message(phase, outcome),
+        ),
     };
     set_condition(
         &mut conditions,
         new_condition(
             READY,
             ready.into(),
-            ready_reason,
+            &ready_reason,
             ready_message,
+            generation,
+            now(),
+        ),
+    );
+    let (matched, matched_reason, matched_message) = decision.matched(node.status.as_ref(), catalog);
+    set_condition(
+        &mut conditions,
+        new_condition(
+            VARIANT_MATCHED,
+            matched,
+            &matched_reason,
+            matched_message,
             generation,
             now(),
         ),
@@ -134,8 +152,9 @@ pub fn desired_status(
             .and_then(|s| s.node_name.clone())
             .or_else(|| node.spec.node_name.clone()),
         pod_name: pod.and_then(|p| p.metadata.name.clone()),
-        variant: variant.to_owned(),
-        variant_recreated_generation: recreated_generation,
+        variant: decision.variant.clone(),
+        variant_recreated_generation: decision.recreated_generation,
+        unavailable_images: decision.unavailable.clone(),
         conditions,
     }
 }
@@ -199,6 +218,7 @@ impl OwnedStatus {
             && current.pod_name == self.pod_name
             && current.variant.as_deref() == Some(self.variant.as_str())
             && current.variant_recreated_generation == self.variant_recreated_generation
+            && current.unavailable_images == self.unavailable_images
             && owned_conditions_equal
     }
 
@@ -207,6 +227,7 @@ impl OwnedStatus {
         let mut status = json!({
             "phase": self.phase,
             "variant": self.variant,
+            "unavailableImages": self.unavailable_images,
             "conditions": self.conditions,
         });
         let optional = [
