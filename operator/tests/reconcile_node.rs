@@ -11,6 +11,7 @@ use http::Method;
 use reconcile_support::*;
 use serde_json::{Value, json};
 use sutra_core::crd::StorageNode;
+use sutra_core::variant::BUILTIN_YAML;
 use sutra_grid::controller::DEFAULT_STORAGE_NODE_CLUSTER_ROLE;
 use sutra_grid::controller::node::{self, build::build_pod, build::build_storage_identity};
 
@@ -24,6 +25,7 @@ const SVC: &str = "/api/v1/namespaces/default/services/g-0";
 const HOST: &str = "/api/v1/nodes/host-a";
 const SA: &str = "/api/v1/namespaces/default/serviceaccounts/sutra-storage";
 const RB: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings/sutra-storage";
+const CM: &str = "/api/v1/namespaces/default/configmaps/sutra-storage-variants";
 
 fn sn_json(variant: &str) -> Value {
     json!({
@@ -31,11 +33,11 @@ fn sn_json(variant: &str) -> Value {
         "metadata": {
             "name": "g-0", "namespace": NS, "uid": "sn-uid", "generation": 3,
             "finalizers": ["grid.sutra.ai/storage-volume"],
-            "labels": {"grid.sutra.ai/grid": "g"},
-            "annotations": {"grid.sutra.ai/variant-policy": "auto"}
+            "labels": {"grid.sutra.ai/grid": "g"}
         },
         "spec": {
             "grid": "g", "ordinal": 0, "nodeName": "host-a", "variant": variant,
+            "variantPolicy": "Auto",
             "vector": {"dimension": 384, "metric": "l2"},
             "storage": {"size": "20Gi", "reclaimPolicy": "Retain"}
         }
@@ -52,7 +54,7 @@ fn ready_host() -> Value {
 
 /// The Pod the operator would build for `sn` with `variant`, running and Ready.
 fn running_pod(sn: &Value, variant: &str) -> Value {
-    let mut pod = serde_json::to_value(build_pod(&storage_node(sn), variant)).unwrap();
+    let mut pod = serde_json::to_value(build_pod(&storage_node(sn), variant, None)).unwrap();
     pod["spec"]["nodeName"] = json!("host-a");
     pod["status"] =
         json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
@@ -67,12 +69,14 @@ fn owned_pvc_and_service(sn: &Value) -> (Value, Value) {
     (pvc, svc)
 }
 
-/// The namespace's ServiceAccount and RoleBinding as the operator applied them.
-fn identity() -> (Value, Value) {
-    let identity = build_storage_identity(NS, DEFAULT_STORAGE_NODE_CLUSTER_ROLE);
+/// The namespace's ServiceAccount, RoleBinding and variant rules as the operator applied
+/// them.
+fn identity() -> (Value, Value, Value) {
+    let identity = build_storage_identity(NS, DEFAULT_STORAGE_NODE_CLUSTER_ROLE, BUILTIN_YAML);
     (
         serde_json::to_value(identity.service_account).unwrap(),
         serde_json::to_value(identity.role_binding).unwrap(),
+        serde_json::to_value(identity.variant_rules).unwrap(),
     )
 }
 
@@ -84,6 +88,11 @@ fn account_in_place() -> Step {
 /// Reading the RoleBinding finds it as desired.
 fn binding_in_place() -> Step {
     get(RB, identity().1)
+}
+
+/// Reading the variant rules ConfigMap finds it as desired.
+fn rules_in_place() -> Step {
+    get(CM, identity().2)
 }
 
 async fn reconcile(sn: &Value, steps: Vec<Step>) -> Vec<Sent> {
@@ -146,7 +155,9 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
             get(HOST, ready_host()),
             not_found(SA),
             not_found(RB),
+            not_found(CM),
             apply(SA),
+            apply(CM),
             apply(RB),
             apply(SVC),
             apply(PVC),
@@ -159,19 +170,19 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
     for s in sent.iter().filter(|s| s.method == Method::PATCH) {
         s.assert_apply();
     }
-    let svc = &sent[8].body;
+    let svc = &sent[10].body;
     assert_eq!(svc["spec"]["clusterIP"], "None");
     assert_eq!(svc["spec"]["selector"]["grid.sutra.ai/storagenode"], "g-0");
     assert_eq!(svc["metadata"]["ownerReferences"][0]["uid"], "sn-uid");
 
-    let pvc = &sent[9].body;
+    let pvc = &sent[11].body;
     assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "20Gi");
     assert!(
         pvc["metadata"].get("ownerReferences").is_none(),
         "Retain: the claim outlives the StorageNode"
     );
 
-    let pod = &sent[10].body;
+    let pod = &sent[12].body;
     assert_eq!(pod["metadata"]["ownerReferences"][0]["controller"], true);
     assert_eq!(pod["spec"]["serviceAccountName"], "sutra-storage");
     assert_eq!(pod["spec"]["automountServiceAccountToken"], true);
@@ -196,17 +207,35 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
             "--grpc-addr",
             "0.0.0.0:50051",
             "--metrics-addr",
-            "0.0.0.0:9090"
+            "0.0.0.0:9090",
+            "--variant",
+            "graviton3",
+            "--variant-rules",
+            "/etc/sutra-storage/variants.yaml"
         ])
     );
+    // Settings travel once, as flags; the environment only says where the StorageNode is.
     let env = container["env"].as_array().unwrap();
-    let var = |name: &str| env.iter().find(|e| e["name"] == name).unwrap().clone();
-    assert_eq!(var("STORAGENODE_NAME")["value"], "g-0");
-    assert_eq!(var("SUTRA_VARIANT")["value"], "graviton3");
+    let names: Vec<&str> = env.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["STORAGENODE_NAME", "POD_NAMESPACE"]);
+    assert_eq!(env[0]["value"], "g-0");
     assert_eq!(
-        var("POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"],
+        env[1]["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.namespace"
     );
+    // The namespace's copy of the operator's rules is what the node judges itself with.
+    let rules = &sent[8].body;
+    assert_eq!(rules["kind"], "ConfigMap");
+    assert_eq!(rules["data"]["variants.yaml"], BUILTIN_YAML);
+    let rules_volume = &pod["spec"]["volumes"][1];
+    assert_eq!(rules_volume["configMap"]["name"], "sutra-storage-variants");
+    let rules_mount = &container["volumeMounts"][1];
+    assert_eq!(rules_mount["mountPath"], "/etc/sutra-storage");
+    assert_eq!(rules_mount["readOnly"], true);
+    // A 20Gi store gets 60 s + 5 s/GiB = 160 s of start-up: 32 probes 5 s apart.
+    assert_eq!(container["startupProbe"]["grpc"]["port"], 50051);
+    assert_eq!(container["startupProbe"]["periodSeconds"], 5);
+    assert_eq!(container["startupProbe"]["failureThreshold"], 32);
     assert_eq!(container["readinessProbe"]["grpc"]["port"], 50051);
     assert_eq!(container["livenessProbe"]["grpc"]["port"], 50051);
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
@@ -229,8 +258,8 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
     assert_eq!(term["matchFields"][0]["values"], json!(["host-a"]));
     assert!(pod["metadata"]["annotations"]["grid.sutra.ai/spec-hash"].is_string());
 
-    assert_eq!(sent[11].event_reason(), Some("PodCreated"));
-    let status = &sent[12].body["status"];
+    assert_eq!(sent[13].event_reason(), Some("PodCreated"));
+    let status = &sent[14].body["status"];
     assert_eq!(status["observedGeneration"], 3);
     assert_eq!(status["variant"], "graviton3");
     assert_eq!(condition(status, "NodeAvailable")["status"], "True");
@@ -249,6 +278,7 @@ async fn a_deleted_pod_is_created_once_and_then_left_alone() {
             get(HOST, ready_host()),
             account_in_place(),
             binding_in_place(),
+            rules_in_place(),
             apply(POD),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
@@ -256,7 +286,7 @@ async fn a_deleted_pod_is_created_once_and_then_left_alone() {
     )
     .await;
     assert_eq!(pod_creates(&first), 1);
-    let created = first[6].body.clone();
+    let created = first[7].body.clone();
 
     let sn = with_status(&sn, first.last().unwrap());
     let second = reconcile(
@@ -268,6 +298,7 @@ async fn a_deleted_pod_is_created_once_and_then_left_alone() {
             get(HOST, ready_host()),
             account_in_place(),
             binding_in_place(),
+            rules_in_place(),
         ],
     )
     .await;
@@ -275,128 +306,390 @@ async fn a_deleted_pod_is_created_once_and_then_left_alone() {
     assert!(second.iter().all(|s| !s.is_write()), "{second:#?}");
 }
 
-#[tokio::test]
-async fn a_variant_mismatch_recreates_the_pod_exactly_once() {
-    let mut sn = sn_json("graviton3");
-    sn["status"] = json!({
-        "phase": "Ready", "variant": "graviton3", "bestVariant": "graviton4",
-        "conditions": [
-            {"type": "VariantMatched", "status": "False", "reason": "BetterVariantAvailable",
-             "message": "graviton4 is built for this host", "lastTransitionTime": "2025-01-01T00:00:00Z"},
-            {"type": "Ready", "status": "True", "reason": "Serving", "message": "",
-             "lastTransitionTime": "2025-01-01T00:00:00Z"}
-        ]
-    });
-    let (pvc, svc) = owned_pvc_and_service(&sn);
-    let old_pod = running_pod(&sn, "graviton3");
-
-    // 1: the Event, the roll gate (no sibling blocks), the delete, the guard in status.
-    let first = reconcile(
-        &sn,
-        vec![
-            get(POD, old_pod),
-            get(PVC, pvc.clone()),
-            get(SVC, svc.clone()),
-            get(HOST, ready_host()),
-            account_in_place(),
-            binding_in_place(),
-            event(NS),
-            get(SNS, list("StorageNodeList", vec![sn.clone()])),
-            delete(POD),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
+/// An amd64 Node as a plain kubelet labels it: arch, os, hostname, no NFD.
+fn plain_amd64_host() -> Value {
+    node(
+        "host-a",
+        json!({"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux",
+               "kubernetes.io/hostname": "host-a"}),
     )
-    .await;
-    assert_eq!(first[6].event_reason(), Some("RecreatingWithBestVariant"));
-    assert!(
-        first[6].body["note"]
-            .as_str()
-            .unwrap()
-            .contains("graviton4")
-    );
-    let guard = &first.last().unwrap().body["status"];
-    assert_eq!(guard["variantRecreatedGeneration"], 3);
-    assert_eq!(guard["variant"], "graviton4");
+}
 
-    // 2: the Pod is gone; it comes back with the reported variant.
-    let sn = with_status(&sn, first.last().unwrap());
-    let second = reconcile(
-        &sn,
-        vec![
-            not_found(POD),
-            get(PVC, pvc.clone()),
-            get(SVC, svc.clone()),
-            get(HOST, ready_host()),
-            account_in_place(),
-            binding_in_place(),
-            apply(POD),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
-    )
-    .await;
-    assert_eq!(pod_creates(&second), 1);
-    let created = &second[6].body["spec"]["containers"][0];
-    assert_eq!(
-        created["image"],
-        format!("sutra-storage:{}-graviton4", env!("CARGO_PKG_VERSION"))
-    );
+/// An AVX-512 host as sutra-storage detects it.
+fn avx512_report() -> Value {
+    use sutra_core::platform::SimdFeature::*;
+    use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, ThpMode};
+    let report = PlatformReport {
+        arch: Arch::Amd64,
+        os: Os::Linux,
+        cpu: CpuInfo {
+            vendor: "AuthenticAMD".into(),
+            model: "AMD EPYC 9R14".into(),
+            implementer: None,
+            part: None,
+            logical_cpus: 2,
+            x86_64_level: Some(4),
+            flags: vec![],
+        },
+        simd: vec![Sse42, Avx, Avx2, Fma, Avx512f, Avx512bw, Avx512vl, Avx512dq, Avx512cd],
+        sve_vector_bytes: None,
+        page_size: 4096,
+        cache_line: 64,
+        thp: ThpMode::Madvise,
+        pi_model: None,
+        board: None,
+        instance_type: None,
+        memory: MemoryInfo {
+            total_bytes: 24 << 30,
+            limit_bytes: None,
+        },
+    };
+    serde_json::to_value(report).unwrap()
+}
 
-    // 3: the node still reports a mismatch (say it now claims graviton3 is best): the
-    // guard holds for this generation, so nothing is re-created.
-    let mut sn = with_status(&sn, second.last().unwrap());
-    sn["status"]["bestVariant"] = json!("graviton3");
-    let third = reconcile(
-        &sn,
-        vec![
-            get(POD, running_pod(&sn, "graviton4")),
-            get(PVC, pvc),
-            get(SVC, svc),
-            get(HOST, ready_host()),
-            account_in_place(),
-            binding_in_place(),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
-    )
-    .await;
-    assert_eq!(pod_creates(&third), 0);
-    assert!(third.iter().all(|s| s.method != Method::DELETE));
-    assert_eq!(third.last().unwrap().body["status"]["phase"], "Ready");
+/// What the storage node itself writes after start-up: its platform, its best variant and
+/// `PlatformDetected` for generation 3.
+fn node_report(sn: &mut Value, best: &str) {
+    if sn["status"].is_null() {
+        sn["status"] = json!({"conditions": []});
+    }
+    sn["status"]["platform"] = avx512_report();
+    sn["status"]["platformSummary"] = json!("AMD EPYC 9R14 amd64 avx512 4KiB");
+    sn["status"]["bestVariant"] = json!(best);
+    let conditions = sn["status"]["conditions"].as_array_mut().unwrap();
+    conditions.retain(|c| c["type"] != "PlatformDetected");
+    conditions.push(json!({
+        "type": "PlatformDetected", "status": "True", "reason": "Detected",
+        "message": format!("detected AMD EPYC 9R14 amd64 avx512 4KiB; the best variant for it is {best}"),
+        "observedGeneration": 3, "lastTransitionTime": "2025-01-01T00:00:00Z"
+    }));
+}
+
+/// The reads every reconcile of `g-0` starts with.
+fn reads(pod: Option<Value>, sn: &Value, host: Value) -> Vec<Step> {
+    let (pvc, svc) = owned_pvc_and_service(sn);
+    vec![
+        match pod {
+            Some(pod) => get(POD, pod),
+            None => not_found(POD),
+        },
+        get(PVC, pvc),
+        get(SVC, svc),
+        get(HOST, host),
+        account_in_place(),
+        binding_in_place(),
+        rules_in_place(),
+    ]
+}
+
+fn with_steps(mut steps: Vec<Step>, more: Vec<Step>) -> Vec<Step> {
+    steps.extend(more);
+    steps
+}
+
+fn events(sent: &[Sent]) -> Vec<(String, String)> {
+    sent.iter()
+        .filter_map(|s| {
+            s.event_reason().map(|reason| {
+                (
+                    reason.to_owned(),
+                    s.body["note"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn image(variant: &str) -> String {
+    format!("sutra-storage:{}-{variant}", env!("CARGO_PKG_VERSION"))
 }
 
 #[tokio::test]
-async fn a_fixed_variant_grid_never_switches_variant() {
-    let mut sn = sn_json("graviton3");
-    sn["metadata"]["annotations"]["grid.sutra.ai/variant-policy"] = json!("fixed");
-    sn["status"] = json!({
-        "phase": "Ready", "variant": "graviton3", "bestVariant": "graviton4",
-        "podName": "g-0", "nodeName": "host-a", "observedGeneration": 3,
-        "conditions": [
-            {"type": "VariantMatched", "status": "False", "reason": "BetterVariantAvailable",
-             "message": "", "lastTransitionTime": "2025-01-01T00:00:00Z"},
-            {"type": "Ready", "status": "True", "reason": "Serving",
-             "message": "the storage node serves requests", "observedGeneration": 3,
-             "lastTransitionTime": "2025-01-01T00:00:00Z"},
-            {"type": "NodeAvailable", "status": "True", "reason": "NodeReady",
-             "message": "Node host-a is Ready", "observedGeneration": 3,
-             "lastTransitionTime": "2025-01-01T00:00:00Z"}
-        ]
-    });
-    let (pvc, svc) = owned_pvc_and_service(&sn);
-    let sent = reconcile(
+async fn auto_without_nfd_switches_once_to_the_variant_the_node_reports() {
+    // A plain kubelet's labels make the planner pick universal; the node reports x86-64-v4.
+    let mut sn = sn_json("universal");
+    node_report(&mut sn, "x86-64-v4");
+    sn["status"]["variant"] = json!("universal");
+
+    // 1: the switch is decided (Event from → to and why), the serving Pod is replaced.
+    let first = reconcile(
         &sn,
-        vec![
-            get(POD, running_pod(&sn, "graviton3")),
-            get(PVC, pvc),
-            get(SVC, svc),
-            get(HOST, ready_host()),
-            account_in_place(),
-            binding_in_place(),
-        ],
+        with_steps(
+            reads(Some(running_pod(&sn, "universal")), &sn, plain_amd64_host()),
+            vec![
+                event(NS),
+                get(SNS, list("StorageNodeList", vec![sn.clone()])),
+                delete(POD),
+                event(NS),
+                apply_status(SN_STATUS, sn.clone()),
+            ],
+        ),
     )
     .await;
-    assert!(sent.iter().all(|s| !s.is_write()), "{sent:#?}");
+    let told = events(&first);
+    assert_eq!(told[0].0, "VariantSwitched");
+    assert!(
+        told[0].1.contains("x86-64-v4 instead of universal")
+            && told[0].1.contains("the node reports x86-64-v4 as its best variant"),
+        "{told:?}"
+    );
+    assert_eq!(told[1].0, "PodDeleted");
+    let status = &first.last().unwrap().body["status"];
+    assert_eq!(status["variant"], "x86-64-v4");
+    assert_eq!(status["variantRecreatedGeneration"], 3);
+
+    // 2: the Pod comes back with the reported variant's image.
+    let sn = with_status(&sn, first.last().unwrap());
+    let second = reconcile(
+        &sn,
+        with_steps(
+            reads(None, &sn, plain_amd64_host()),
+            vec![
+                apply(POD),
+                event(NS),
+                apply_status(SN_STATUS, sn.clone()),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        second[7].body["spec"]["containers"][0]["image"],
+        image("x86-64-v4")
+    );
+    assert!(events(&second)[0].1.contains(&image("x86-64-v4")));
+
+    // 3: whatever the node reports next, this generation does not switch again.
+    let mut sn = with_status(&sn, second.last().unwrap());
+    node_report(&mut sn, "x86-64-v3");
+    let third = reconcile(
+        &sn,
+        with_steps(
+            reads(Some(running_pod(&sn, "x86-64-v4")), &sn, plain_amd64_host()),
+            vec![apply_status(SN_STATUS, sn.clone())],
+        ),
+    )
+    .await;
+    assert!(third.iter().all(|s| s.method != Method::DELETE));
+    assert!(events(&third).is_empty());
+    let status = &third.last().unwrap().body["status"];
+    assert_eq!(status["variant"], "x86-64-v4");
+    assert_eq!(status["phase"], "Ready");
+}
+
+#[tokio::test]
+async fn a_report_from_an_earlier_generation_does_not_switch() {
+    let mut sn = sn_json("universal");
+    node_report(&mut sn, "x86-64-v4");
+    sn["metadata"]["generation"] = json!(4);
+    let sent = reconcile(
+        &sn,
+        with_steps(
+            reads(Some(running_pod(&sn, "universal")), &sn, plain_amd64_host()),
+            vec![apply_status(SN_STATUS, sn.clone())],
+        ),
+    )
+    .await;
+    assert!(events(&sent).is_empty(), "{:?}", events(&sent));
+    assert_eq!(sent.last().unwrap().body["status"]["variant"], "universal");
+}
+
+#[tokio::test]
+async fn labels_and_fixed_policies_keep_their_variant_and_say_what_the_node_reported() {
+    for policy in ["Labels", "Fixed"] {
+        let mut sn = sn_json("universal");
+        sn["spec"]["variantPolicy"] = json!(policy);
+        node_report(&mut sn, "x86-64-v4");
+        let sent = reconcile(
+            &sn,
+            with_steps(
+                reads(Some(running_pod(&sn, "universal")), &sn, plain_amd64_host()),
+                vec![apply_status(SN_STATUS, sn.clone())],
+            ),
+        )
+        .await;
+        assert!(events(&sent).is_empty(), "{policy}: {:?}", events(&sent));
+        let status = &sent.last().unwrap().body["status"];
+        assert_eq!(status["variant"], "universal", "{policy}");
+        let matched = condition(status, "VariantMatched");
+        assert_eq!(matched["status"], "True", "{policy}: {matched}");
+        assert_eq!(matched["reason"], "AllowedFallback", "{policy}");
+        assert!(
+            matched["message"].as_str().unwrap().contains("x86-64-v4"),
+            "{policy}: {matched}"
+        );
+
+        // Settled: the same status again is no write at all.
+        let settled = with_status(&sn, sent.last().unwrap());
+        let again = reconcile(
+            &settled,
+            reads(Some(running_pod(&settled, "universal")), &settled, plain_amd64_host()),
+        )
+        .await;
+        assert!(again.iter().all(|s| !s.is_write()), "{policy}: {again:#?}");
+    }
+}
+
+/// The Pod as the kubelet reports it while the image cannot be pulled: `waiting.reason`
+/// `ErrImagePull` on the first failure, `ImagePullBackOff` while it backs off.
+fn pod_pulling(sn: &Value, variant: &str, reason: &str) -> Value {
+    let mut pod = serde_json::to_value(build_pod(&storage_node(sn), variant, None)).unwrap();
+    pod["spec"]["nodeName"] = json!("host-a");
+    let message = match reason {
+        "ErrImagePull" => format!(
+            "rpc error: code = NotFound desc = failed to pull and unpack image \"docker.io/library/{}\": not found",
+            image(variant)
+        ),
+        _ => format!("Back-off pulling image \"{}\"", image(variant)),
+    };
+    pod["status"] = json!({
+        "phase": "Pending",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}
+        ],
+        "containerStatuses": [{
+            "name": "sutra-storage", "image": image(variant), "imageID": "",
+            "ready": false, "restartCount": 0, "started": false,
+            "state": {"waiting": {"reason": reason, "message": message}}
+        }]
+    });
+    pod
+}
+
+#[tokio::test]
+async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
+    let sn = sn_json("x86-64-v4");
+
+    // 1: ErrImagePull, the kubelet's first failure: shown, not acted on yet.
+    let first = reconcile(
+        &sn,
+        with_steps(
+            reads(Some(pod_pulling(&sn, "x86-64-v4", "ErrImagePull")), &sn, plain_amd64_host()),
+            vec![apply_status(SN_STATUS, sn.clone())],
+        ),
+    )
+    .await;
+    assert!(first.iter().all(|s| s.method != Method::DELETE));
+    let status = &first.last().unwrap().body["status"];
+    assert_eq!(status["phase"], "Pending");
+    let ready = condition(status, "Ready");
+    assert_eq!(ready["reason"], "ErrImagePull");
+    assert!(ready["message"].as_str().unwrap().contains(&image("x86-64-v4")), "{ready}");
+
+    // 2: ImagePullBackOff: the image counts as missing; the next of the chain runs.
+    let sn = with_status(&sn, first.last().unwrap());
+    let second = reconcile(
+        &sn,
+        with_steps(
+            reads(Some(pod_pulling(&sn, "x86-64-v4", "ImagePullBackOff")), &sn, plain_amd64_host()),
+            vec![
+                event(NS),
+                event(NS),
+                delete(POD),
+                event(NS),
+                apply_status(SN_STATUS, sn.clone()),
+            ],
+        ),
+    )
+    .await;
+    let told = events(&second);
+    assert_eq!(told[0].0, "ImageUnavailable");
+    assert_eq!(second[7].body["type"], "Warning");
+    assert!(told[0].1.contains(&image("x86-64-v4")), "{told:?}");
+    assert!(told[0].1.contains("falling back to x86-64-v3"), "{told:?}");
+    assert_eq!(told[1].0, "VariantSwitched");
+    assert!(told[1].1.contains("x86-64-v3 instead of x86-64-v4"), "{told:?}");
+    let status = &second.last().unwrap().body["status"];
+    assert_eq!(status["variant"], "x86-64-v3");
+    assert_eq!(status["phase"], "Pending", "not Failed: another image may run");
+    assert_eq!(
+        status["unavailableImages"],
+        json!([{"variant": "x86-64-v4", "image": image("x86-64-v4"), "observedGeneration": 3}])
+    );
+    let matched = condition(status, "VariantMatched");
+    assert_eq!(matched["status"], "False");
+    assert_eq!(matched["reason"], "ImageUnavailable");
+    assert!(matched["message"].as_str().unwrap().contains(&image("x86-64-v4")));
+
+    // 3: the fallback's Pod is created.
+    let sn = with_status(&sn, second.last().unwrap());
+    let third = reconcile(
+        &sn,
+        with_steps(
+            reads(None, &sn, plain_amd64_host()),
+            vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())],
+        ),
+    )
+    .await;
+    assert_eq!(
+        third[7].body["spec"]["containers"][0]["image"],
+        image("x86-64-v3")
+    );
+
+    // 4: it serves, and the node reports x86-64-v4 as best: its image is known to be
+    // missing, so nothing switches back.
+    let mut sn = with_status(&sn, third.last().unwrap());
+    node_report(&mut sn, "x86-64-v4");
+    let fourth = reconcile(
+        &sn,
+        with_steps(
+            reads(Some(running_pod(&sn, "x86-64-v3")), &sn, plain_amd64_host()),
+            vec![apply_status(SN_STATUS, sn.clone())],
+        ),
+    )
+    .await;
+    assert!(fourth.iter().all(|s| s.method != Method::DELETE));
+    assert!(events(&fourth).is_empty(), "{:?}", events(&fourth));
+    let status = &fourth.last().unwrap().body["status"];
+    assert_eq!(status["variant"], "x86-64-v3");
+    assert_eq!(status["phase"], "Ready");
+    assert_eq!(condition(status, "VariantMatched")["reason"], "ImageUnavailable");
+
+    // 5: settled, nothing more is written.
+    let sn = with_status(&sn, fourth.last().unwrap());
+    let fifth = reconcile(
+        &sn,
+        reads(Some(running_pod(&sn, "x86-64-v3")), &sn, plain_amd64_host()),
+    )
+    .await;
+    assert!(fifth.iter().all(|s| !s.is_write()), "{fifth:#?}");
+}
+
+#[tokio::test]
+async fn a_node_is_failed_only_when_no_image_it_may_run_pulls() {
+    // Fixed may run only its variant; Auto on universal has no fallback left.
+    for (variant, policy) in [("x86-64-v4", "Fixed"), ("universal", "Auto")] {
+        let mut sn = sn_json(variant);
+        sn["spec"]["variantPolicy"] = json!(policy);
+        let sent = reconcile(
+            &sn,
+            with_steps(
+                reads(Some(pod_pulling(&sn, variant, "ImagePullBackOff")), &sn, plain_amd64_host()),
+                vec![event(NS), apply_status(SN_STATUS, sn.clone())],
+            ),
+        )
+        .await;
+        assert!(sent.iter().all(|s| s.method != Method::DELETE), "{policy}");
+        let told = events(&sent);
+        assert_eq!(told.len(), 1, "{policy}: {told:?}");
+        assert_eq!(told[0].0, "ImageUnavailable");
+        assert!(told[0].1.contains("no other variant may run"), "{told:?}");
+        let status = &sent.last().unwrap().body["status"];
+        assert_eq!(status["phase"], "Failed", "{policy}");
+        let ready = condition(status, "Ready");
+        assert_eq!(ready["reason"], "ImagePullBackOff");
+        assert!(ready["message"].as_str().unwrap().contains(&image(variant)));
+
+        // The next look finds the same: no second Event.
+        let sn = with_status(&sn, sent.last().unwrap());
+        let again = reconcile(
+            &sn,
+            reads(Some(pod_pulling(&sn, variant, "ImagePullBackOff")), &sn, plain_amd64_host()),
+        )
+        .await;
+        assert!(events(&again).is_empty(), "{policy}: {:?}", events(&again));
+        assert!(again.iter().all(|s| !s.is_write()), "{policy}: {again:#?}");
+    }
 }
 
 #[tokio::test]
@@ -412,13 +705,14 @@ async fn a_lost_node_sets_a_condition_and_an_event() {
             not_found(HOST),
             account_in_place(),
             binding_in_place(),
+            rules_in_place(),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
         ],
     )
     .await;
-    assert_eq!(sent[6].event_reason(), Some("NodeLost"));
-    let available = condition(&sent[7].body["status"], "NodeAvailable");
+    assert_eq!(sent[7].event_reason(), Some("NodeLost"));
+    let available = condition(&sent[8].body["status"], "NodeAvailable");
     assert_eq!(available["status"], "False");
     assert_eq!(available["reason"], "NodeDeleted");
 }
@@ -445,6 +739,7 @@ async fn a_moved_storage_node_force_deletes_the_pod_on_its_lost_host() {
             get(HOST, not_ready),
             account_in_place(),
             binding_in_place(),
+            rules_in_place(),
             delete(POD),
             event(NS),
             event(NS),
@@ -473,6 +768,7 @@ async fn a_spec_change_waits_while_a_sibling_is_not_ready() {
             get(HOST, ready_host()),
             account_in_place(),
             binding_in_place(),
+            rules_in_place(),
             get(SNS, list("StorageNodeList", vec![sn.clone(), sibling])),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
@@ -480,9 +776,9 @@ async fn a_spec_change_waits_while_a_sibling_is_not_ready() {
     )
     .await;
     assert!(sent.iter().all(|s| s.method != Method::DELETE));
-    assert_eq!(sent[7].event_reason(), Some("RolloutWaiting"));
+    assert_eq!(sent[8].event_reason(), Some("RolloutWaiting"));
     assert!(
-        sent[7].body["note"]
+        sent[8].body["note"]
             .as_str()
             .unwrap()
             .contains("until g-1 is Ready")
@@ -547,7 +843,9 @@ async fn a_namespace_without_the_storage_identity_gets_it_before_the_pod() {
             get(HOST, ready_host()),
             not_found(SA),
             not_found(RB),
+            not_found(CM),
             apply(SA),
+            apply(CM),
             apply(RB),
             apply(POD),
             event(NS),
@@ -555,11 +853,11 @@ async fn a_namespace_without_the_storage_identity_gets_it_before_the_pod() {
         ],
     )
     .await;
-    for s in &sent[6..=8] {
+    for s in &sent[7..=10] {
         s.assert_apply();
     }
 
-    let account = &sent[6].body;
+    let account = &sent[7].body;
     assert_eq!(account["apiVersion"], "v1");
     assert_eq!(account["kind"], "ServiceAccount");
     assert_eq!(account["metadata"]["name"], "sutra-storage");
@@ -573,7 +871,7 @@ async fn a_namespace_without_the_storage_identity_gets_it_before_the_pod() {
         "shared by the namespace's StorageNodes, so owned by none of them"
     );
 
-    let binding = &sent[7].body;
+    let binding = &sent[9].body;
     assert_eq!(binding["apiVersion"], "rbac.authorization.k8s.io/v1");
     assert_eq!(binding["kind"], "RoleBinding");
     assert_eq!(binding["metadata"]["name"], "sutra-storage");
@@ -592,8 +890,8 @@ async fn a_namespace_without_the_storage_identity_gets_it_before_the_pod() {
         json!([{"kind": "ServiceAccount", "name": "sutra-storage", "namespace": NS}])
     );
 
-    let pod = &sent[8].body;
-    assert_eq!(sent[8].path, POD);
+    let pod = &sent[10].body;
+    assert_eq!(sent[10].path, POD);
     assert_eq!(pod["spec"]["serviceAccountName"], "sutra-storage");
     assert_eq!(pod["spec"]["automountServiceAccountToken"], true);
 }
@@ -610,6 +908,7 @@ async fn the_identity_follows_the_configured_cluster_role() {
         account_in_place(),
         // A release named `edge`: its binding does not exist yet.
         not_found(RB),
+        rules_in_place(),
         apply(RB),
         apply_status(SN_STATUS, sn.clone()),
     ]);
@@ -623,7 +922,7 @@ async fn the_identity_follows_the_configured_cluster_role() {
         .expect("reconcile succeeds");
     let sent = scenario.finish().await;
     assert_eq!(
-        sent[6].body["roleRef"]["name"],
+        sent[7].body["roleRef"]["name"],
         "edge-sutra-grid-storage-node"
     );
 }
@@ -631,7 +930,7 @@ async fn the_identity_follows_the_configured_cluster_role() {
 #[tokio::test]
 async fn the_identity_is_read_once_per_namespace_while_fresh() {
     let mut sn = sn_json("graviton3");
-    sn["metadata"]["annotations"]["grid.sutra.ai/variant-policy"] = json!("fixed");
+    sn["spec"]["variantPolicy"] = json!("Fixed");
     let (pvc, svc) = owned_pvc_and_service(&sn);
     let pod = running_pod(&sn, "graviton3");
     let (client, scenario) = scenario(vec![
@@ -642,6 +941,7 @@ async fn the_identity_is_read_once_per_namespace_while_fresh() {
         get(HOST, ready_host()),
         account_in_place(),
         binding_in_place(),
+        rules_in_place(),
         apply_status(SN_STATUS, sn.clone()),
         // Second (settled) reconcile: the identity is not read again, nothing is written.
         get(POD, pod),
@@ -665,7 +965,10 @@ async fn the_identity_is_read_once_per_namespace_while_fresh() {
                  "lastTransitionTime": "2025-01-01T00:00:00Z"},
                 {"type": "NodeAvailable", "status": "True", "reason": "NodeReady",
                  "message": "Node host-a is Ready", "observedGeneration": 3,
-                 "lastTransitionTime": "2025-01-01T00:00:00Z"}
+                 "lastTransitionTime": "2025-01-01T00:00:00Z"},
+                {"type": "VariantMatched", "status": "Unknown", "reason": "AwaitingReport",
+                 "message": "running graviton3; the node has not reported its hardware yet",
+                 "observedGeneration": 3, "lastTransitionTime": "2025-01-01T00:00:00Z"}
             ]
         });
         settled
@@ -677,8 +980,10 @@ async fn the_identity_is_read_once_per_namespace_while_fresh() {
     let writes: Vec<_> = sent.iter().filter(|s| s.is_write()).collect();
     assert_eq!(writes.len(), 1, "only the first status: {writes:#?}");
     assert_eq!(
-        sent.iter().filter(|s| s.path == SA || s.path == RB).count(),
-        2
+        sent.iter()
+            .filter(|s| s.path == SA || s.path == RB || s.path == CM)
+            .count(),
+        3
     );
 }
 
@@ -697,14 +1002,15 @@ async fn a_role_binding_to_another_role_is_reported_not_rewritten() {
             get(HOST, ready_host()),
             account_in_place(),
             get(RB, foreign),
+            rules_in_place(),
             event(NS),
             apply_status(SN_STATUS, sn.clone()),
         ],
     )
     .await;
-    assert_eq!(sent[6].event_reason(), Some("StorageIdentityConflict"));
-    assert_eq!(sent[6].body["type"], "Warning");
-    let note = sent[6].body["note"].as_str().unwrap();
+    assert_eq!(sent[7].event_reason(), Some("StorageIdentityConflict"));
+    assert_eq!(sent[7].body["type"], "Warning");
+    let note = sent[7].body["note"].as_str().unwrap();
     assert!(note.contains("old-release-storage-node"), "{note}");
     assert!(note.contains("sutra-grid-storage-node"), "{note}");
     assert!(sent.iter().all(|s| s.path != RB || s.method == Method::GET));
