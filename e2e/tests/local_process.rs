@@ -201,6 +201,48 @@ async fn a_node_over_its_memory_limit_is_oom_killed_and_restarted_with_backoff()
     assert_success(&down, "agent down --purge");
 }
 
+/// One rule table for the agent and its nodes: with rules that send every host to
+/// `universal` (the builtin ones pick an x86-64 or Graviton build on any modern CPU), the
+/// agent plans `universal` and each node, judging itself with the same file, reports
+/// `universal` as its best variant: no disagreement for anything to correct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_variant_rules_are_the_ones_its_nodes_judge_themselves_with() {
+    let state = tempfile::tempdir().unwrap();
+    let grid = LocalGrid::new(state.path());
+    let builtin = sutra_core::variant::BUILTIN_YAML;
+    let variants = &builtin[..builtin.find("\nrules:").unwrap()];
+    let rules = state.path().join("variants.yaml");
+    std::fs::write(
+        &rules,
+        format!(
+            "{variants}\nrules:\n  - name: every-host-universal\n    description: one build everywhere\n    variant: universal\n    when: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let manifest = state.path().join("one.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: local\n\
+         spec:\n  replicas: 1\n  variant: auto\n  vector:\n    dimension: 8\n",
+    )
+    .unwrap();
+    let up = grid.up_detached(&manifest, &["--variant-rules", rules.to_str().unwrap()]);
+    assert_success(&up, "agent up --variant-rules");
+
+    let node = &grid.status()[0];
+    let platform = &node["platform"];
+    assert_eq!(node["variant"], "universal", "{node}");
+    assert_eq!(platform["bestVariant"], "universal", "{node}");
+    assert_eq!(platform["variantMatched"], true, "{node}");
+    let message = platform["variantMessage"].as_str().unwrap();
+    assert!(
+        message.contains("rule every-host-universal"),
+        "the node judged with the agent's file: {message}"
+    );
+    let down = grid.agent(&["down", "--purge"]);
+    assert_success(&down, "agent down --purge");
+}
+
 /// A grid under test: its state dir and ports; `down --purge` runs on drop so a failing
 /// test leaves no process behind.
 struct LocalGrid {

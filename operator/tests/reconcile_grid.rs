@@ -25,6 +25,7 @@ fn grid_json(replicas: i32, on_node_loss: &str) -> Value {
         "spec": {
             "replicas": replicas,
             "vector": {"dimension": 128},
+            "resources": {"limits": {"memory": "2Gi"}},
             "placement": {"onNodeLoss": on_node_loss}
         }
     })
@@ -145,10 +146,8 @@ async fn each_node_gets_the_variant_its_labels_select() {
         assert_eq!(body["spec"]["grid"], "g");
         assert_eq!(body["spec"]["vector"]["dimension"], 128);
         assert_eq!(body["metadata"]["labels"]["grid.sutra.ai/grid"], "g");
-        assert_eq!(
-            body["metadata"]["annotations"]["grid.sutra.ai/variant-policy"],
-            "auto"
-        );
+        assert_eq!(body["spec"]["variantPolicy"], "Auto", "{name}");
+        assert!(body["metadata"].get("annotations").is_none(), "{name}");
         let owner = &body["metadata"]["ownerReferences"][0];
         assert_eq!(owner["uid"], "grid-uid");
         assert_eq!(owner["controller"], true);
@@ -168,10 +167,7 @@ async fn an_explicit_variant_is_applied_to_every_node() {
     let sent = reconcile(grid(value), creation_steps(6)).await;
     for apply in applies(&sent) {
         assert_eq!(apply.body["spec"]["variant"], "universal");
-        assert_eq!(
-            apply.body["metadata"]["annotations"]["grid.sutra.ai/variant-policy"],
-            "fixed"
-        );
+        assert_eq!(apply.body["spec"]["variantPolicy"], "Fixed");
     }
 }
 
@@ -379,4 +375,124 @@ async fn an_invalid_grid_is_reported_and_not_planned() {
     );
     let sent = scenario.finish().await;
     assert_eq!(sent[2].event_reason(), Some("InvalidSpec"));
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} in {status:#}"))
+}
+
+/// Two amd64 hosts and a grid of two on them, as the reconciler first sees it.
+fn two_node_steps(value: &Value, events: usize) -> Vec<Step> {
+    let mut steps = vec![
+        get(NODES, node_list(vec![node("a", amd64()), node("b", amd64())])),
+        get(SNS, list("StorageNodeList", vec![])),
+    ];
+    for ordinal in 0..2 {
+        steps.push(apply(sn_path(&format!("g-{ordinal}"))));
+        steps.push(event(NS));
+    }
+    steps.extend((0..events).map(|_| event(NS)));
+    steps.push(apply_status(GRID_STATUS, value.clone()));
+    steps
+}
+
+#[tokio::test]
+async fn a_grid_without_a_memory_limit_says_so_once() {
+    let mut value = grid_json(2, "Wait");
+    value["spec"].as_object_mut().unwrap().remove("resources");
+    let sent = reconcile(grid(value.clone()), two_node_steps(&value, 1)).await;
+    let warning = sent.iter().rev().find(|s| s.event_reason().is_some()).unwrap();
+    assert_eq!(warning.event_reason(), Some("NoMemoryLimit"));
+    assert_eq!(warning.body["type"], "Warning");
+    let status = &sent.last().unwrap().body["status"];
+    let limited = condition(status, "MemoryLimited");
+    assert_eq!(limited["status"], "False");
+    assert!(
+        limited["message"].as_str().unwrap().contains("spec.resources.limits.memory"),
+        "{limited}"
+    );
+
+    // Already said: the next pass does not warn again.
+    let mut settled = value.clone();
+    settled["status"] = status.clone();
+    let sns: Vec<Value> = sent
+        .iter()
+        .filter(|s| s.path.starts_with(SNS) && s.method == http::Method::PATCH)
+        .map(|s| s.body.clone())
+        .collect();
+    let again = reconcile(
+        grid(settled.clone()),
+        vec![
+            get(NODES, node_list(vec![node("a", amd64()), node("b", amd64())])),
+            get(SNS, list("StorageNodeList", sns)),
+            apply_status(GRID_STATUS, settled),
+        ],
+    )
+    .await;
+    assert!(again.iter().all(|s| s.event_reason().is_none()), "{again:#?}");
+}
+
+#[tokio::test]
+async fn the_operators_default_resources_count_as_the_grids_limit() {
+    let mut value = grid_json(2, "Wait");
+    value["spec"].as_object_mut().unwrap().remove("resources");
+    let (client, scenario) = scenario(two_node_steps(&value, 0));
+    let limited = serde_json::from_value(json!({"limits": {"memory": "4Gi"}})).unwrap();
+    let config = sutra_grid::controller::Config {
+        storage_node_resources: Some(limited),
+        ..Default::default()
+    };
+    grid::reconcile(grid(value), context_with(client, config))
+        .await
+        .unwrap();
+    let sent = scenario.finish().await;
+    let status = &sent.last().unwrap().body["status"];
+    let limited = condition(status, "MemoryLimited");
+    assert_eq!(limited["status"], "True");
+    assert!(limited["message"].as_str().unwrap().contains("4Gi"), "{limited}");
+}
+
+#[tokio::test]
+async fn variant_policy_labels_reaches_every_node() {
+    let mut value = grid_json(2, "Wait");
+    value["spec"]["variantPolicy"] = json!("Labels");
+    let sent = reconcile(grid(value.clone()), two_node_steps(&value, 0)).await;
+    for apply in applies(&sent) {
+        assert_eq!(apply.body["spec"]["variantPolicy"], "Labels");
+        assert_eq!(apply.body["spec"]["variant"], "universal");
+    }
+}
+
+#[tokio::test]
+async fn the_operators_rule_table_decides_not_the_builtin_one() {
+    // Custom rules: every amd64 host gets x86-64-v3, where the builtin table says universal
+    // for a host with no NFD labels.
+    let builtin = sutra_core::variant::BUILTIN_YAML;
+    let yaml = builtin.replace(
+        "description: amd64 CPU without AVX2 or that no label describes\n    variant: universal",
+        "description: amd64 CPU without AVX2 or that no label describes\n    variant: x86-64-v3",
+    );
+    assert_ne!(yaml, builtin);
+    let rules = sutra_core::variant::VariantRules {
+        catalog: sutra_core::variant::VariantCatalog::from_yaml(&yaml).unwrap(),
+        yaml,
+    };
+    let value = grid_json(2, "Wait");
+    let (client, scenario) = scenario(two_node_steps(&value, 0));
+    let ctx = sutra_grid::controller::Context::new(
+        client,
+        std::sync::Arc::new(sutra_grid::controller::Metrics::new()),
+        std::sync::Arc::new(rules),
+        Default::default(),
+    );
+    grid::reconcile(grid(value), ctx).await.unwrap();
+    let sent = scenario.finish().await;
+    for apply in applies(&sent) {
+        assert_eq!(apply.body["spec"]["variant"], "x86-64-v3");
+    }
 }

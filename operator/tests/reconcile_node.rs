@@ -1015,3 +1015,79 @@ async fn a_role_binding_to_another_role_is_reported_not_rewritten() {
     assert!(note.contains("sutra-grid-storage-node"), "{note}");
     assert!(sent.iter().all(|s| s.path != RB || s.method == Method::GET));
 }
+
+/// The builtin table with one change: hosts whose CPU shows AVX-512 get x86-64-v3.
+fn rules_preferring_v3_over_v4() -> sutra_core::variant::VariantRules {
+    let yaml = BUILTIN_YAML.replace(
+        "description: Node Feature Discovery shows AVX-512 F/BW/VL/DQ/CD\n    variant: x86-64-v4",
+        "description: Node Feature Discovery shows AVX-512 F/BW/VL/DQ/CD\n    variant: x86-64-v3",
+    );
+    assert_ne!(yaml, BUILTIN_YAML, "the rule was found");
+    sutra_core::variant::VariantRules {
+        catalog: sutra_core::variant::VariantCatalog::from_yaml(&yaml).unwrap(),
+        yaml,
+    }
+}
+
+/// The status the storage node writes, judged with `catalog` (its own patch function).
+fn reported_with(sn: &mut Value, catalog: &sutra_core::variant::VariantCatalog) {
+    let report = serde_json::from_value(avx512_report()).unwrap();
+    let status = sutra_storage::status::PlatformStatus::new(report, "x86-64-v3", catalog);
+    let patch = sutra_storage::status::status_patch(
+        "g-0",
+        &status,
+        Some(3),
+        &[],
+        sutra_core::crd::condition::now(),
+    );
+    sn["status"] = patch["status"].clone();
+    sn["status"]["variant"] = json!("x86-64-v3");
+}
+
+#[tokio::test]
+async fn a_custom_rule_table_reaches_the_node_and_causes_no_re_roll() {
+    let rules = rules_preferring_v3_over_v4();
+    let mut sn = sn_json("x86-64-v3");
+    // The node judges itself with the mounted copy of the operator's table.
+    reported_with(&mut sn, &rules.catalog);
+    assert_eq!(sn["status"]["bestVariant"], "x86-64-v3");
+    let identity = build_storage_identity(NS, DEFAULT_STORAGE_NODE_CLUSTER_ROLE, &rules.yaml);
+    let (pvc, svc) = owned_pvc_and_service(&sn);
+    let (client, scenario) = scenario(vec![
+        get(POD, running_pod(&sn, "x86-64-v3")),
+        get(PVC, pvc),
+        get(SVC, svc),
+        get(HOST, plain_amd64_host()),
+        account_in_place(),
+        binding_in_place(),
+        // The namespace still holds the builtin table: it is replaced by the operator's.
+        rules_in_place(),
+        apply(CM),
+        apply_status(SN_STATUS, sn.clone()),
+    ]);
+    let ctx = sutra_grid::controller::Context::new(
+        client,
+        Arc::new(sutra_grid::controller::Metrics::new()),
+        Arc::new(rules.clone()),
+        Default::default(),
+    );
+    node::reconcile(storage_node(&sn), ctx).await.unwrap();
+    let sent = scenario.finish().await;
+    assert_eq!(sent[7].body["data"]["variants.yaml"], rules.yaml);
+    assert_eq!(
+        sent[7].body["metadata"]["annotations"],
+        serde_json::to_value(&identity.variant_rules.metadata.annotations).unwrap()
+    );
+    assert!(events(&sent).is_empty(), "no switch: {:?}", events(&sent));
+    assert!(sent.iter().all(|s| s.method != Method::DELETE));
+    let status = &sent.last().unwrap().body["status"];
+    assert_eq!(status["variant"], "x86-64-v3");
+    let matched = condition(status, "VariantMatched");
+    assert_eq!(matched["status"], "True", "{matched}");
+    assert_eq!(matched["reason"], "BestVariant", "{matched}");
+
+    // The builtin table, which the node used to judge with, would have asked for a switch.
+    let mut builtin_judged = sn_json("x86-64-v3");
+    reported_with(&mut builtin_judged, sutra_core::variant::VariantCatalog::builtin());
+    assert_eq!(builtin_judged["status"]["bestVariant"], "x86-64-v4");
+}

@@ -98,8 +98,15 @@ async fn reconcile_grid(grid: &StorageGrid, ctx: &Context) -> Result<Action> {
                 .any(|name| Some(name) == node.metadata.name.as_ref())
         })
         .collect();
-    let wanted = status::desired_status(grid, &kept, &plan, writes);
+    let wanted = status::desired_status(
+        grid,
+        &kept,
+        &plan,
+        writes,
+        ctx.config.storage_node_resources.as_ref(),
+    );
     report_degraded(ctx, grid, &wanted).await?;
+    report_no_memory_limit(ctx, grid, &wanted).await?;
     if !wanted.is_current(grid) {
         Api::<StorageGrid>::namespaced(ctx.client.clone(), &namespace)
             .patch_status(
@@ -134,6 +141,35 @@ async fn report_degraded(
         EventType::Warning,
         &now.reason,
         "Plan",
+        now.message.clone(),
+        None,
+    )
+    .await
+}
+
+/// A Warning Event when the grid's storage containers turn out to have no memory limit.
+async fn report_no_memory_limit(
+    ctx: &Context,
+    grid: &StorageGrid,
+    wanted: &status::GridStatus,
+) -> Result<()> {
+    let Some(now) = find(&wanted.conditions, status::MEMORY_LIMITED).filter(|c| c.status == "False")
+    else {
+        return Ok(());
+    };
+    let before = grid
+        .status
+        .as_ref()
+        .and_then(|s| find(&s.conditions, status::MEMORY_LIMITED));
+    if before.is_some_and(|c| c.status == "False") {
+        return Ok(());
+    }
+    publish(
+        ctx,
+        grid,
+        EventType::Warning,
+        status::NO_MEMORY_LIMIT,
+        "Validate",
         now.message.clone(),
         None,
     )

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::ResourceRequirements;
 use serde_json::{Value, json};
 use sutra_core::crd::condition::grid::{DEGRADED, PROGRESSING, READY};
 use sutra_core::crd::condition::{now, reason};
@@ -14,6 +15,13 @@ use crate::plan::{LossAction, Plan};
 
 /// `Degraded=True`: some ordinals found no eligible host.
 pub const UNPLACED: &str = "Unplaced";
+/// Condition type: whether storage containers run with a memory limit.
+pub const MEMORY_LIMITED: &str = "MemoryLimited";
+/// `MemoryLimited=True`.
+pub const LIMIT_SET: &str = "LimitSet";
+/// `MemoryLimited=False`: the Pods are Burstable or BestEffort, and the servers size their
+/// caches and read-ahead from the whole host's memory.
+pub const NO_MEMORY_LIMIT: &str = "NoMemoryLimit";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridStatus {
@@ -31,6 +39,7 @@ pub fn desired_status(
     nodes: &[&StorageNode],
     plan: &Plan,
     writes: usize,
+    default_resources: Option<&ResourceRequirements>,
 ) -> GridStatus {
     let generation = grid.metadata.generation;
     let wanted = grid.spec.replicas.max(0);
@@ -92,6 +101,10 @@ pub fn desired_status(
         ),
     );
     set_condition(&mut conditions, degraded(plan, generation));
+    set_condition(
+        &mut conditions,
+        memory_limited(grid, default_resources, generation),
+    );
     GridStatus {
         observed_generation: generation,
         replicas: nodes.len() as i32,
@@ -99,6 +112,37 @@ pub fn desired_status(
         variants,
         conditions,
     }
+}
+
+/// Whether storage containers get a memory limit, from the grid or the operator's defaults.
+fn memory_limited(
+    grid: &StorageGrid,
+    default_resources: Option<&ResourceRequirements>,
+    generation: Option<i64>,
+) -> Condition {
+    let limit = grid
+        .spec
+        .resources
+        .as_ref()
+        .or(default_resources)
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|limits| limits.get("memory"));
+    let (status, reason, message) = match limit {
+        Some(limit) => (
+            ConditionStatus::True,
+            LIMIT_SET,
+            format!(
+                "storage containers are limited to {} of memory; each server sizes its read-ahead and caches from it",
+                limit.0
+            ),
+        ),
+        None => (
+            ConditionStatus::False,
+            NO_MEMORY_LIMIT,
+            "storage containers have no memory limit: each server sizes its read-ahead and caches from the whole host's memory and may be evicted first; set spec.resources.limits.memory (or the chart's storageNode.resources)".to_owned(),
+        ),
+    };
+    new_condition(MEMORY_LIMITED, status, reason, message, generation, now())
 }
 
 fn degraded(plan: &Plan, generation: Option<i64>) -> Condition {
