@@ -150,7 +150,22 @@ def test_operator_args_match_the_operator_flags(defaults: Rendered) -> None:
         "--lease-name=sutra-grid",
         "--lease-namespace=sutra-system",
         "--storage-node-cluster-role=sutra-grid-storage-node",
+        '--storage-node-resources={"limits":{"memory":"4Gi"},"requests":{"cpu":"500m","memory":"1Gi"}}',
     ]
+
+
+def test_storage_node_resources_can_be_left_unset() -> None:
+    """`storageNode.resources: null` passes no defaults: grids without resources run BestEffort."""
+    render_ = render({"storageNode": {"resources": None}}, "sutra-grid", "sutra-system")
+    args = operator_container(render_)["args"]
+    assert not any(arg.startswith("--storage-node-resources") for arg in args), args
+    assert "BestEffort" in render_.notes
+
+
+def test_notes_describe_the_variant_policy_the_fallback_and_storage_resources(defaults: Rendered) -> None:
+    notes = defaults.notes
+    for phrase in ["variantPolicy: Labels", "ImageUnavailable", "x86-64-v4 -> x86-64-v3", "startupProbe", "4Gi"]:
+        assert phrase in notes, phrase
 
 
 def test_single_namespace_without_election_changes_the_args(rendered: dict[str, Rendered]) -> None:
@@ -163,6 +178,7 @@ def test_single_namespace_without_election_changes_the_args(rendered: dict[str, 
         "--variant-rules=/etc/sutra-grid/variants.yaml",
         "--log-format=text",
         "--storage-node-cluster-role=sutra-grid-storage-node",
+        '--storage-node-resources={"limits":{"memory":"4Gi"},"requests":{"cpu":"500m","memory":"1Gi"}}',
     ]
     assert container["image"] == "registry.example/sutra-grid:dev"
     assert container["imagePullPolicy"] == "Always"

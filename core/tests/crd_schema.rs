@@ -339,7 +339,7 @@ fn storage_node_columns_show_node_variant_platform_phase_ready_age() {
         default_columns,
         [
             ("NODE", ".status.nodeName"),
-            ("VARIANT", ".spec.variant"),
+            ("VARIANT", ".status.variant"),
             ("PLATFORM", ".status.platformSummary"),
             ("PHASE", ".status.phase"),
             ("READY", r#".status.conditions[?(@.type=="Ready")].status"#),
@@ -569,4 +569,28 @@ fn minimal_grid_defaults_are_in_the_schema_for_the_api_server() {
     for (path, value) in defaults {
         assert_eq!(field(schema, path)["default"], value, "{path}");
     }
+}
+
+#[test]
+fn variant_policy_is_a_plain_enum_that_must_agree_with_the_variant() {
+    let grid = crd_json::<StorageGrid>();
+    let schema = schema_of(&grid);
+    let policy = field(schema, "spec.variantPolicy");
+    assert_eq!(policy["type"], "string");
+    assert_eq!(policy["enum"], json!(["Auto", "Labels", "Fixed"]));
+    assert!(policy.get("nullable").is_none(), "{policy}");
+    assert!(policy.get("default").is_none(), "absent means: follow `variant`");
+    let required = field(schema, "spec")["required"].as_array().unwrap().clone();
+    assert!(!required.contains(&json!("variantPolicy")), "{required:?}");
+    let spec_rules = &field(schema, "spec")["x-kubernetes-validations"];
+    assert_eq!(spec_rules[0]["fieldPath"], ".variantPolicy");
+    assert_eq!(
+        spec_rules[0]["rule"],
+        "!has(self.variantPolicy) || ((self.variantPolicy == 'Fixed') == (self.variant != 'auto'))"
+    );
+
+    let node = crd_json::<StorageNode>();
+    let node_policy = field(schema_of(&node), "spec.variantPolicy");
+    assert_eq!(node_policy["enum"], json!(["Auto", "Labels", "Fixed"]));
+    assert_eq!(node_policy["default"], "Fixed");
 }

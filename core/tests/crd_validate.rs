@@ -389,6 +389,36 @@ fn variant_must_be_auto_or_a_catalog_name() {
 }
 
 #[test]
+fn variant_policy_must_agree_with_the_variant() {
+    use sutra_core::crd::VariantPolicy::{Auto, Fixed, Labels};
+    let mut grid = minimal_grid();
+    assert_eq!(grid.spec.effective_variant_policy(), Auto);
+    for (variant, policy, valid) in [
+        ("auto", Auto, true),
+        ("auto", Labels, true),
+        ("auto", Fixed, false),
+        ("universal", Fixed, true),
+        ("universal", Auto, false),
+        ("universal", Labels, false),
+    ] {
+        grid.spec.variant = variant.to_owned();
+        grid.spec.variant_policy = Some(policy);
+        let errors = grid_errors(&grid);
+        assert_eq!(errors.is_empty(), valid, "{variant} {policy:?}: {errors:?}");
+        if !valid {
+            assert_eq!(errors[0].path, "spec.variantPolicy");
+            assert_eq!(errors[0].value, policy.as_str());
+        }
+    }
+    grid.spec.variant_policy = None;
+    grid.spec.variant = "universal".into();
+    assert_eq!(grid.spec.effective_variant_policy(), Fixed);
+    let text = minimal_with("  variant: auto\n  variantPolicy: Labels");
+    let parsed = parse_storage_grid_yaml(&text).unwrap();
+    assert_eq!(parsed.spec.variant_policy, Some(Labels));
+}
+
+#[test]
 fn other_fields_are_checked_too() {
     let mut grid = minimal_grid();
     grid.spec.storage.size = "10 gigs".into();

@@ -71,7 +71,10 @@ pub struct StorageGridSpec {
     /// hardware report and the images that exist correct it), `Labels` (the labels only)
     /// or `Fixed` (`variant` on every host). Absent: `Auto` when `variant` is `auto`,
     /// else `Fixed`.
+    // A plain (not nullable) enum in the schema: the API server rejects `null` against an
+    // enum that does not list it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "VariantPolicy")]
     pub variant_policy: Option<VariantPolicy>,
     #[serde(default)]
     pub placement: PlacementSpec,

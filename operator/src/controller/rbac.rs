@@ -32,7 +32,9 @@ fn rule(group: &'static str, resources: &[&'static str], verbs: &[&'static str])
 /// * StorageNodes: applied, deleted on scale-down, patched to add/remove the finalizer;
 /// * ServiceAccounts and RoleBindings: the storage Pods' identity, one `sutra-storage` of
 ///   each per namespace with StorageNodes, read and server-side applied (`create` +
-///   `patch`); never listed, watched or deleted.
+///   `patch`); never listed, watched or deleted;
+/// * ConfigMaps: the copy of the variant rules (`sutra-storage-variants`) the storage Pods
+///   of each namespace mount, read and server-side applied like the identity.
 ///
 /// No `bind` on ClusterRoles: Kubernetes lets a subject create a RoleBinding to a
 /// ClusterRole when it either may `bind` it or already holds every permission the role
@@ -67,7 +69,11 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
             &["storagegrids/status", "storagenodes/status"],
             &["get", "patch"],
         ),
-        rule("", &["serviceaccounts"], &["get", "create", "patch"]),
+        rule(
+            "",
+            &["serviceaccounts", "configmaps"],
+            &["get", "create", "patch"],
+        ),
         rule(
             "rbac.authorization.k8s.io",
             &["rolebindings"],
