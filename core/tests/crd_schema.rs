@@ -579,8 +579,14 @@ fn variant_policy_is_a_plain_enum_that_must_agree_with_the_variant() {
     assert_eq!(policy["type"], "string");
     assert_eq!(policy["enum"], json!(["Auto", "Labels", "Fixed"]));
     assert!(policy.get("nullable").is_none(), "{policy}");
-    assert!(policy.get("default").is_none(), "absent means: follow `variant`");
-    let required = field(schema, "spec")["required"].as_array().unwrap().clone();
+    assert!(
+        policy.get("default").is_none(),
+        "absent means: follow `variant`"
+    );
+    let required = field(schema, "spec")["required"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert!(!required.contains(&json!("variantPolicy")), "{required:?}");
     let spec_rules = &field(schema, "spec")["x-kubernetes-validations"];
     assert_eq!(spec_rules[0]["fieldPath"], ".variantPolicy");

@@ -10,7 +10,14 @@
 //! 4. waits, at most five minutes, until the sample's StorageNodes exist, one per replica,
 //!    each on a Node and with the variant the built-in rules pick for that Node's labels
 //!    (`VariantCatalog::builtin().select`, over `kubectl get nodes -o json`),
-//! 5. stops the operator and deletes the namespace, also when a step fails.
+//! 5. checks each of their Pods: a gRPC startupProbe, the resources the operator was given
+//!    (`--storage-node-resources`), and the rules ConfigMap mounted,
+//! 6. creates a StorageNode `variantPolicy: Auto`, `variant: x86-64-v4` whose images do not
+//!    exist: the kubelet's `ImagePullBackOff` makes the operator fall back along the chain
+//!    (x86-64-v4 → x86-64-v3 → universal), each missing image recorded once, until the node
+//!    is `Failed` with `VariantMatched=False` reason `ImageUnavailable`; its Events tell each
+//!    step, none folded into another's series,
+//! 7. stops the operator and deletes the namespace, also when a step fails.
 //!
 //! Run it: `KUBECONFIG=~/.kube/config cargo test -p sutra-e2e --test cluster_e2e`
 //! (CI runs it against kind).
@@ -84,7 +91,139 @@ fn sample_grid_gets_storage_nodes_with_the_variants_their_nodes_call_for() -> Re
 
     let replicas = sample_replicas(&root)?;
     let expected = expected_variants_by_node()?;
-    wait_for_storage_nodes(&namespace.name, replicas, &expected, &mut operator)
+    wait_for_storage_nodes(&namespace.name, replicas, &expected, &mut operator)?;
+    check_storage_pods(&namespace.name)?;
+    missing_images_fall_back_until_none_is_left(&namespace.name, &mut operator)
+}
+
+/// The resources the operator is started with, which every storage container gets.
+const STORAGE_RESOURCES: &str =
+    r#"{"requests":{"cpu":"100m","memory":"256Mi"},"limits":{"memory":"1Gi"}}"#;
+
+/// Every Pod of the sample grid has the production defaults.
+fn check_storage_pods(namespace: &str) -> Result<()> {
+    let pods = kubectl_json(&[
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        &format!("grid.sutra.ai/grid={SAMPLE_GRID_NAME}"),
+        "-o",
+        "json",
+    ])?;
+    let items = pods["items"].as_array().context("no Pod list")?;
+    ensure!(!items.is_empty(), "the sample grid has no Pods");
+    for pod in items {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let container = &pod["spec"]["containers"][0];
+        ensure!(
+            container["startupProbe"]["grpc"]["port"].is_number(),
+            "Pod {name} has no gRPC startupProbe: {container}"
+        );
+        ensure!(
+            container["resources"]["limits"]["memory"] == "1Gi",
+            "Pod {name} lacks the operator's resources: {}",
+            container["resources"]
+        );
+        let args = container["args"].to_string();
+        ensure!(
+            args.contains("--variant-rules"),
+            "Pod {name} is not given the rules: {args}"
+        );
+    }
+    println!(
+        "{} Pods with startupProbe, resources and variant rules",
+        items.len()
+    );
+    Ok(())
+}
+
+const MISSING: &str = "missing-images";
+
+/// A StorageNode whose images no registry has: it walks the fallback chain, then fails.
+fn missing_images_fall_back_until_none_is_left(
+    namespace: &str,
+    operator: &mut Operator,
+) -> Result<()> {
+    let manifest = format!(
+        "apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageNode\nmetadata:\n  name: {MISSING}\n\
+         spec:\n  variant: x86-64-v4\n  variantPolicy: Auto\n  image:\n    repository: sutra-e2e.invalid/none\n\
+         \x20 vector:\n    dimension: 8\n  storage:\n    size: 64Mi\n    reclaimPolicy: Delete\n"
+    );
+    let path = std::env::temp_dir().join(format!("{namespace}-{MISSING}.yaml"));
+    std::fs::write(&path, manifest)?;
+    kubectl(&["apply", "-n", namespace, "-f", path_str(&path)?])?;
+    let deadline = Instant::now() + WAIT_LIMIT;
+    let node = loop {
+        operator.ensure_running()?;
+        let node = kubectl_json(&["get", "storagenode", MISSING, "-n", namespace, "-o", "json"])?;
+        if node["status"]["phase"] == "Failed" {
+            break node;
+        }
+        if Instant::now() >= deadline {
+            bail!("{MISSING} never became Failed: {}", node["status"]);
+        }
+        thread::sleep(POLL_EVERY);
+    };
+    let missing: Vec<&str> = node["status"]["unavailableImages"]
+        .as_array()
+        .context("no status.unavailableImages")?
+        .iter()
+        .filter_map(|u| u["variant"].as_str())
+        .collect();
+    ensure!(
+        missing == ["x86-64-v4", "x86-64-v3", "universal"],
+        "the fallback chain was not walked in order: {missing:?}"
+    );
+    let matched = node["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "VariantMatched"))
+        .context("no VariantMatched condition")?;
+    ensure!(
+        matched["reason"] == "ImageUnavailable"
+            && matched["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("sutra-e2e.invalid/none"),
+        "VariantMatched does not name the missing image: {matched}"
+    );
+    let events = kubectl_json(&[
+        "get",
+        "events.v1.events.k8s.io",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ])?;
+    let notes: Vec<(String, String)> = events["items"]
+        .as_array()
+        .context("no Event list")?
+        .iter()
+        .filter(|e| e["regarding"]["name"] == MISSING)
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or_default().to_owned(),
+                e["note"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let count = |reason: &str| notes.iter().filter(|(r, _)| r == reason).count();
+    ensure!(
+        count("ImageUnavailable") == 3 && count("VariantSwitched") == 2,
+        "expected three ImageUnavailable and two VariantSwitched Events: {notes:?}"
+    );
+    ensure!(
+        notes
+            .iter()
+            .any(|(_, note)| note.contains("x86-64-v3 instead of x86-64-v4"))
+            && notes
+                .iter()
+                .any(|(_, note)| note.contains("universal instead of x86-64-v3")),
+        "the switches are not told from → to: {notes:?}"
+    );
+    println!("{MISSING}: fell back x86-64-v4 → x86-64-v3 → universal, then Failed; {notes:?}");
+    Ok(())
 }
 
 fn path_str(path: &Path) -> Result<&str> {
@@ -169,6 +308,7 @@ impl Operator {
         let child = Command::new(binary)
             .args(["operator", "--namespace", namespace])
             .args(["--metrics-addr", &metrics_addr, "--log-format", "text"])
+            .args(["--storage-node-resources", STORAGE_RESOURCES])
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .spawn()

@@ -389,7 +389,10 @@ fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
 /// Two amd64 hosts and a grid of two on them, as the reconciler first sees it.
 fn two_node_steps(value: &Value, events: usize) -> Vec<Step> {
     let mut steps = vec![
-        get(NODES, node_list(vec![node("a", amd64()), node("b", amd64())])),
+        get(
+            NODES,
+            node_list(vec![node("a", amd64()), node("b", amd64())]),
+        ),
         get(SNS, list("StorageNodeList", vec![])),
     ];
     for ordinal in 0..2 {
@@ -406,14 +409,21 @@ async fn a_grid_without_a_memory_limit_says_so_once() {
     let mut value = grid_json(2, "Wait");
     value["spec"].as_object_mut().unwrap().remove("resources");
     let sent = reconcile(grid(value.clone()), two_node_steps(&value, 1)).await;
-    let warning = sent.iter().rev().find(|s| s.event_reason().is_some()).unwrap();
+    let warning = sent
+        .iter()
+        .rev()
+        .find(|s| s.event_reason().is_some())
+        .unwrap();
     assert_eq!(warning.event_reason(), Some("NoMemoryLimit"));
     assert_eq!(warning.body["type"], "Warning");
     let status = &sent.last().unwrap().body["status"];
     let limited = condition(status, "MemoryLimited");
     assert_eq!(limited["status"], "False");
     assert!(
-        limited["message"].as_str().unwrap().contains("spec.resources.limits.memory"),
+        limited["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.resources.limits.memory"),
         "{limited}"
     );
 
@@ -428,13 +438,19 @@ async fn a_grid_without_a_memory_limit_says_so_once() {
     let again = reconcile(
         grid(settled.clone()),
         vec![
-            get(NODES, node_list(vec![node("a", amd64()), node("b", amd64())])),
+            get(
+                NODES,
+                node_list(vec![node("a", amd64()), node("b", amd64())]),
+            ),
             get(SNS, list("StorageNodeList", sns)),
             apply_status(GRID_STATUS, settled),
         ],
     )
     .await;
-    assert!(again.iter().all(|s| s.event_reason().is_none()), "{again:#?}");
+    assert!(
+        again.iter().all(|s| s.event_reason().is_none()),
+        "{again:#?}"
+    );
 }
 
 #[tokio::test]
@@ -454,7 +470,10 @@ async fn the_operators_default_resources_count_as_the_grids_limit() {
     let status = &sent.last().unwrap().body["status"];
     let limited = condition(status, "MemoryLimited");
     assert_eq!(limited["status"], "True");
-    assert!(limited["message"].as_str().unwrap().contains("4Gi"), "{limited}");
+    assert!(
+        limited["message"].as_str().unwrap().contains("4Gi"),
+        "{limited}"
+    );
 }
 
 #[tokio::test]

@@ -331,7 +331,9 @@ fn avx512_report() -> Value {
             x86_64_level: Some(4),
             flags: vec![],
         },
-        simd: vec![Sse42, Avx, Avx2, Fma, Avx512f, Avx512bw, Avx512vl, Avx512dq, Avx512cd],
+        simd: vec![
+            Sse42, Avx, Avx2, Fma, Avx512f, Avx512bw, Avx512vl, Avx512dq, Avx512cd,
+        ],
         sve_vector_bytes: None,
         page_size: 4096,
         cache_line: 64,
@@ -430,7 +432,9 @@ async fn auto_without_nfd_switches_once_to_the_variant_the_node_reports() {
     assert_eq!(told[0].0, "VariantSwitched");
     assert!(
         told[0].1.contains("x86-64-v4 instead of universal")
-            && told[0].1.contains("the node reports x86-64-v4 as its best variant"),
+            && told[0]
+                .1
+                .contains("the node reports x86-64-v4 as its best variant"),
         "{told:?}"
     );
     assert_eq!(told[1].0, "PodDeleted");
@@ -444,11 +448,7 @@ async fn auto_without_nfd_switches_once_to_the_variant_the_node_reports() {
         &sn,
         with_steps(
             reads(None, &sn, plain_amd64_host()),
-            vec![
-                apply(POD),
-                event(NS),
-                apply_status(SN_STATUS, sn.clone()),
-            ],
+            vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())],
         ),
     )
     .await;
@@ -522,7 +522,11 @@ async fn labels_and_fixed_policies_keep_their_variant_and_say_what_the_node_repo
         let settled = with_status(&sn, sent.last().unwrap());
         let again = reconcile(
             &settled,
-            reads(Some(running_pod(&settled, "universal")), &settled, plain_amd64_host()),
+            reads(
+                Some(running_pod(&settled, "universal")),
+                &settled,
+                plain_amd64_host(),
+            ),
         )
         .await;
         assert!(again.iter().all(|s| !s.is_write()), "{policy}: {again:#?}");
@@ -564,7 +568,11 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     let first = reconcile(
         &sn,
         with_steps(
-            reads(Some(pod_pulling(&sn, "x86-64-v4", "ErrImagePull")), &sn, plain_amd64_host()),
+            reads(
+                Some(pod_pulling(&sn, "x86-64-v4", "ErrImagePull")),
+                &sn,
+                plain_amd64_host(),
+            ),
             vec![apply_status(SN_STATUS, sn.clone())],
         ),
     )
@@ -574,14 +582,24 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     assert_eq!(status["phase"], "Pending");
     let ready = condition(status, "Ready");
     assert_eq!(ready["reason"], "ErrImagePull");
-    assert!(ready["message"].as_str().unwrap().contains(&image("x86-64-v4")), "{ready}");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains(&image("x86-64-v4")),
+        "{ready}"
+    );
 
     // 2: ImagePullBackOff: the image counts as missing; the next of the chain runs.
     let sn = with_status(&sn, first.last().unwrap());
     let second = reconcile(
         &sn,
         with_steps(
-            reads(Some(pod_pulling(&sn, "x86-64-v4", "ImagePullBackOff")), &sn, plain_amd64_host()),
+            reads(
+                Some(pod_pulling(&sn, "x86-64-v4", "ImagePullBackOff")),
+                &sn,
+                plain_amd64_host(),
+            ),
             vec![
                 event(NS),
                 event(NS),
@@ -598,10 +616,16 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     assert!(told[0].1.contains(&image("x86-64-v4")), "{told:?}");
     assert!(told[0].1.contains("falling back to x86-64-v3"), "{told:?}");
     assert_eq!(told[1].0, "VariantSwitched");
-    assert!(told[1].1.contains("x86-64-v3 instead of x86-64-v4"), "{told:?}");
+    assert!(
+        told[1].1.contains("x86-64-v3 instead of x86-64-v4"),
+        "{told:?}"
+    );
     let status = &second.last().unwrap().body["status"];
     assert_eq!(status["variant"], "x86-64-v3");
-    assert_eq!(status["phase"], "Pending", "not Failed: another image may run");
+    assert_eq!(
+        status["phase"], "Pending",
+        "not Failed: another image may run"
+    );
     assert_eq!(
         status["unavailableImages"],
         json!([{"variant": "x86-64-v4", "image": image("x86-64-v4"), "observedGeneration": 3}])
@@ -609,7 +633,12 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     let matched = condition(status, "VariantMatched");
     assert_eq!(matched["status"], "False");
     assert_eq!(matched["reason"], "ImageUnavailable");
-    assert!(matched["message"].as_str().unwrap().contains(&image("x86-64-v4")));
+    assert!(
+        matched["message"]
+            .as_str()
+            .unwrap()
+            .contains(&image("x86-64-v4"))
+    );
 
     // 3: the fallback's Pod is created.
     let sn = with_status(&sn, second.last().unwrap());
@@ -643,7 +672,10 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     let status = &fourth.last().unwrap().body["status"];
     assert_eq!(status["variant"], "x86-64-v3");
     assert_eq!(status["phase"], "Ready");
-    assert_eq!(condition(status, "VariantMatched")["reason"], "ImageUnavailable");
+    assert_eq!(
+        condition(status, "VariantMatched")["reason"],
+        "ImageUnavailable"
+    );
 
     // 5: settled, nothing more is written.
     let sn = with_status(&sn, fourth.last().unwrap());
@@ -664,7 +696,11 @@ async fn a_node_is_failed_only_when_no_image_it_may_run_pulls() {
         let sent = reconcile(
             &sn,
             with_steps(
-                reads(Some(pod_pulling(&sn, variant, "ImagePullBackOff")), &sn, plain_amd64_host()),
+                reads(
+                    Some(pod_pulling(&sn, variant, "ImagePullBackOff")),
+                    &sn,
+                    plain_amd64_host(),
+                ),
                 vec![event(NS), apply_status(SN_STATUS, sn.clone())],
             ),
         )
@@ -684,7 +720,11 @@ async fn a_node_is_failed_only_when_no_image_it_may_run_pulls() {
         let sn = with_status(&sn, sent.last().unwrap());
         let again = reconcile(
             &sn,
-            reads(Some(pod_pulling(&sn, variant, "ImagePullBackOff")), &sn, plain_amd64_host()),
+            reads(
+                Some(pod_pulling(&sn, variant, "ImagePullBackOff")),
+                &sn,
+                plain_amd64_host(),
+            ),
         )
         .await;
         assert!(events(&again).is_empty(), "{policy}: {:?}", events(&again));
@@ -1088,6 +1128,9 @@ async fn a_custom_rule_table_reaches_the_node_and_causes_no_re_roll() {
 
     // The builtin table, which the node used to judge with, would have asked for a switch.
     let mut builtin_judged = sn_json("x86-64-v3");
-    reported_with(&mut builtin_judged, sutra_core::variant::VariantCatalog::builtin());
+    reported_with(
+        &mut builtin_judged,
+        sutra_core::variant::VariantCatalog::builtin(),
+    );
     assert_eq!(builtin_judged["status"]["bestVariant"], "x86-64-v4");
 }

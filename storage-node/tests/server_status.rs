@@ -180,7 +180,11 @@ fn rules_preferring_graviton2_on_c7g() -> VariantCatalog {
         "description: AWS instance family with Graviton3\n    variant: graviton3",
         "description: AWS instance family with Graviton3\n    variant: graviton2",
     );
-    assert_ne!(yaml, sutra_core::variant::BUILTIN_YAML, "the rule was found");
+    assert_ne!(
+        yaml,
+        sutra_core::variant::BUILTIN_YAML,
+        "the rule was found"
+    );
     VariantCatalog::from_yaml(&yaml).unwrap()
 }
 

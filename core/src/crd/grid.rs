@@ -94,11 +94,12 @@ pub struct StorageGridSpec {
 impl StorageGridSpec {
     /// `variantPolicy` as given, else what `variant` implies.
     pub fn effective_variant_policy(&self) -> VariantPolicy {
-        self.variant_policy.unwrap_or(if self.variant == AUTO_VARIANT {
-            VariantPolicy::Auto
-        } else {
-            VariantPolicy::Fixed
-        })
+        self.variant_policy
+            .unwrap_or(if self.variant == AUTO_VARIANT {
+                VariantPolicy::Auto
+            } else {
+                VariantPolicy::Fixed
+            })
     }
 }
 

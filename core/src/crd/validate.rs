@@ -116,7 +116,10 @@ fn check_variant_policy(spec: &StorageGridSpec, errors: &mut Vec<FieldError>) {
     };
     if policy.picks_from_labels() != (spec.variant == AUTO_VARIANT) {
         let expected = if policy.picks_from_labels() {
-            format!("`Fixed` while spec.variant names a variant ({:?})", spec.variant)
+            format!(
+                "`Fixed` while spec.variant names a variant ({:?})",
+                spec.variant
+            )
         } else {
             format!("`Auto` or `Labels` while spec.variant is `{AUTO_VARIANT}`")
         };

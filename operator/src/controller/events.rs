@@ -32,7 +32,12 @@ pub struct Note<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
-    regarding: (Option<String>, Option<String>, Option<String>, Option<String>),
+    regarding: (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
     related: Option<(Option<String>, Option<String>, Option<String>)>,
     type_: &'static str,
     reason: String,

@@ -17,9 +17,9 @@ pub mod rbac;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::Client;
 use kube::runtime::events::EventType;
-use k8s_openapi::api::core::v1::ResourceRequirements;
 use sutra_core::variant::{VariantCatalog, VariantRules};
 
 pub use backoff::Backoff;

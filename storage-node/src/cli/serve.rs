@@ -14,7 +14,7 @@ use crate::config::{
 use crate::server::{ServeError, ServerSettings};
 use crate::simd::Metric;
 use crate::status::{ClusterIdentity, PlatformStatus, spawn_reporter};
-use crate::storage::stored_layout;
+use crate::storage::{StoreConfig, StoredLayout, stored_layout};
 
 /// The flags of `serve`; each falls back to its environment variable, then the config
 /// file, then the default.
@@ -125,15 +125,8 @@ pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailur
     let rules = VariantRules::load(settings.variant_rules.as_deref()).map_err(ConfigError::from)?;
     let platform = PlatformStatus::new(report, &settings.variant, &rules.catalog);
     log_platform(&platform);
-    let mut store = store_config(
-        &settings,
-        &platform.config,
-        stored_layout(&settings.data).map_err(ConfigError::Store)?,
-    )?;
-    store.read_ahead_bytes = read_ahead_bytes(
-        settings.read_ahead_mib,
-        platform.report.memory.usable_bytes(),
-    );
+    let stored = stored_layout(&settings.data).map_err(ConfigError::Store)?;
+    let store = memory_sized_store(&settings, &platform, stored)?;
     let server = ServerSettings {
         store,
         grpc_addr: settings.grpc_addr,
@@ -146,6 +139,22 @@ pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailur
     tokio::runtime::Runtime::new()
         .map_err(ServeFailure::Runtime)?
         .block_on(run(server))
+}
+
+/// The store's settings: segment size, compression and read-ahead all follow the memory
+/// this process may use, which is its cgroup's limit when it has one (a Pod's
+/// `resources.limits.memory`), not the host's total.
+fn memory_sized_store(
+    settings: &ServeSettings,
+    platform: &PlatformStatus,
+    stored: Option<StoredLayout>,
+) -> Result<StoreConfig, ConfigError> {
+    let mut store = store_config(settings, &platform.config, stored)?;
+    store.read_ahead_bytes = read_ahead_bytes(
+        settings.read_ahead_mib,
+        platform.report.memory.usable_bytes(),
+    );
+    Ok(store)
 }
 
 async fn run(settings: ServerSettings) -> Result<(), ServeFailure> {
@@ -229,5 +238,63 @@ fn log_platform(platform: &PlatformStatus) {
     );
     if !verdict.matched {
         tracing::warn!(message = %verdict.message, "the running variant does not match this host");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sutra_core::platform::{FixedProbes, detect_from};
+    use sutra_core::variant::VariantCatalog;
+
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    /// A 16 GB host whose cgroup (a Pod limited to `limit`) sits under a slice.
+    fn report_in_cgroup(limit: &str) -> PlatformReport {
+        let root = tempfile::tempdir().unwrap();
+        let write = |relative: &str, text: &str| {
+            let path = root.path().join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("proc/meminfo", "MemTotal:       16777216 kB\n");
+        write("proc/self/cgroup", "0::/kubepods.slice/pod-a\n");
+        write("sys/fs/cgroup/kubepods.slice/pod-a/memory.max", limit);
+        let probes = FixedProbes {
+            page_size: 4096,
+            cpu_features: None,
+            sve_vector_bytes: None,
+        };
+        detect_from(root.path(), &probes)
+    }
+
+    fn store_for(report: PlatformReport) -> StoreConfig {
+        let settings = PartialSettings {
+            dimension: Some(8),
+            ..PartialSettings::default()
+        }
+        .resolve()
+        .unwrap();
+        let platform = PlatformStatus::new(report, "universal", VariantCatalog::builtin());
+        memory_sized_store(&settings, &platform, None).unwrap()
+    }
+
+    #[test]
+    fn memory_derived_settings_follow_the_cgroup_limit_not_the_host() {
+        let limited = store_for(report_in_cgroup("2147483648\n"));
+        assert_eq!(limited.read_ahead_bytes, GIB, "half of the 2 GiB limit");
+        let unlimited = store_for(report_in_cgroup("max\n"));
+        assert_eq!(
+            unlimited.read_ahead_bytes,
+            8 * GIB,
+            "half of the 16 GiB host"
+        );
+        assert!(
+            limited.segment_bytes < unlimited.segment_bytes,
+            "segments shrink with the limit: {} vs {}",
+            limited.segment_bytes,
+            unlimited.segment_bytes
+        );
     }
 }

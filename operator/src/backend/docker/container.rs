@@ -125,7 +125,10 @@ pub fn serve_command(spec: &NodeSpec, network: DockerNetwork) -> Vec<String> {
         grpc_addr,
         metrics_addr,
         variant: Some(&spec.variant),
-        variant_rules: spec.variant_rules.is_some().then_some(CONTAINER_VARIANT_RULES),
+        variant_rules: spec
+            .variant_rules
+            .is_some()
+            .then_some(CONTAINER_VARIANT_RULES),
     }
     .args()
 }

@@ -153,7 +153,8 @@ async fn report_no_memory_limit(
     grid: &StorageGrid,
     wanted: &status::GridStatus,
 ) -> Result<()> {
-    let Some(now) = find(&wanted.conditions, status::MEMORY_LIMITED).filter(|c| c.status == "False")
+    let Some(now) =
+        find(&wanted.conditions, status::MEMORY_LIMITED).filter(|c| c.status == "False")
     else {
         return Ok(());
     };

@@ -77,10 +77,7 @@ async fn apply_identity(
         server_side_apply(ctx, namespace, account).await?;
     }
     let rules = &desired.variant_rules;
-    if current
-        .variant_rules
-        .as_ref()
-        .map(|r| hash_of(&r.metadata))
+    if current.variant_rules.as_ref().map(|r| hash_of(&r.metadata))
         != Some(hash_of(&rules.metadata))
     {
         server_side_apply(ctx, namespace, rules).await?;

@@ -29,8 +29,8 @@ use sutra_core::crd::{ReclaimPolicy, StorageNode};
 use sutra_core::labels;
 
 use super::identity::{STORAGE_IDENTITY, VARIANT_RULES_CONFIG_MAP};
-use sutra_core::crd::quantity_bytes;
 use crate::controller::{MANAGER_NAME, SPEC_HASH_ANNOTATION};
+use sutra_core::crd::quantity_bytes;
 
 /// Name of the storage container.
 pub const CONTAINER: &str = "sutra-storage";
@@ -221,7 +221,10 @@ fn container(
         startup_probe: Some(startup_probe(node)),
         readiness_probe: Some(grpc_probe(spec.ports.grpc, 0, 10, 3)),
         liveness_probe: Some(grpc_probe(spec.ports.grpc, 0, 20, 3)),
-        resources: spec.resources.clone().or_else(|| default_resources.cloned()),
+        resources: spec
+            .resources
+            .clone()
+            .or_else(|| default_resources.cloned()),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),

@@ -185,10 +185,7 @@ async fn report_variant_decision(
         } else {
             format!("falling back to {}", decision.variant)
         };
-        let note = format!(
-            "variant image unavailable: {}; {next}",
-            failure.describe()
-        );
+        let note = format!("variant image unavailable: {}; {next}", failure.describe());
         publish(
             ctx,
             node,

@@ -58,9 +58,7 @@ pub fn phase_of(pod: Option<&Pod>, outcome: &PodOutcome, exhausted: bool) -> Nod
                     .as_ref()
                     .and_then(|state| state.waiting.as_ref())
                     .and_then(|waiting| waiting.reason.as_deref())
-                    .is_some_and(|reason| {
-                        matches!(reason, "CrashLoopBackOff" | "InvalidImageName")
-                    })
+                    .is_some_and(|reason| matches!(reason, "CrashLoopBackOff" | "InvalidImageName"))
             })
         });
     let pulling = PullFailure::of(pod).is_some();
@@ -129,7 +127,8 @@ pub fn desired_status(
             now(),
         ),
     );
-    let (matched, matched_reason, matched_message) = decision.matched(node.status.as_ref(), catalog);
+    let (matched, matched_reason, matched_message) =
+        decision.matched(node.status.as_ref(), catalog);
     set_condition(
         &mut conditions,
         new_condition(

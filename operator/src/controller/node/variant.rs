@@ -216,7 +216,10 @@ impl VariantDecision {
         self.change = Some(VariantChange::Learned {
             from: current.to_owned(),
             to: best.to_owned(),
-            why: format!("the node reports {best} as its best variant ({})", detected.message),
+            why: format!(
+                "the node reports {best} as its best variant ({})",
+                detected.message
+            ),
         });
     }
 
