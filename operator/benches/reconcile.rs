@@ -334,7 +334,8 @@ async fn steady_storage_nodes(nodes: &[Value], sns: &[Value]) {
         sn_value["metadata"]["finalizers"] = json!(["grid.sutra.ai/storage-volume"]);
         let sn: StorageNode = serde_json::from_value(sn_value.clone()).unwrap();
         let name = sn.metadata.name.clone().unwrap();
-        let mut pod = serde_json::to_value(node::build::build_pod(&sn, &sn.spec.variant)).unwrap();
+        let mut pod =
+            serde_json::to_value(node::build::build_pod(&sn, &sn.spec.variant, None)).unwrap();
         pod["status"] =
             json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
         pod["spec"]["nodeName"] = sn_value["spec"]["nodeName"].clone();

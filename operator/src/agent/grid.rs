@@ -282,13 +282,19 @@ mod tests {
     fn plans_every_ordinal_on_the_local_host_with_data_under_the_grid_dir() {
         let grid = grid("  replicas: 3\n  variant: universal\n  vector:\n    dimension: 4\n");
         let host = Host::new("laptop", BTreeMap::new());
-        let plan = plan_local(&grid, &host, &[]).unwrap();
+        let plan = plan_local(&grid, &host, &[], VariantCatalog::builtin()).unwrap();
         let dir = GridDir::new(Path::new("/state"), "local");
-        let specs = node_specs(&grid, &plan, &dir, None).unwrap();
+        let rules = Path::new("/etc/sutra-grid/variants.yaml");
+        let specs = node_specs(&grid, &plan, &dir, None, Some(rules)).unwrap();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["local-0", "local-1", "local-2"]);
         assert_eq!(specs[1].data_dir, Path::new("/state/local/data/local-1"));
         assert_eq!(specs[1].variant, "universal");
+        assert!(
+            specs
+                .iter()
+                .all(|s| s.variant_rules.as_deref() == Some(rules))
+        );
     }
 
     #[test]
@@ -297,7 +303,9 @@ mod tests {
             "  vector:\n    dimension: 4\n  placement:\n    nodeSelector:\n      disk: nvme\n",
         );
         let host = Host::new("laptop", BTreeMap::new());
-        let error = plan_local(&grid, &host, &[]).unwrap_err().to_string();
+        let error = plan_local(&grid, &host, &[], VariantCatalog::builtin())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("cannot place ordinals 0"), "{error}");
     }
 }

@@ -569,6 +569,13 @@ mod tests {
             "serve --data /state/local/data/local-1 --dimension 128 --metric l2 --compression int8 \
              --grpc-addr 127.0.0.1:50052 --metrics-addr 127.0.0.1:9091"
         );
+        let mut with_rules = spec(Path::new("/state/local"));
+        with_rules.variant_rules = Some(PathBuf::from("/home/me/variants.yaml"));
+        assert!(
+            serve_args(&with_rules)
+                .join(" ")
+                .ends_with("--variant-rules /home/me/variants.yaml")
+        );
     }
 
     #[test]

@@ -92,7 +92,12 @@ mod tests {
         let earlier = time("2025-01-01T00:00:00Z");
         let first = platform_detected(&status, Some(1), &[], earlier.clone());
         let later = time("2025-06-01T00:00:00Z");
-        let again = platform_detected(&status, Some(2), &[first.clone()], later.clone());
+        let again = platform_detected(
+            &status,
+            Some(2),
+            std::slice::from_ref(&first),
+            later.clone(),
+        );
         assert_eq!(again.last_transition_time, earlier);
         assert_eq!(again.observed_generation, Some(2));
         let mut flipped = first;

@@ -477,6 +477,33 @@ mod tests {
     }
 
     #[test]
+    fn the_agents_rules_file_is_mounted_read_only_and_named_to_the_server() {
+        let mut spec = spec();
+        assert_eq!(
+            create_body(&spec, 0, DockerNetwork::Host)
+                .host_config
+                .unwrap()
+                .mounts
+                .unwrap()
+                .len(),
+            1
+        );
+        spec.variant_rules = Some("/home/me/variants.yaml".into());
+        let body = create_body(&spec, 0, DockerNetwork::Host);
+        let mounts = body.host_config.unwrap().mounts.unwrap();
+        assert_eq!(mounts[1].source.as_deref(), Some("/home/me/variants.yaml"));
+        assert_eq!(mounts[1].target.as_deref(), Some(CONTAINER_VARIANT_RULES));
+        assert_eq!(mounts[1].typ, Some(MountType::BIND));
+        assert_eq!(mounts[1].read_only, Some(true));
+        assert!(
+            body.cmd
+                .unwrap()
+                .join(" ")
+                .ends_with("--variant-rules /etc/sutra-storage/variants.yaml")
+        );
+    }
+
+    #[test]
     fn in_the_host_network_a_node_is_one_container_on_its_loopback_ports() {
         let body = create_body(&spec(), 0, DockerNetwork::Host);
         let host = body.host_config.as_ref().unwrap();
