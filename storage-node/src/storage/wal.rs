@@ -601,8 +601,11 @@ fn read_record(
         );
         return Ok(RecordRead::Bad(BadRecord::Implausible(why)));
     }
-    body.resize(len, 0);
-    if read_full(reader, body)? < len {
+    // Grow the body with what the file holds, not to the length the header claims: a
+    // damaged length must not make start-up allocate up to a GiB for a short file.
+    body.clear();
+    reader.take(len as u64).read_to_end(body)?;
+    if body.len() < len {
         return Ok(RecordRead::Bad(BadRecord::Short));
     }
     if checksum(&header, body) != crc {
