@@ -58,3 +58,31 @@ chart-files:
 ## bench: the benchmarks recorded in docs/PERFORMANCE.md.
 bench:
 	$(CARGO) bench -p sutra-storage
+
+## fuzz: every fuzz target of fuzz/ for FUZZ_SECONDS each (default 300), one after another,
+## on the stable toolchain (docs/FUZZING.md); new corpus entries go to fuzz/corpus/, crashes
+## to fuzz/artifacts/. fuzz-smoke: the same for 60 s each, as CI runs it.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := wal_replay manifest segment_meta payloads proto_vector values_le
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := cd fuzz && $(CARGO) fuzz
+.PHONY: fuzz fuzz-smoke fuzz-build deps-fuzz
+
+fuzz: fuzz-build
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$target && \
+		( $(CARGO_FUZZ) run --sanitizer none $$target corpus/$$target seeds/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 ) \
+		|| exit 1; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=60
+
+fuzz-build: deps-fuzz
+	$(CARGO_FUZZ) build --sanitizer none
+
+## deps-fuzz: cargo-fuzz $(CARGO_FUZZ_VERSION) from crates.io, when it is not installed yet.
+deps-fuzz:
+	$(CARGO) fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' \
+		|| $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
