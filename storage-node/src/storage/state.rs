@@ -334,12 +334,14 @@ impl State {
         let end = self.payloads.len();
         for segment in &self.segments {
             for (slot, meta) in segment.metas().iter().enumerate() {
-                if meta.is_live() && meta.payload_offset + u64::from(meta.payload_len) > end {
+                // Checked: a damaged offset near 2^64 must not wrap around to a small end.
+                let payload_end = meta.payload_offset.checked_add(u64::from(meta.payload_len));
+                if meta.is_live() && payload_end.is_none_or(|payload_end| payload_end > end) {
                     let detail = format!(
-                        "id {} points at payload bytes {}..{} past the end of {} ({end} bytes)",
+                        "id {} points at {} payload bytes from offset {}, past the end of {} ({end} bytes)",
                         meta.id,
+                        meta.payload_len,
                         meta.payload_offset,
-                        meta.payload_offset + u64::from(meta.payload_len),
                         self.payloads.path().display()
                     );
                     return Err(StoreError::corrupt(
