@@ -448,7 +448,7 @@ pub fn manifest_body(stored: &[u8]) -> &[u8] {
 }
 
 /// `.meta` slot metadata. Input: a mode byte, then bytes written over the start of the
-/// first segment's `.meta` file (its first 128 slots).
+/// first segment's `.meta` file.
 pub fn segment_meta(data: &[u8]) -> Outcome {
     patched_store(data, "seg-000001.meta")
 }
@@ -606,7 +606,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Writes the seed corpus of every target into `seeds/<target>/`, taken from the real
 /// stores the targets start from: their WAL (as it is and as framed records), MANIFEST
-/// (as it is and resealed), the used part of the first `.meta` file, the payload file,
+/// (as it is and resealed), the first segment's `.meta` file, the payload file,
 /// and requests and vectors as clients encode them.
 pub fn write_seeds(seeds: &Path) {
     let write = |target: &str, name: &str, bytes: &[u8]| {
@@ -635,8 +635,11 @@ pub fn write_seeds(seeds: &Path) {
         let body = manifest_body(&stored);
         write("manifest", &name("resealed"), &[&[mode | 1], body].concat());
         let meta = std::fs::read(copy.file("seg-000001.meta")).expect("read the .meta");
-        let used = &meta[..meta.len().min(130 * 32)];
-        write("segment_meta", &name("slots"), &[&[mode], used].concat());
+        write(
+            "segment_meta",
+            &name("slots"),
+            &[&[mode], meta.as_slice()].concat(),
+        );
         let payloads = std::fs::read(copy.file("payloads-")).expect("read the payloads");
         write(
             "payloads",
