@@ -239,7 +239,10 @@ impl StoreCopy {
         std::fs::create_dir(&dir).expect("create a run directory");
         for entry in std::fs::read_dir(template(flavour)).expect("list the template") {
             let from = entry.expect("template entry").path();
-            std::fs::copy(&from, dir.join(from.file_name().expect("a file name")))
+            // Read and write rather than `fs::copy`: its `copy_file_range` fails with EINTR
+            // when libFuzzer's timeout alarm goes off, where these retry.
+            let bytes = std::fs::read(&from).expect("read a template file");
+            std::fs::write(dir.join(from.file_name().expect("a file name")), bytes)
                 .expect("copy a template file");
         }
         StoreCopy { dir }
