@@ -1,10 +1,14 @@
 # sutra-storage image for one variant, built by scripts/build-image.sh:
-#   scripts/build-image.sh x86-64-v3        -> sutra-storage:0.1.0-x86-64-v3
-# The script compiles a static binary on the host (no builder image, no registry) into the
-# build context target/image/<variant>/; this file only assembles the image.
+#   scripts/build-image.sh x86-64-v3        -> sutra-storage:0.1.0-x86-64-v3 (linux/amd64)
+#   scripts/build-image.sh graviton3        -> sutra-storage:0.1.0-graviton3 (linux/arm64/v8)
+# The script compiles static binaries on the host (no builder image, no registry; arm64
+# cross-compiled) into the build context's directory BINARIES (target/variants/bin/
+# <arch>-<variant>/); this file only assembles the image for the platform given to
+# `docker build --platform`.
 FROM scratch
 
 ARG VARIANT=universal
+ARG BINARIES=amd64-universal
 ARG VERSION=0.1.0
 
 LABEL org.opencontainers.image.title="sutra-storage" \
@@ -14,15 +18,15 @@ LABEL org.opencontainers.image.title="sutra-storage" \
       org.opencontainers.image.source="https://github.com/sutra-ai/sutra-grid" \
       ai.sutra.grid.variant="${VARIANT}"
 
-COPY ${VARIANT}/sutra-storage /sutra-storage
+COPY ${BINARIES}/sutra-storage /sutra-storage
 # Holds a node's network namespace and published ports for the local agent's Docker backend
 # (the role of a Kubernetes Pod's pause container); not used on Kubernetes. The label tells
 # tests that the image has it.
-COPY ${VARIANT}/sutra-pause /sutra-pause
+COPY ${BINARIES}/sutra-pause /sutra-pause
 LABEL ai.sutra.grid.pause="/sutra-pause"
 # An empty directory owned by the image user: a named volume mounted here copies this
 # ownership on first use, so the non-root server can write its data.
-COPY --chown=65532:65532 ${VARIANT}/data /data
+COPY --chown=65532:65532 ${BINARIES}/data /data
 
 USER 65532:65532
 VOLUME /data

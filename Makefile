@@ -86,3 +86,31 @@ fuzz-build: deps-fuzz
 deps-fuzz:
 	$(CARGO) fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' \
 		|| $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
+
+## --- arm64 and the start-up guard (issue 18): cross builds with Debian's toolchain, qemu ---
+.PHONY: deps-aarch64 test-aarch64 test-guard image images image-index
+## deps-aarch64: the aarch64 cross toolchain and qemu-user-static (idempotent; needs root).
+deps-aarch64:
+	scripts/deps-aarch64.sh
+
+## test-aarch64: sutra-core and sutra-storage suites, built once for aarch64, under qemu per CPU.
+AARCH64_CPUS ?= neoverse-n1 neoverse-v1 cortex-a76
+test-aarch64: deps-aarch64 deps-python
+	scripts/test-aarch64.sh $(AARCH64_CPUS)
+
+## test-guard: each variant's start-up guard on emulated CPUs (GUARD_VARIANTS: default all).
+test-guard: deps-aarch64 deps-python
+	PYTHON=$(PYTHON) scripts/test-guard.sh $(GUARD_VARIANTS)
+
+## image VARIANT=<name> [ARCH=amd64|arm64]: one storage image; images: the whole catalog.
+image: deps-python
+	PYTHON=$(PYTHON) scripts/build-image.sh $(if $(ARCH),--arch $(ARCH)) $(VARIANT)
+
+images: deps-aarch64 deps-python
+	PYTHON=$(PYTHON) scripts/build-image.sh --all
+
+## image-index: universal for amd64 and arm64 as one OCI image index (an oci-archive file).
+image-index: deps-aarch64 deps-python
+	PYTHON=$(PYTHON) scripts/build-image.sh --arch amd64 universal
+	PYTHON=$(PYTHON) scripts/build-image.sh --arch arm64 universal
+	$(PYTHON) scripts/image_index.py universal

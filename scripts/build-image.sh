@@ -1,104 +1,95 @@
 #!/usr/bin/env bash
-# Builds the sutra-storage image for one variant without a registry or a builder image:
-# the binaries are compiled on this host as static glibc executables with the variant's
-# target-cpu/target-features from config/variants.yaml, then copied into a `FROM scratch`
-# image tagged `sutra-storage:<tag>-<variant>`: `sutra-storage`, and `sutra-pause`, which
-# the local agent's Docker backend runs to hold each node's network namespace.
+# Builds the sutra-storage image of a variant without a registry or a builder image: the
+# binaries are compiled on this host as static executables by scripts/build-variant.sh
+# (arm64 ones cross-compiled on amd64 hosts), then copied into a `FROM scratch` image for
+# the variant's platform (`linux/amd64`, `linux/arm64/v8`), tagged
+# `sutra-storage:<tag>-<variant>`: `sutra-storage`, and `sutra-pause`, which the local
+# agent's Docker backend runs to hold each node's network namespace.
 #
-# usage: scripts/build-image.sh [VARIANT] [TAG]
+# A variant built for any architecture (`universal`) is tagged per platform,
+# `<tag>-universal-amd64` and `<tag>-universal-arm64`, and also `<tag>-universal` for this
+# host's; scripts/build-image-index.sh joins the two into one OCI image index.
+#
+# usage: scripts/build-image.sh [--arch amd64|arm64] [VARIANT] [TAG]
+#        scripts/build-image.sh --all [TAG]     every variant of the catalog, universal for
+#                                               both architectures
 #   VARIANT  a name from config/variants.yaml (default: universal)
 #   TAG      the tag before the variant suffix (default: the workspace version)
+#   --arch   the architecture of an `any` variant (default: this host's)
 # env: IMAGE_REPOSITORY (default sutra-storage); PYTHON, a Python with PyYAML (default python3;
 #      `make deps-python` makes .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [[ "${1:-}" == --all ]]; then
+    shift
+    variants="$("${PYTHON:-python3}" -c '
+import yaml
+for v in yaml.safe_load(open("config/variants.yaml"))["variants"]:
+    print(v["name"], v["arch"])')"
+    while read -r name arch; do
+        if [[ "$arch" == any ]]; then
+            "$0" --arch amd64 "$name" "$@"
+            "$0" --arch arm64 "$name" "$@"
+        else
+            "$0" "$name" "$@"
+        fi
+    done <<<"$variants"
+    exit 0
+fi
+
+requested_arch=""
+if [[ "${1:-}" == --arch ]]; then
+    requested_arch="${2:?--arch needs amd64 or arm64}"
+    shift 2
+fi
 variant="${1:-universal}"
 tag="${2:-$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)}"
 repository="${IMAGE_REPOSITORY:-sutra-storage}"
-image="${repository}:${tag}-${variant}"
 
-host_arch() {
-    case "$(uname -m)" in
-        x86_64) echo amd64 ;;
-        aarch64 | arm64) echo arm64 ;;
-        *) uname -m ;;
-    esac
-}
-
-# Prints `arch|targetCpu|targetFeatures` (features comma-joined, empty fields kept) of the
-# variant, or fails naming the known variants.
-variant_settings() {
-    "${PYTHON:-python3}" - "$1" <<'PY'
-import sys
-import yaml
-
-name = sys.argv[1]
-with open("config/variants.yaml") as f:
-    catalog = yaml.safe_load(f)
-variants = {v["name"]: v for v in catalog["variants"]}
-if name not in variants:
-    sys.exit(f"unknown variant {name!r}: expected one of {', '.join(variants)} (config/variants.yaml)")
-v = variants[name]
-print("|".join([v["arch"], v.get("targetCpu") or "", ",".join(v.get("targetFeatures") or [])]))
-PY
-}
-
-settings="$(variant_settings "$variant")"
-IFS='|' read -r arch target_cpu target_features <<<"$settings"
-
-host="$(host_arch)"
-if [[ "$arch" != any && "$arch" != "$host" ]]; then
-    echo "error: $variant is $arch: build it on an $arch host (this host is $host)" >&2
-    exit 2
-fi
-
-case "$host" in
-    amd64) triple=x86_64-unknown-linux-gnu ;;
-    arm64) triple=aarch64-unknown-linux-gnu ;;
-    *) echo "error: no Rust target known for host architecture $host" >&2; exit 2 ;;
+binaries="$(scripts/build-variant.sh "$variant" $requested_arch)"
+arch="${binaries##*/}"
+arch="${arch%%-*}"
+case "$arch" in
+    amd64) platform=linux/amd64 ;;
+    arm64) platform=linux/arm64/v8 ;;
 esac
 
-features="+crt-static${target_features:+,$target_features}"
-rustflags="-C target-feature=$features${target_cpu:+ -C target-cpu=$target_cpu}"
+# build-variant.sh has checked the name; the catalog's arch tells whether to tag per platform.
+catalog_arch="$("${PYTHON:-python3}" -c '
+import sys, yaml
+print(next(v["arch"] for v in yaml.safe_load(open("config/variants.yaml"))["variants"] if v["name"] == sys.argv[1]))' "$variant")"
+tags=("${repository}:${tag}-${variant}")
+if [[ "$catalog_arch" == any ]]; then
+    tags=("${repository}:${tag}-${variant}-${arch}")
+    case "$(uname -m)" in x86_64) host=amd64 ;; aarch64 | arm64) host=arm64 ;; *) host="" ;; esac
+    [[ "$arch" != "$host" ]] || tags+=("${repository}:${tag}-${variant}")
+fi
 
-echo "== sutra-storage $variant: RUSTFLAGS=\"$rustflags\" --target $triple"
-# The explicit --target keeps RUSTFLAGS away from build scripts and proc-macros, which
-# must stay dynamically linked host programs.
-RUSTFLAGS="$rustflags" SUTRA_BUILD_VARIANT="$variant" \
-    cargo build --release --target "$triple" \
-    -p sutra-storage --bin sutra-storage -p sutra-pause --bin sutra-pause
-
-binaries="${CARGO_TARGET_DIR:-target}/$triple/release"
-for binary in "$binaries/sutra-storage" "$binaries/sutra-pause"; do
-    # A dynamic executable lists the shared libraries it loads (`libc.so.6 => ...`).
-    if ldd "$binary" 2>&1 | grep -q '=>'; then
-        echo "error: $binary is dynamically linked; a FROM scratch image needs a static binary" >&2
-        exit 1
-    fi
-done
-
-# The build context holds only this variant: the binaries and an empty directory that
+# The build context holds only this variant: its binaries and an empty directory that
 # becomes /data owned by the image user (named volumes copy the ownership on first mount).
-context="target/image"
-rm -rf "$context/$variant"
-mkdir -p "$context/$variant/data"
-cp "$binaries/sutra-storage" "$binaries/sutra-pause" "$context/$variant/"
-printf '*\n!%s/\n' "$variant" >"$context/.dockerignore"
+context="${binaries%/*}"
+name="${binaries##*/}"
+mkdir -p "$binaries/data"
+printf '*\n!%s/\n' "$name" >"$context/.dockerignore"
 
-echo "== image $image"
+echo "== image ${tags[*]} ($platform)"
 # The legacy builder needs no buildx plugin; BuildKit is used where the plugin exists.
 if ! docker buildx version >/dev/null 2>&1; then
     export DOCKER_BUILDKIT=0
 fi
+tag_args=()
+for t in "${tags[@]}"; do tag_args+=(--tag "$t"); done
 if ! build_output="$(docker build --quiet \
+    --platform "$platform" \
     --file Dockerfile \
     --build-arg "VARIANT=$variant" \
+    --build-arg "BINARIES=$name" \
     --build-arg "VERSION=$tag" \
-    --tag "$image" \
+    "${tag_args[@]}" \
     "$context" 2>&1)"; then
     echo "$build_output" >&2
-    echo "error: docker build of $image failed" >&2
+    echo "error: docker build of ${tags[0]} failed" >&2
     exit 1
 fi
-echo "built $image ($(docker image inspect --format '{{.Size}}' "$image") bytes)"
+echo "built ${tags[*]} ($platform, $(docker image inspect --format '{{.Size}}' "${tags[0]}") bytes)"

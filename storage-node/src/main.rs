@@ -1,14 +1,12 @@
-//! `sutra-storage`: checks the CPU, parses the command line, runs the library.
+//! `sutra-storage`: parses the command line, runs the library. The start-up guard has
+//! already run by then (`cli::guard`, before `main`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use sutra_storage::cli::{Cli, detect_and_guard, run};
+use sutra_core::platform::detect;
+use sutra_storage::cli::{Cli, run};
 
 fn main() -> ExitCode {
-    let report = match detect_and_guard() {
-        Ok(report) => report,
-        Err(code) => return code,
-    };
-    run(Cli::parse(), report)
+    run(Cli::parse(), detect())
 }

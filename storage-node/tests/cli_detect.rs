@@ -1,14 +1,18 @@
-//! `sutra-storage detect` run as a process, the start-up guard as a pure function, and
-//! `serve` refusing a configuration that contradicts the stored collection.
+//! `sutra-storage detect` run as a process, and `serve` refusing a configuration that
+//! contradicts the stored collection. (The start-up guard is tested by `make test-guard`,
+//! on emulated CPUs that lack a variant's features.)
 
-use std::process::{Command, Output};
+mod server_support;
 
-use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, SimdFeature, ThpMode};
+use std::process::Output;
+
+use server_support::sutra_storage_command;
+
+use sutra_core::platform::{Arch, PlatformReport};
 use sutra_core::variant::VariantCatalog;
-use sutra_storage::cli::guard::{EXIT_WRONG_CPU, compiled_features, missing_features, refusal};
 
 fn sutra_storage(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sutra-storage"))
+    sutra_storage_command()
         .args(args)
         .env_remove("SUTRA_CONFIG")
         .output()
@@ -65,6 +69,10 @@ fn detect_table_shows_every_field_and_the_best_variant() {
     assert_eq!(row("page size"), report.page_size.to_string());
     assert_eq!(row("logical cpus"), report.cpu.logical_cpus.to_string());
     assert_eq!(row("best variant"), best);
+    assert_eq!(row("built as"), sutra_storage::config::build_variant());
+    // The child runs on the same CPU as this test (under the same emulated CPU when a
+    // runner is set), so dispatch must pick the same kernels in both.
+    assert_eq!(row("kernels"), sutra_storage::simd::kernels().isa);
     for key in [
         "simd",
         "thp",
@@ -131,108 +139,4 @@ fn serve_without_a_dimension_for_a_new_collection_says_how_to_give_one() {
         stderr.contains("dimension: required") && stderr.contains("--dimension N"),
         "{stderr}"
     );
-}
-
-fn x86_host(simd: &[SimdFeature]) -> PlatformReport {
-    PlatformReport {
-        arch: Arch::Amd64,
-        os: Os::Linux,
-        cpu: CpuInfo {
-            vendor: "GenuineIntel".into(),
-            model: "Intel Xeon".into(),
-            logical_cpus: 8,
-            x86_64_level: Some(3),
-            ..CpuInfo::default()
-        },
-        simd: simd.to_vec(),
-        sve_vector_bytes: None,
-        page_size: 4096,
-        cache_line: 64,
-        thp: ThpMode::Madvise,
-        pi_model: None,
-        board: None,
-        instance_type: None,
-        memory: MemoryInfo {
-            total_bytes: 32 << 30,
-            limit_bytes: None,
-        },
-    }
-}
-
-const V3: [SimdFeature; 4] = [
-    SimdFeature::Sse42,
-    SimdFeature::Avx,
-    SimdFeature::Avx2,
-    SimdFeature::Fma,
-];
-
-#[test]
-fn the_guard_names_the_missing_features_and_the_variant_to_use() {
-    let compiled = [
-        &V3[..],
-        &[
-            SimdFeature::Avx512f,
-            SimdFeature::Avx512bw,
-            SimdFeature::Avx512vl,
-        ],
-    ]
-    .concat();
-    let host = x86_host(&V3);
-    assert_eq!(
-        missing_features(&compiled, &host),
-        vec![
-            SimdFeature::Avx512f,
-            SimdFeature::Avx512bw,
-            SimdFeature::Avx512vl
-        ]
-    );
-    let message = refusal("x86-64-v4", &compiled, &host, VariantCatalog::builtin()).unwrap();
-    assert_eq!(
-        message,
-        "error: this sutra-storage binary was built for x86-64-v4 (sse42, avx, avx2, fma, avx512f, avx512bw, avx512vl) but this CPU lacks: avx512f, avx512bw, avx512vl; use the x86-64-v3 image variant"
-    );
-}
-
-#[test]
-fn the_guard_lets_a_binary_run_on_a_cpu_with_every_compiled_feature() {
-    let host = x86_host(&V3);
-    assert_eq!(
-        refusal("x86-64-v3", &V3, &host, VariantCatalog::builtin()),
-        None
-    );
-    assert_eq!(
-        refusal("universal", &[], &host, VariantCatalog::builtin()),
-        None
-    );
-}
-
-#[test]
-fn an_arm_build_on_a_cpu_without_sve_is_refused() {
-    let mut host = x86_host(&[]);
-    host.arch = Arch::Arm64;
-    host.simd = vec![SimdFeature::Neon, SimdFeature::Dotprod, SimdFeature::Lse];
-    // A c7g instance whose CPU shows no SVE: the rules pick graviton3, whose fallback
-    // graviton2 is what this CPU can run.
-    host.instance_type = Some("c7g.large".into());
-    let compiled = [
-        SimdFeature::Neon,
-        SimdFeature::Dotprod,
-        SimdFeature::Lse,
-        SimdFeature::Sve,
-        SimdFeature::I8mm,
-    ];
-    let message = refusal("graviton3", &compiled, &host, VariantCatalog::builtin()).unwrap();
-    assert!(message.contains("lacks: sve, i8mm;"), "{message}");
-    assert!(
-        message.ends_with("use the graviton2 image variant"),
-        "{message}"
-    );
-}
-
-#[test]
-fn this_test_binary_passes_its_own_guard() {
-    let json = stdout(&sutra_storage(&["detect", "--output", "json"]));
-    let report: PlatformReport = serde_json::from_str(&json).unwrap();
-    assert!(missing_features(&compiled_features(), &report).is_empty());
-    assert_eq!(EXIT_WRONG_CPU, 3);
 }

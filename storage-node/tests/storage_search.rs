@@ -377,6 +377,15 @@ fn turning_compression_on_for_an_existing_store_builds_the_int8_copies() {
     );
 }
 
+/// The kernel's page size: the unit the page cache holds and `mincore` reports, 4 KiB on
+/// x86 and 4, 16 or 64 KiB on arm64 kernels.
+#[cfg(target_os = "linux")]
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).expect("sysconf(_SC_PAGESIZE)")
+}
+
 /// Pages of `path` in the page cache, counted with `mincore` over a read-only map (which
 /// itself faults nothing in).
 #[cfg(target_os = "linux")]
@@ -388,7 +397,7 @@ fn resident_bytes(path: &Path) -> u64 {
     }
     // SAFETY: a private read-only map of a file this test owns; nothing writes it meanwhile.
     let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
-    let page = 4096;
+    let page = page_size() as usize;
     let mut pages = vec![0u8; len.div_ceil(page)];
     // SAFETY: `map` covers `len` bytes from a page-aligned address; `pages` has a byte for
     // each of its pages.
@@ -425,6 +434,25 @@ fn evict(dir: &Path) {
             path.display()
         );
     }
+}
+
+/// Whether `madvise(MADV_RANDOM)` takes effect here: a fault in a mapping so advised
+/// brings in its one page rather than a read-around window. qemu-user accepts the call
+/// and drops it (it passes few advice values through to the host kernel).
+#[cfg(target_os = "linux")]
+fn madvise_random_applies() -> bool {
+    let dir = tempdir();
+    let path = dir.path().join("probe");
+    let pages = 64;
+    let page = page_size() as usize;
+    std::fs::write(&path, vec![1u8; pages * page]).unwrap();
+    evict(dir.path());
+    let file = std::fs::File::open(&path).unwrap();
+    // SAFETY: a private read-only map of a file this function owns; nothing writes it.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    map.advise(memmap2::Advice::Random).unwrap();
+    std::hint::black_box(map[pages / 2 * page]);
+    resident_bytes(&path) == page as u64
 }
 
 #[cfg(target_os = "linux")]
@@ -474,7 +502,10 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
     store.close().unwrap();
     let vec_files = files_with_extension(dir.path(), "vec");
     assert_eq!(vec_files.len(), 6);
+    let page = page_size();
+    // Bytes of each file the slots use, and the pages holding them.
     let used = |i: usize| if i < 5 { MIB } else { 380 * 1024 };
+    let used_pages = |i: usize| used(i).next_multiple_of(page);
 
     // Off: nothing of the values is read.
     evict(dir.path());
@@ -514,7 +545,7 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
     // No limit: every used byte of every segment, and not the unused tail.
     evict(dir.path());
     let store = Store::open(config(u64::MAX, false)).unwrap();
-    let all: Vec<u64> = (0..6).map(used).collect();
+    let all: Vec<u64> = (0..6).map(used_pages).collect();
     assert!(
         eventually(|| resident() == all),
         "the scanned array was not read ahead whole: {:?}, expected {all:?}",
@@ -530,7 +561,7 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
     let store = Store::open(config(u64::MAX, true)).unwrap();
     // 256 one-byte codes a slot: a quarter of the values' bytes, in whole pages.
     let codes: Vec<u64> = (0..6)
-        .map(|i| (used(i) / 4).next_multiple_of(4096))
+        .map(|i| (used(i) / 4).next_multiple_of(page))
         .collect();
     let code_resident = || resident_of(&code_files);
     assert!(
@@ -546,7 +577,9 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
     drop(store);
 
     // With compression a search reads the values only of its re-rank candidates (100 for
-    // k = 10): one page each, not a read-ahead window around each.
+    // k = 10): one page each (the values map is advised MADV_RANDOM), not a read-around
+    // window around each. A page is what the kernel faults in, so on a 64 KiB-page kernel
+    // that is 6.4 MiB for 100 candidates of 1 KiB: the bound scales with the page size.
     evict(dir.path());
     let store = Store::open(config(0, true)).unwrap();
     let query = rng.vector(DIM);
@@ -557,9 +590,16 @@ fn open_reads_the_scanned_array_ahead_in_order_within_its_budget() {
     assert_eq!(hits.len(), 10);
     let read: u64 = resident().iter().sum();
     assert!(read > 0, "the re-rank read no values");
-    assert!(
-        read <= 100 * 4096,
-        "re-ranking 100 candidates brought {read} bytes of values into memory"
-    );
+    if madvise_random_applies() {
+        assert!(
+            read <= 100 * page,
+            "re-ranking 100 candidates brought {read} bytes of values into memory ({page}-byte pages)"
+        );
+    } else {
+        eprintln!(
+            "re-rank read bound not checked: madvise(MADV_RANDOM) does not take effect here \
+             (qemu-user drops it), so each fault reads around ({read} bytes read)"
+        );
+    }
     drop(store);
 }

@@ -4,6 +4,8 @@
 use sutra_core::platform::{PlatformConfig, PlatformReport};
 use sutra_core::variant::VariantCatalog;
 
+use crate::config::build_variant;
+use crate::simd;
 use crate::status::thp_name;
 
 /// `--output`.
@@ -87,6 +89,8 @@ fn rows(
             optional(report.memory.limit_bytes.map(|bytes| bytes.to_string())),
         ),
         ("best variant", best.to_string()),
+        ("built as", build_variant().to_string()),
+        ("kernels", simd::kernels().isa.to_string()),
         ("simd alignment", config.simd_alignment.to_string()),
         ("segment bytes", config.segment_bytes.to_string()),
         ("huge pages", config.huge_pages.to_string()),

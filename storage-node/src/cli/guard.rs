@@ -1,87 +1,16 @@
 //! The start-up guard: a binary compiled for CPU features this CPU lacks exits with an
-//! error naming them and the variant to use instead, rather than dying of SIGILL later.
+//! error naming them and the variant to use instead, rather than dying of SIGILL later:
 //!
-//! It runs first in `main`. Code before it (argument-free start-up, the detection itself)
-//! is ordinary library code that the compiler rarely vectorises with the optional
-//! features; the kernels, which use them on purpose, only run after it.
+//! ```text
+//! error: this sutra-storage binary was built for graviton3 (neon, dotprod, i8mm, sve, lse)
+//! but this CPU lacks: i8mm, sve; use the graviton2 image variant
+//! ```
+//!
+//! It is written in C (`cpu_guard.c`, compiled by build.rs for the architecture baseline)
+//! and runs from `.preinit_array`, before the Rust runtime and `main`: every Rust function
+//! of a variant binary is compiled with the variant's `target-cpu` and may execute its
+//! features, the guard's own checks included, so no Rust code can safely come first.
+//! `make test-guard` runs each variant on emulated CPUs that lack its features.
 
-use sutra_core::platform::{PlatformReport, SimdFeature};
-use sutra_core::variant::VariantCatalog;
-
-use crate::config::build_variant;
-
-/// Exit code of a binary that cannot run on this CPU.
+/// Exit code of a binary that cannot run on this CPU (`EXIT_WRONG_CPU` in `cpu_guard.c`).
 pub const EXIT_WRONG_CPU: u8 = 3;
-
-/// The optional CPU features this binary was compiled to execute unconditionally.
-pub fn compiled_features() -> Vec<SimdFeature> {
-    let mut features = Vec::new();
-    let mut add = |compiled: bool, feature: SimdFeature| {
-        if compiled {
-            features.push(feature);
-        }
-    };
-    add(cfg!(target_feature = "sse4.2"), SimdFeature::Sse42);
-    add(cfg!(target_feature = "avx"), SimdFeature::Avx);
-    add(cfg!(target_feature = "avx2"), SimdFeature::Avx2);
-    add(cfg!(target_feature = "fma"), SimdFeature::Fma);
-    add(cfg!(target_feature = "avx512f"), SimdFeature::Avx512f);
-    add(cfg!(target_feature = "avx512bw"), SimdFeature::Avx512bw);
-    add(cfg!(target_feature = "avx512vl"), SimdFeature::Avx512vl);
-    add(cfg!(target_feature = "avx512dq"), SimdFeature::Avx512dq);
-    add(cfg!(target_feature = "avx512cd"), SimdFeature::Avx512cd);
-    add(cfg!(target_feature = "avx512vnni"), SimdFeature::Avx512vnni);
-    add(cfg!(target_feature = "neon"), SimdFeature::Neon);
-    add(cfg!(target_feature = "dotprod"), SimdFeature::Dotprod);
-    add(cfg!(target_feature = "i8mm"), SimdFeature::I8mm);
-    add(cfg!(target_feature = "sve"), SimdFeature::Sve);
-    add(cfg!(target_feature = "sve2"), SimdFeature::Sve2);
-    add(cfg!(target_feature = "lse"), SimdFeature::Lse);
-    features
-}
-
-/// Compiled features the detected CPU does not offer, in the order given.
-pub fn missing_features(compiled: &[SimdFeature], report: &PlatformReport) -> Vec<SimdFeature> {
-    compiled
-        .iter()
-        .copied()
-        .filter(|feature| !report.has(*feature))
-        .collect()
-}
-
-/// The refusal printed when features are missing; `None` when the binary can run.
-pub fn refusal(
-    variant: &str,
-    compiled: &[SimdFeature],
-    report: &PlatformReport,
-    catalog: &VariantCatalog,
-) -> Option<String> {
-    let missing = missing_features(compiled, report);
-    if missing.is_empty() {
-        return None;
-    }
-    let best = catalog.best_for_host(report).variant;
-    Some(format!(
-        "error: this sutra-storage binary was built for {variant} ({}) but this CPU lacks: {}; use the {best} image variant",
-        names(compiled),
-        names(&missing)
-    ))
-}
-
-/// The refusal for this binary on this host, if any.
-pub fn check_this_binary(report: &PlatformReport) -> Option<String> {
-    refusal(
-        build_variant(),
-        &compiled_features(),
-        report,
-        VariantCatalog::builtin(),
-    )
-}
-
-fn names(features: &[SimdFeature]) -> String {
-    features
-        .iter()
-        .map(|feature| feature.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}

@@ -6,7 +6,7 @@ pub mod serve;
 
 use std::process::ExitCode;
 
-use sutra_core::platform::{PlatformReport, detect as detect_platform};
+use sutra_core::platform::PlatformReport;
 
 pub use detect::OutputFormat;
 pub use serve::ServeArgs;
@@ -36,20 +36,7 @@ pub enum Command {
     Serve(Box<ServeArgs>),
 }
 
-/// Detects the platform and refuses to go on when this binary needs CPU features the
-/// host lacks. Call it first: before this, nothing may run the compiled-in features.
-pub fn detect_and_guard() -> Result<PlatformReport, ExitCode> {
-    let report = detect_platform();
-    match guard::check_this_binary(&report) {
-        Some(refusal) => {
-            eprintln!("{refusal}");
-            Err(ExitCode::from(guard::EXIT_WRONG_CPU))
-        }
-        None => Ok(report),
-    }
-}
-
-/// Runs a parsed command on a host that passed the guard.
+/// Runs a parsed command on a host that passed the start-up guard ([`guard`]).
 pub fn run(cli: Cli, report: PlatformReport) -> ExitCode {
     match cli.command {
         Command::Detect { output } => match detect::render(&report, output) {

@@ -154,7 +154,7 @@ pub struct ServeProcess {
 /// `args`, and waits for its listening line.
 pub async fn spawn_serve(data: &std::path::Path, args: &[&str]) -> ServeProcess {
     use tokio::io::AsyncBufReadExt;
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sutra-storage"));
+    let mut command = tokio::process::Command::from(sutra_storage_command());
     command
         .args(["serve", "--data"])
         .arg(data)
@@ -196,3 +196,23 @@ fn listening_grpc_addr(line: &str) -> SocketAddr {
     metrics.parse::<SocketAddr>().unwrap();
     grpc.parse().unwrap()
 }
+
+/// A command running `sutra-storage`, behind the runner named by `SUTRA_TEST_RUNNER` when
+/// it is set (whitespace-separated, e.g. `qemu-aarch64-static -cpu neoverse-v1`): a test
+/// binary cross-built for another architecture runs under an emulator, and so must the
+/// server it starts, which the host cannot exec directly. `make test-aarch64` sets it to
+/// the same runner cargo uses.
+pub fn sutra_storage_command() -> std::process::Command {
+    let binary = env!("CARGO_BIN_EXE_sutra-storage");
+    let runner = std::env::var("SUTRA_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = std::process::Command::new(program);
+            command.args(words).arg(binary);
+            command
+        }
+        None => std::process::Command::new(binary),
+    }
+}
+

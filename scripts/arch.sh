@@ -1,0 +1,32 @@
+# Sourced by the aarch64 scripts: how this project cross-builds for aarch64 on an amd64 host
+# with Debian's toolchain (installed by scripts/deps-aarch64.sh, `make deps-aarch64`).
+#
+# rustup's toolchain comes first on PATH and has no aarch64 standard library, so the cargo
+# and rustc of Debian's rustc-web are named by path. Binaries link statically: in this
+# kind of sandbox a dynamically linked aarch64 program hangs under qemu-user as soon as it
+# starts a thread, and the images are FROM scratch anyway. The explicit --target keeps
+# these flags away from build scripts and proc-macros, which stay host programs.
+export AARCH64_TRIPLE=aarch64-unknown-linux-gnu
+export AARCH64_CARGO=/usr/bin/cargo
+export RUSTC=/usr/bin/rustc
+export RUSTDOC=/usr/bin/rustdoc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
+
+# `qemu_runner CPU`: the command that runs an aarch64 program on the emulated CPU model.
+qemu_runner() {
+    echo "qemu-aarch64-static -cpu $1"
+}
+
+# `variant_cpu VARIANT`: a qemu CPU model with every feature the arm64 VARIANT requires
+# (qemu has no Neoverse-V2; Neoverse-N2 has Graviton4's SVE2 and i8mm).
+variant_cpu() {
+    case "$1" in
+        graviton2) echo neoverse-n1 ;;
+        graviton3) echo neoverse-v1 ;;
+        graviton4) echo neoverse-n2 ;;
+        pi5) echo cortex-a76 ;;
+        *) echo cortex-a72 ;;
+    esac
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make test-aarch64`: the test suites of sutra-core and sutra-storage, cross-built for
+# aarch64 once, then run under qemu-user on each emulated CPU given (default below), with
+# the counts per CPU at the end. Then `sutra-storage detect` on each CPU must show that
+# CPU's features, SVE vector length and the kernels dispatch picks for them.
+#
+# Run: sutra-core (lib, every tests/ suite) and sutra-storage (lib, every tests/ suite,
+# including the servers on loopback and the child processes they start, which run under
+# the same emulated CPU through SUTRA_TEST_RUNNER). Left out: sutra-grid, e2e and
+# sutra-pause (Docker, a cluster, the host's container runtime), doctests (not
+# cross-built) and benchmarks.
+#
+# usage: scripts/test-aarch64.sh [CPU...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/aarch64-env.sh
+source scripts/aarch64-env.sh
+
+cpus=("$@")
+[[ ${#cpus[@]} -gt 0 ]] || cpus=(neoverse-n1 neoverse-v1 cortex-a76)
+export CARGO_TARGET_DIR="${AARCH64_TARGET_DIR:-target/aarch64}"
+logs="$CARGO_TARGET_DIR/test-logs"
+mkdir -p "$logs"
+suites=(--target "$AARCH64_TRIPLE" -p sutra-core -p sutra-storage --lib --tests)
+
+started=$SECONDS
+echo "== build the aarch64 test suites once ($CARGO_TARGET_DIR)"
+"$AARCH64_CARGO" test --no-run "${suites[@]}"
+echo "   built in $((SECONDS - started)) s"
+
+summary=()
+failed=0
+for cpu in "${cpus[@]}"; do
+    runner="$(qemu_runner "$cpu")"
+    log="$logs/$cpu.log"
+    echo "== aarch64 tests under $runner (log: $log)"
+    started=$SECONDS
+    status=0
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" SUTRA_TEST_RUNNER="$runner" \
+        "$AARCH64_CARGO" test --no-fail-fast "${suites[@]}" >"$log" 2>&1 || status=$?
+    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED' "$log" || true
+    counts="$(awk '/^test result:/ { suites++; p += $4; f += $6; i += $8 }
+        END { printf "%d passed, %d failed, %d ignored in %d suites", p, f, i, suites }' "$log")"
+    summary+=("$(printf '%-12s %s (%d s)' "$cpu" "$counts" $((SECONDS - started)))")
+    [[ $status -eq 0 ]] || failed=1
+done
+
+echo "== live detection and dispatch on each CPU"
+binary="$CARGO_TARGET_DIR/$AARCH64_TRIPLE/debug/sutra-storage"
+for cpu in "${cpus[@]}"; do
+    scripts/check-aarch64-detect.sh "$binary" "$cpu" || failed=1
+done
+
+echo "== aarch64 test counts per CPU"
+printf '%s\n' "${summary[@]}"
+exit $failed

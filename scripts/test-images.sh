@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Checks built sutra-storage images: each image's platform (os, architecture, variant) is
+# its variant's, and the binary inside runs `sutra-storage detect` on that architecture
+# (arm64 under qemu, on a CPU with the variant's features) and says it was built as the
+# image's variant. Then, when scripts/image_index.py has written the universal index, its
+# blobs, platforms and images are checked again.
+#
+# usage: scripts/test-images.sh [IMAGE...]   (default: every local sutra-storage:<tag>-* image)
+# env: IMAGE_REPOSITORY (default sutra-storage), PYTHON (with PyYAML)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/aarch64-env.sh
+source scripts/aarch64-env.sh
+
+repository="${IMAGE_REPOSITORY:-sutra-storage}"
+tag="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)"
+images=("$@")
+if [[ ${#images[@]} -eq 0 ]]; then
+    mapfile -t images < <(docker image ls --format '{{.Repository}}:{{.Tag}}' "$repository" | grep ":$tag-" | sort)
+fi
+[[ ${#images[@]} -gt 0 ]] || { echo "error: no $repository:$tag-* image; build some with make images" >&2; exit 1; }
+
+# `catalog_arch VARIANT`: amd64, arm64 or any.
+catalog_arch() {
+    "${PYTHON:-python3}" -c '
+import sys, yaml
+print(next(v["arch"] for v in yaml.safe_load(open("config/variants.yaml"))["variants"] if v["name"] == sys.argv[1]))' "$1"
+}
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failed=0
+for image in "${images[@]}"; do
+    variant="$(docker image inspect --format '{{index .Config.Labels "ai.sutra.grid.variant"}}' "$image")"
+    platform="$(docker image inspect --format '{{.Os}}/{{.Architecture}}/{{.Variant}}' "$image")"
+    arch="$(catalog_arch "$variant")"
+    if [[ "$arch" == any ]]; then
+        case "$image" in *-arm64) arch=arm64 ;; *) arch=amd64 ;; esac
+    fi
+    case "$arch" in
+        amd64) expected=linux/amd64/ ;;
+        arm64) expected=linux/arm64/v8 ;;
+    esac
+    if [[ "$platform" != "$expected" ]]; then
+        echo "FAIL $image: platform $platform, expected $expected" >&2
+        failed=1
+        continue
+    fi
+    container="$(docker create "$image")"
+    docker cp --quiet "$container:/sutra-storage" "$work/sutra-storage"
+    docker rm --force "$container" >/dev/null
+    if [[ "$arch" == arm64 ]]; then
+        if scripts/check-aarch64-detect.sh "$work/sutra-storage" "$(variant_cpu "$variant")" "$variant" >"$work/detect" 2>&1; then
+            echo "ok   $image: $platform; $(cat "$work/detect")"
+        else
+            cat "$work/detect" >&2
+            echo "FAIL $image: its binary" >&2
+            failed=1
+        fi
+    elif [[ "$variant" == x86-64-v4 ]] && ! grep -qw avx512bw /proc/cpuinfo; then
+        echo "ok   $image: $platform; binary not run: this host has no AVX-512 (qemu emulates none)"
+    else
+        table="$("$work/sutra-storage" detect)"
+        built="$(sed -n 's/^built as  *//p' <<<"$table")"
+        if [[ "$built" == "$variant" && "$(sed -n 's/^arch  *//p' <<<"$table")" == amd64 ]]; then
+            echo "ok   $image: $platform; detect runs natively: arch amd64, built as $built"
+        else
+            echo "FAIL $image: detect says built as '$built': $table" >&2
+            failed=1
+        fi
+    fi
+    rm -f "$work/sutra-storage"
+done
+
+index="target/image/${repository##*/}-$tag-universal.oci.tar"
+if [[ -f "$index" ]]; then
+    echo "== $index"
+    "${PYTHON:-python3}" scripts/image_index.py --check universal "$tag" || failed=1
+fi
+exit $failed
