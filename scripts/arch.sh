@@ -1,18 +1,32 @@
-# Sourced by the aarch64 scripts: how this project cross-builds for aarch64 on an amd64 host
-# with Debian's toolchain (installed by scripts/deps-aarch64.sh, `make deps-aarch64`).
+# Sourced by the build and test scripts: architectures, the aarch64 cross toolchain, qemu.
+
+# `host_arch`: this machine's architecture as Docker and Kubernetes name it.
+host_arch() {
+    case "$(uname -m)" in
+        x86_64) echo amd64 ;;
+        aarch64 | arm64) echo arm64 ;;
+        *) uname -m ;;
+    esac
+}
+
+# `use_aarch64_toolchain`: exports how this project cross-builds for aarch64 on an amd64
+# host with Debian's toolchain (installed by scripts/deps-aarch64.sh, `make deps-aarch64`).
 #
 # rustup's toolchain comes first on PATH and has no aarch64 standard library, so the cargo
-# and rustc of Debian's rustc-web are named by path. Binaries link statically: in this
-# kind of sandbox a dynamically linked aarch64 program hangs under qemu-user as soon as it
-# starts a thread, and the images are FROM scratch anyway. The explicit --target keeps
-# these flags away from build scripts and proc-macros, which stay host programs.
-export AARCH64_TRIPLE=aarch64-unknown-linux-gnu
-export AARCH64_CARGO=/usr/bin/cargo
-export RUSTC=/usr/bin/rustc
-export RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
+# and rustc of Debian's rustc-web are named by path ($AARCH64_CARGO). Binaries link
+# statically: in this kind of sandbox a dynamically linked aarch64 program hangs under
+# qemu-user as soon as it starts a thread, and the images are FROM scratch anyway. Builds
+# pass an explicit --target, which keeps these flags away from build scripts and
+# proc-macros: those stay host programs.
+use_aarch64_toolchain() {
+    export AARCH64_TRIPLE=aarch64-unknown-linux-gnu
+    export AARCH64_CARGO=/usr/bin/cargo
+    export RUSTC=/usr/bin/rustc
+    export RUSTDOC=/usr/bin/rustdoc
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+    export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
+}
 
 # `qemu_runner CPU`: the command that runs an aarch64 program on the emulated CPU model.
 qemu_runner() {

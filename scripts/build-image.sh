@@ -20,13 +20,12 @@
 #      `make deps-python` makes .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/arch.sh
+source scripts/arch.sh
 
 if [[ "${1:-}" == --all ]]; then
     shift
-    variants="$("${PYTHON:-python3}" -c '
-import yaml
-for v in yaml.safe_load(open("config/variants.yaml"))["variants"]:
-    print(v["name"], v["arch"])')"
+    variants="$("${PYTHON:-python3}" scripts/catalog.py names)"
     while read -r name arch; do
         if [[ "$arch" == any ]]; then
             "$0" --arch amd64 "$name" "$@"
@@ -55,15 +54,10 @@ case "$arch" in
     arm64) platform=linux/arm64/v8 ;;
 esac
 
-# build-variant.sh has checked the name; the catalog's arch tells whether to tag per platform.
-catalog_arch="$("${PYTHON:-python3}" -c '
-import sys, yaml
-print(next(v["arch"] for v in yaml.safe_load(open("config/variants.yaml"))["variants"] if v["name"] == sys.argv[1]))' "$variant")"
 tags=("${repository}:${tag}-${variant}")
-if [[ "$catalog_arch" == any ]]; then
+if [[ "$("${PYTHON:-python3}" scripts/catalog.py arch "$variant")" == any ]]; then
     tags=("${repository}:${tag}-${variant}-${arch}")
-    case "$(uname -m)" in x86_64) host=amd64 ;; aarch64 | arm64) host=arm64 ;; *) host="" ;; esac
-    [[ "$arch" != "$host" ]] || tags+=("${repository}:${tag}-${variant}")
+    [[ "$arch" != "$(host_arch)" ]] || tags+=("${repository}:${tag}-${variant}")
 fi
 
 # The build context holds only this variant: its binaries and an empty directory that

@@ -19,38 +19,10 @@ cd "$(dirname "$0")/.."
 variant="$1"
 requested_arch="${2:-}"
 
-host_arch() {
-    case "$(uname -m)" in
-        x86_64) echo amd64 ;;
-        aarch64 | arm64) echo arm64 ;;
-        *) uname -m ;;
-    esac
-}
+# shellcheck source=scripts/arch.sh
+source scripts/arch.sh
 
-# Prints `arch|targetCpu|targetFeatures|fallbacks` of the variant (features comma-joined,
-# fallbacks as `name:req,req;name:` down to universal), or fails naming the known variants.
-variant_settings() {
-    "${PYTHON:-python3}" - "$1" <<'PY'
-import sys
-import yaml
-
-name = sys.argv[1]
-with open("config/variants.yaml") as f:
-    catalog = yaml.safe_load(f)
-variants = {v["name"]: v for v in catalog["variants"]}
-if name not in variants:
-    sys.exit(f"unknown variant {name!r}: expected one of {', '.join(variants)} (config/variants.yaml)")
-v = variants[name]
-chain = []
-fallback = v.get("fallback")
-while fallback:
-    chain.append(f"{fallback}:{','.join(variants[fallback].get('requires') or [])}")
-    fallback = variants[fallback].get("fallback")
-print("|".join([v["arch"], v.get("targetCpu") or "", ",".join(v.get("targetFeatures") or []), ";".join(chain)]))
-PY
-}
-
-settings="$(variant_settings "$variant")"
+settings="$("${PYTHON:-python3}" scripts/catalog.py build "$variant")"
 IFS='|' read -r arch target_cpu target_features fallbacks <<<"$settings"
 
 host="$(host_arch)"
@@ -72,8 +44,7 @@ if [[ "$arch" != "$host" ]]; then
         echo "error: $variant is $arch: build it on an $arch host (this host is $host; only arm64 cross-builds on amd64)" >&2
         exit 2
     fi
-    # shellcheck source=scripts/aarch64-env.sh
-    source scripts/aarch64-env.sh
+    use_aarch64_toolchain
     cargo="$AARCH64_CARGO"
 fi
 

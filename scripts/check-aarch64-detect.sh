@@ -8,8 +8,8 @@
 # usage: scripts/check-aarch64-detect.sh BINARY CPU [VARIANT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/aarch64-env.sh
-source scripts/aarch64-env.sh
+# shellcheck source=scripts/arch.sh
+source scripts/arch.sh
 
 binary="$1" cpu="$2" variant="${3:-}"
 
@@ -23,7 +23,8 @@ case "$cpu" in
 esac
 IFS='|' read -r simd sve kernels <<<"$expected"
 
-table="$(qemu-aarch64-static -cpu "$cpu" "$binary" detect)"
+# shellcheck disable=SC2046 # the runner is a command and its arguments
+table="$($(qemu_runner "$cpu") "$binary" detect)"
 row() { sed -n "s/^$1  *//p" <<<"$table"; }
 failures=()
 check() {

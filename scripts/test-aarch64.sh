@@ -13,12 +13,16 @@
 # usage: scripts/test-aarch64.sh [CPU...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/aarch64-env.sh
-source scripts/aarch64-env.sh
+# shellcheck source=scripts/arch.sh
+source scripts/arch.sh
+use_aarch64_toolchain
 
 cpus=("$@")
 [[ ${#cpus[@]} -gt 0 ]] || cpus=(neoverse-n1 neoverse-v1 cortex-a76)
 export CARGO_TARGET_DIR="${AARCH64_TARGET_DIR:-target/aarch64}"
+# Optimised test builds: under qemu every instruction is translated, and unoptimised code
+# made one CPU's run take 12 minutes. Debug assertions and overflow checks stay on.
+export CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=line-tables-only
 logs="$CARGO_TARGET_DIR/test-logs"
 mkdir -p "$logs"
 suites=(--target "$AARCH64_TRIPLE" -p sutra-core -p sutra-storage --lib --tests)

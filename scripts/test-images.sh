@@ -9,8 +9,8 @@
 # env: IMAGE_REPOSITORY (default sutra-storage), PYTHON (with PyYAML)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/aarch64-env.sh
-source scripts/aarch64-env.sh
+# shellcheck source=scripts/arch.sh
+source scripts/arch.sh
 
 repository="${IMAGE_REPOSITORY:-sutra-storage}"
 tag="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)"
@@ -20,20 +20,13 @@ if [[ ${#images[@]} -eq 0 ]]; then
 fi
 [[ ${#images[@]} -gt 0 ]] || { echo "error: no $repository:$tag-* image; build some with make images" >&2; exit 1; }
 
-# `catalog_arch VARIANT`: amd64, arm64 or any.
-catalog_arch() {
-    "${PYTHON:-python3}" -c '
-import sys, yaml
-print(next(v["arch"] for v in yaml.safe_load(open("config/variants.yaml"))["variants"] if v["name"] == sys.argv[1]))' "$1"
-}
-
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=0
 for image in "${images[@]}"; do
     variant="$(docker image inspect --format '{{index .Config.Labels "ai.sutra.grid.variant"}}' "$image")"
     platform="$(docker image inspect --format '{{.Os}}/{{.Architecture}}/{{.Variant}}' "$image")"
-    arch="$(catalog_arch "$variant")"
+    arch="$("${PYTHON:-python3}" scripts/catalog.py arch "$variant")"
     if [[ "$arch" == any ]]; then
         case "$image" in *-arm64) arch=arm64 ;; *) arch=amd64 ;; esac
     fi

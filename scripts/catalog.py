@@ -1,0 +1,52 @@
+"""The variant catalog (config/variants.yaml) for the build and test scripts.
+
+usage: python scripts/catalog.py names              every variant, one `name arch` a line
+       python scripts/catalog.py arch VARIANT       amd64, arm64 or any
+       python scripts/catalog.py build VARIANT      `arch|targetCpu|targetFeatures|fallbacks`:
+           features comma-joined; fallbacks the chain down to universal as
+           `name:requires,...;name:...`, which the start-up guard names the variant to use from
+Fails naming the known variants when VARIANT is not one.
+"""
+
+import sys
+
+import yaml
+
+
+def variants() -> dict:
+    with open("config/variants.yaml") as f:
+        return {v["name"]: v for v in yaml.safe_load(f)["variants"]}
+
+
+def variant(catalog: dict, name: str) -> dict:
+    if name not in catalog:
+        sys.exit(f"unknown variant {name!r}: expected one of {', '.join(catalog)} (config/variants.yaml)")
+    return catalog[name]
+
+
+def build_settings(catalog: dict, name: str) -> str:
+    v = variant(catalog, name)
+    chain = []
+    fallback = v.get("fallback")
+    while fallback:
+        chain.append(f"{fallback}:{','.join(catalog[fallback].get('requires') or [])}")
+        fallback = catalog[fallback].get("fallback")
+    fields = [v["arch"], v.get("targetCpu") or "", ",".join(v.get("targetFeatures") or []), ";".join(chain)]
+    return "|".join(fields)
+
+
+def main() -> None:
+    catalog = variants()
+    match sys.argv[1:]:
+        case ["names"]:
+            print("\n".join(f"{name} {v['arch']}" for name, v in catalog.items()))
+        case ["arch", name]:
+            print(variant(catalog, name)["arch"])
+        case ["build", name]:
+            print(build_settings(catalog, name))
+        case _:
+            sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
