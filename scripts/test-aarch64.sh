@@ -8,7 +8,7 @@
 # including the servers on loopback and the child processes they start, which run under
 # the same emulated CPU through SUTRA_TEST_RUNNER). Left out: sutra-grid, e2e and
 # sutra-pause (Docker, a cluster, the host's container runtime), doctests (not
-# cross-built) and benchmarks.
+# cross-built) and the other benchmarks.
 #
 # usage: scripts/test-aarch64.sh [CPU...]
 set -euo pipefail
@@ -25,7 +25,9 @@ export CARGO_TARGET_DIR="${AARCH64_TARGET_DIR:-target/aarch64}"
 export CARGO_PROFILE_DEV_OPT_LEVEL=1 CARGO_PROFILE_DEV_DEBUG=line-tables-only
 logs="$CARGO_TARGET_DIR/test-logs"
 mkdir -p "$logs"
-suites=(--target "$AARCH64_TRIPLE" -p sutra-core -p sutra-storage --lib --tests)
+# `--bench kernels` runs each kernel benchmark once, as a smoke test: timings under qemu
+# are not figures (docs/PERFORMANCE.md).
+suites=(--target "$AARCH64_TRIPLE" -p sutra-core -p sutra-storage --lib --tests --bench kernels)
 
 started=$SECONDS
 echo "== build the aarch64 test suites once ($CARGO_TARGET_DIR)"

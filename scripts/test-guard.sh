@@ -55,7 +55,7 @@ runs_x86() {
     local table status=0
     table="$("${runner[@]}" "$binary" detect 2>&1)" || status=$?
     local built
-    built="$(sed -n 's/^built as  *//p' <<<"$table")"
+    built="$(sed -n 's/^built as   *//p' <<<"$table")"
     if [[ $status -eq 0 && "$built" == "$variant" && "$table" == *"arch "*amd64* ]]; then
         pass "${runner[*]:-native}: detect of $variant runs (built as $built)"
     else

@@ -54,8 +54,8 @@ for image in "${images[@]}"; do
         echo "ok   $image: $platform; binary not run: this host has no AVX-512 (qemu emulates none)"
     else
         table="$("$work/sutra-storage" detect)"
-        built="$(sed -n 's/^built as  *//p' <<<"$table")"
-        if [[ "$built" == "$variant" && "$(sed -n 's/^arch  *//p' <<<"$table")" == amd64 ]]; then
+        built="$(sed -n 's/^built as   *//p' <<<"$table")"
+        if [[ "$built" == "$variant" && "$(sed -n 's/^arch   *//p' <<<"$table")" == amd64 ]]; then
             echo "ok   $image: $platform; detect runs natively: arch amd64, built as $built"
         else
             echo "FAIL $image: detect says built as '$built': $table" >&2
