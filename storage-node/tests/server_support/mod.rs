@@ -215,4 +215,3 @@ pub fn sutra_storage_command() -> std::process::Command {
         None => std::process::Command::new(binary),
     }
 }
-
