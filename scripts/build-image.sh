@@ -74,8 +74,12 @@ if ! docker buildx version >/dev/null 2>&1; then
 fi
 tag_args=()
 for t in "${tags[@]}"; do tag_args+=(--tag "$t"); done
+# --platform only for a foreign platform: the legacy builder of Docker 20.10 cannot COPY
+# into a FROM scratch image of another platform (its intermediate images are the host's).
+platform_args=()
+[[ "$arch" == "$(host_arch)" ]] || platform_args=(--platform "$platform")
 if ! build_output="$(docker build --quiet \
-    --platform "$platform" \
+    "${platform_args[@]}" \
     --file Dockerfile \
     --build-arg "VARIANT=$variant" \
     --build-arg "BINARIES=$name" \
