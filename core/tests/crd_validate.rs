@@ -223,9 +223,7 @@ fn grid_status_round_trips_with_conditions() {
 
 fn unknown_field_error(text: &str) -> String {
     match parse_storage_grid_yaml(text) {
-        Err(error @ (ManifestError::Schema { .. } | ManifestError::UnknownFields { .. })) => {
-            error.to_string()
-        }
+        Err(error @ ManifestError::Fields { .. }) => error.to_string(),
         other => panic!("expected an unknown-field error, got {other:?}"),
     }
 }
@@ -233,7 +231,10 @@ fn unknown_field_error(text: &str) -> String {
 #[test]
 fn unknown_spec_field_is_rejected_with_its_name() {
     let message = unknown_field_error(&minimal_with("  replica: 3"));
-    assert!(message.contains("unknown field `replica`"), "{message}");
+    assert!(
+        message.contains("spec.replica: got an unknown field `replica`"),
+        "{message}"
+    );
     assert!(
         message.contains("replicas"),
         "lists the expected fields: {message}"
@@ -250,12 +251,16 @@ fn unknown_nested_spec_fields_are_rejected() {
     ] {
         let message = unknown_field_error(&minimal_with(line));
         assert!(
-            message.contains(&format!("unknown field `{name}`")),
+            message.contains(&format!("got an unknown field `{name}`")),
             "{message}"
         );
     }
     let typo = MINIMAL_GRID.replace("dimension: 768", "dimension: 768\n    metrics: dot");
-    assert!(unknown_field_error(&typo).contains("unknown field `metrics`"));
+    let message = unknown_field_error(&typo);
+    assert!(
+        message.contains("spec.vector.metrics: got an unknown field `metrics`, expected one of the fields `compression`, `dimension`, `metric`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -265,11 +270,13 @@ fn unknown_top_level_and_metadata_fields_are_rejected_with_their_paths() {
         "  name: vectors\n  lables:\n    a: b\n",
     );
     match parse_storage_grid_yaml(&text) {
-        Err(ManifestError::UnknownFields { kind, paths }) => {
+        Err(ManifestError::Fields { kind, errors, .. }) => {
             assert_eq!(kind, "StorageGrid");
+            let paths: Vec<&str> = errors.iter().map(|error| error.path.as_str()).collect();
             assert_eq!(paths, ["metadata.lables", "specs"]);
+            assert!(errors[1].expected.contains("`spec`"), "{errors:?}");
         }
-        other => panic!("expected UnknownFields, got {other:?}"),
+        other => panic!("expected unknown fields, got {other:?}"),
     }
 }
 
@@ -278,10 +285,11 @@ fn unknown_field_inside_a_toleration_is_rejected() {
     let text =
         minimal_with("  placement:\n    tolerations:\n      - key: a\n        effects: NoSchedule");
     match parse_storage_grid_yaml(&text) {
-        Err(ManifestError::UnknownFields { paths, .. }) => {
-            assert_eq!(paths, ["spec.placement.tolerations[0].effects"]);
+        Err(ManifestError::Fields { errors, .. }) => {
+            assert_eq!(errors[0].path, "spec.placement.tolerations[0].effects");
+            assert!(errors[0].expected.contains("`effect`"), "{errors:?}");
         }
-        other => panic!("expected UnknownFields, got {other:?}"),
+        other => panic!("expected unknown fields, got {other:?}"),
     }
 }
 
@@ -297,15 +305,39 @@ fn empty_and_null_optional_fields_are_not_unknown() {
 fn missing_dimension_is_named() {
     let text = MINIMAL_GRID.replace("    dimension: 768\n", "    metric: l2\n");
     let message = parse_storage_grid_yaml(&text).unwrap_err().to_string();
-    assert!(message.contains("missing field `dimension`"), "{message}");
+    assert!(
+        message.contains("spec.vector.dimension: got nothing, expected an integer from 1 to 65536; the field is required"),
+        "{message}"
+    );
 }
 
 #[test]
 fn bad_enum_value_lists_the_accepted_ones() {
     let text = MINIMAL_GRID.replace("dimension: 768", "dimension: 768\n    metric: euclid");
     let message = parse_storage_grid_yaml(&text).unwrap_err().to_string();
-    assert!(message.contains("euclid"), "{message}");
-    assert!(message.contains("`cosine`, `dot`, `l2`"), "{message}");
+    assert!(
+        message
+            .contains("spec.vector.metric: got \"euclid\", expected one of `cosine`, `dot`, `l2`"),
+        "{message}"
+    );
+    assert!(!message.contains("variant"), "{message}");
+}
+
+#[test]
+fn type_errors_name_the_path_the_value_and_the_line() {
+    let text = MINIMAL_GRID.replace("replicas: 3", "replicas: three");
+    let message = parse_storage_grid_yaml(&text).unwrap_err().to_string();
+    let line = text
+        .lines()
+        .position(|line| line.contains("three"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        message,
+        format!(
+            "invalid StorageGrid: spec.replicas: got \"three\", expected an integer >= 0 (line {line})"
+        )
+    );
 }
 
 #[test]
@@ -471,6 +503,55 @@ fn every_error_is_reported_at_once() {
     );
 }
 
+fn validation_errors(text: &str) -> Vec<FieldError> {
+    let grid = parse_storage_grid_yaml(text).unwrap();
+    grid.validate(&catalog()).unwrap_err().errors
+}
+
+#[test]
+fn resource_quantities_are_checked_strictly_naming_the_field() {
+    for bad in ["12 apples", "2GB"] {
+        let text = minimal_with(&format!(
+            "  resources:\n    requests:\n      cpu: 500m\n    limits:\n      memory: \"{bad}\""
+        ));
+        let errors = validation_errors(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "spec.resources.limits.memory");
+        assert_eq!(errors[0].value, format!("{bad:?}"));
+        assert!(errors[0].expected.contains("Ki, Mi, Gi"), "{errors:?}");
+    }
+    let text = minimal_with("  resources:\n    requests:\n      cpu: two");
+    assert_eq!(
+        validation_errors(&text)[0].path,
+        "spec.resources.requests.cpu"
+    );
+    let text = minimal_with("  resources:\n    limits:\n      memory: 1.5Gi\n      cpu: \"2\"");
+    let grid = parse_storage_grid_yaml(&text).unwrap();
+    assert_eq!(grid.validate(&catalog()), Ok(()));
+}
+
+#[test]
+fn grid_names_are_dns_labels_leaving_room_for_the_ordinal() {
+    for bad in ["Local_Grid!", "-local", "local-", "UPPER", "a.b", ""] {
+        let text = MINIMAL_GRID.replace("name: vectors", &format!("name: \"{bad}\""));
+        let errors = validation_errors(&text);
+        assert_eq!(errors[0].path, "metadata.name", "{bad}: {errors:?}");
+        assert_eq!(errors[0].value, format!("{bad:?}"));
+        assert!(
+            errors[0]
+                .expected
+                .starts_with("a DNS-1123 label of 1 to 61 characters")
+        );
+    }
+    // Three replicas: node names end in `-2`, so the grid name may have 61 characters.
+    let longest = "a".repeat(61);
+    let text = MINIMAL_GRID.replace("name: vectors", &format!("name: {longest}"));
+    let grid = parse_storage_grid_yaml(&text).unwrap();
+    assert_eq!(grid.validate(&catalog()), Ok(()));
+    let text = MINIMAL_GRID.replace("name: vectors", &format!("name: {longest}a"));
+    assert_eq!(validation_errors(&text)[0].path, "metadata.name");
+}
+
 #[test]
 fn quantities_follow_kubernetes_syntax() {
     for good in [
@@ -479,7 +560,17 @@ fn quantities_follow_kubernetes_syntax() {
         assert!(is_quantity(good), "{good}");
     }
     for bad in [
-        "", "Gi", "10 Gi", "10GB", "-1Gi", "1.2.3", "ten", "1e", "10gi",
+        "",
+        "Gi",
+        "10 Gi",
+        "10GB",
+        "2GB",
+        "12 apples",
+        "-1Gi",
+        "1.2.3",
+        "ten",
+        "1e",
+        "10gi",
     ] {
         assert!(!is_quantity(bad), "{bad}");
     }
@@ -544,14 +635,13 @@ fn storage_node_rejects_unknown_fields_and_missing_variant() {
         parse_storage_node_yaml(&typo)
             .unwrap_err()
             .to_string()
-            .contains("unknown field `node`")
+            .contains("spec.node: got an unknown field `node`")
     );
     let missing = NODE.replace("  variant: graviton3\n", "");
+    let message = parse_storage_node_yaml(&missing).unwrap_err().to_string();
     assert!(
-        parse_storage_node_yaml(&missing)
-            .unwrap_err()
-            .to_string()
-            .contains("missing field `variant`")
+        message.contains("spec.variant: got nothing, expected a string; the field is required"),
+        "{message}"
     );
 }
 

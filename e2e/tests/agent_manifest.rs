@@ -1,6 +1,7 @@
 //! `sutra-grid agent up` refuses bad input before anything starts: each bad manifest (and a
-//! taken port) exits non-zero, names the field and what was expected on stderr, and leaves
-//! no state directory and no process behind.
+//! taken port) exits non-zero, names the field path, the value and what was expected on
+//! stderr (the message only, no backtrace even with `RUST_BACKTRACE=1`), and leaves no
+//! state directory and no process behind, on the process and the Docker backend.
 //!
 //! Run it: `cargo test -p sutra-e2e --test agent_manifest`
 
@@ -14,8 +15,77 @@ fn unknown_field_is_named_with_the_fields_expected() {
     let spec = "  replica: 3\n  vector:\n    dimension: 128\n";
     refused(
         spec,
-        &["unknown field `replica`", "expected one of", "`replicas`"],
+        &[
+            "spec.replica: got an unknown field `replica`",
+            "expected one of the fields",
+            "`replicas`",
+        ],
     );
+}
+
+#[test]
+fn nested_unknown_field_is_named_with_its_path_and_line() {
+    let spec = "  vector:\n    dimension: 128\n    metrik: l2\n";
+    refused(
+        spec,
+        &[
+            "spec.vector.metrik: got an unknown field `metrik`, expected one of the fields `compression`, `dimension`, `metric` (line 8)",
+        ],
+    );
+}
+
+#[test]
+fn a_word_for_replicas_names_the_path_value_and_line() {
+    let spec = "  replicas: three\n  vector:\n    dimension: 128\n";
+    refused(
+        spec,
+        &[
+            "grid.yaml: invalid StorageGrid: spec.replicas: got \"three\", expected an integer >= 0 (line 6)",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_metric_lists_the_metrics_without_calling_them_variants() {
+    let spec = "  vector:\n    dimension: 128\n    metric: manhattan\n";
+    let stderr = refused(
+        spec,
+        &["spec.vector.metric: got \"manhattan\", expected one of `cosine`, `dot`, `l2`"],
+    );
+    assert!(!stderr.contains("variant"), "{stderr}");
+}
+
+#[test]
+fn memory_limits_that_are_not_quantities_are_refused() {
+    for memory in ["12 apples", "2GB"] {
+        let spec = format!(
+            "  vector:\n    dimension: 128\n  resources:\n    limits:\n      memory: \"{memory}\"\n"
+        );
+        refused(
+            &spec,
+            &[
+                &format!(
+                    "spec.resources.limits.memory: got \"{memory}\", expected a Kubernetes quantity"
+                ),
+                "e.g. 512Mi, 2G, 1.5Gi",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_name_that_is_not_a_dns_label_is_refused_on_every_backend() {
+    for backend in ["process", "docker"] {
+        let stderr = refused_as(
+            "Local_Grid!",
+            "  vector:\n    dimension: 128\n",
+            &["--backend", backend],
+            &[
+                "metadata.name: got \"Local_Grid!\", expected a DNS-1123 label of 1 to 61 characters",
+            ],
+        );
+        assert!(!stderr.contains("volume"), "{backend}: {stderr}");
+    }
 }
 
 #[test]
@@ -73,17 +143,23 @@ fn the_sample_manifest_passes_the_same_checks() {
 }
 
 /// Runs `agent up --detach` on a grid named `bad` with `spec`, and checks the refusal.
-fn refused(spec: &str, expected: &[&str]) {
+fn refused(spec: &str, expected: &[&str]) -> String {
+    refused_as("bad", spec, &[], expected)
+}
+
+/// Runs `agent up --detach` with extra `args` on a grid named `name` with `spec`, checks
+/// the refusal and returns its stderr.
+fn refused_as(name: &str, spec: &str, args: &[&str], expected: &[&str]) -> String {
     let temp = tempfile::tempdir().unwrap();
     let manifest = temp.path().join("grid.yaml");
     std::fs::write(
         &manifest,
-        format!("apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: bad\nspec:\n{spec}"),
+        format!("apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: {name:?}\nspec:\n{spec}"),
     )
     .unwrap();
     let state_dir = temp.path().join("state");
-    let output = up(&manifest, &state_dir);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = up(&manifest, &state_dir, args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         !output.status.success(),
         "agent up accepted a bad manifest:\n{stderr}"
@@ -95,6 +171,10 @@ fn refused(spec: &str, expected: &[&str]) {
         );
     }
     assert!(
+        !stderr.to_lowercase().contains("backtrace"),
+        "a user error printed a backtrace:\n{stderr}"
+    );
+    assert!(
         !state_dir.exists(),
         "a refused manifest created {}",
         state_dir.display()
@@ -104,11 +184,14 @@ fn refused(spec: &str, expected: &[&str]) {
         leftovers.is_empty(),
         "processes started for a refused manifest: {leftovers:?}"
     );
+    stderr
 }
 
-fn up(manifest: &Path, state_dir: &Path) -> Output {
+/// `agent up` as a user with `RUST_BACKTRACE=1` in their environment runs it.
+fn up(manifest: &Path, state_dir: &Path, args: &[&str]) -> Output {
     build_binaries(Profile::Debug);
     Command::new(bin(Profile::Debug, "sutra-grid"))
+        .env("RUST_BACKTRACE", "1")
         .args(["agent", "up", "--detach", "-f"])
         .arg(manifest)
         .arg("--state-dir")
@@ -116,6 +199,7 @@ fn up(manifest: &Path, state_dir: &Path) -> Output {
         .arg("--storage-bin")
         .arg(bin(Profile::Debug, "sutra-storage"))
         .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(args)
         .output()
         .unwrap()
 }

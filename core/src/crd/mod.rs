@@ -10,6 +10,7 @@ mod generate;
 mod grid;
 mod manifest;
 mod node;
+mod quantity;
 mod rules;
 pub mod structural;
 mod validate;
@@ -29,8 +30,9 @@ pub use grid::{
 };
 pub use manifest::{ManifestError, parse_storage_grid_yaml, parse_storage_node_yaml};
 pub use node::{NodePhase, StorageNode, StorageNodeSpec, StorageNodeStatus, UnavailableImage};
+pub use quantity::{QUANTITY_FORMS, QuantityError, is_quantity, quantity_value};
 pub use rules::{AUTO_VARIANT, MAX_DIMENSION, MAX_VARIANT_NAME_LENGTH, catalog_names};
-pub use validate::{FieldError, InvalidSpec, is_quantity, quantity_bytes};
+pub use validate::{FieldError, InvalidSpec, MAX_LABEL_LENGTH, is_dns_label};
 
 /// API group of both kinds.
 pub const GROUP: &str = "grid.sutra.ai";

@@ -6,10 +6,17 @@
 
 use std::fmt;
 
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use kube::api::ObjectMeta;
+
 use super::common::{ImageSpec, PortsSpec, StorageSpec, VectorSpec};
 use super::grid::{PlacementSpec, StorageGrid, StorageGridSpec};
 use super::node::{StorageNode, StorageNodeSpec};
+use super::quantity::{QUANTITY_FORMS, QuantityError, quantity_value};
 use super::rules::{AUTO_VARIANT, MAX_DIMENSION};
+
+/// Longest DNS-1123 label: a Kubernetes Service name, and so a storage node's name.
+pub const MAX_LABEL_LENGTH: usize = 63;
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,24 +48,56 @@ pub struct InvalidSpec {
     pub errors: Vec<FieldError>,
 }
 
-fn join(errors: &[FieldError]) -> String {
+pub(crate) fn join(errors: &[FieldError]) -> String {
     let lines: Vec<String> = errors.iter().map(FieldError::to_string).collect();
     lines.join("; ")
 }
 
 impl StorageGrid {
-    /// Checks the spec; `catalog_names` are the variants `spec.variant` may name besides
-    /// `auto`.
+    /// Checks the name and the spec; `catalog_names` are the variants `spec.variant` may
+    /// name besides `auto`. Node names are `<grid>-<ordinal>`, so the grid's name leaves
+    /// room for the highest ordinal's suffix.
     pub fn validate(&self, catalog_names: &[&str]) -> Result<(), InvalidSpec> {
-        into_result("StorageGrid", self.spec.field_errors(catalog_names))
+        let highest_ordinal = self.spec.replicas.max(1) - 1;
+        let suffix = format!("-{highest_ordinal}").len();
+        let mut errors = name_errors(&self.metadata, MAX_LABEL_LENGTH - suffix);
+        errors.extend(self.spec.field_errors(catalog_names));
+        into_result("StorageGrid", errors)
     }
 }
 
 impl StorageNode {
-    /// Checks the spec; `spec.variant` must be one of `catalog_names`.
+    /// Checks the name and the spec; `spec.variant` must be one of `catalog_names`.
     pub fn validate(&self, catalog_names: &[&str]) -> Result<(), InvalidSpec> {
-        into_result("StorageNode", self.spec.field_errors(catalog_names))
+        let mut errors = name_errors(&self.metadata, MAX_LABEL_LENGTH);
+        errors.extend(self.spec.field_errors(catalog_names));
+        into_result("StorageNode", errors)
     }
+}
+
+/// `metadata.name` must be a DNS-1123 label of at most `max_length` characters: it names
+/// Pods, Services, containers, volumes and directories.
+fn name_errors(metadata: &ObjectMeta, max_length: usize) -> Vec<FieldError> {
+    let name = metadata.name.as_deref().unwrap_or_default();
+    if is_dns_label(name, max_length) {
+        return Vec::new();
+    }
+    let expected = format!(
+        "a DNS-1123 label of 1 to {max_length} characters: lowercase letters, digits and '-', \
+         starting and ending with a letter or digit (e.g. `local`)"
+    );
+    vec![error("metadata.name", quoted(name), &expected)]
+}
+
+/// Whether `name` is a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`) of at most
+/// `max_length` characters.
+pub fn is_dns_label(name: &str, max_length: usize) -> bool {
+    let alphanumeric = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    (1..=max_length).contains(&bytes.len())
+        && bytes.iter().all(|&b| alphanumeric(b) || b == b'-')
+        && bytes.first().copied().is_some_and(alphanumeric)
+        && bytes.last().copied().is_some_and(alphanumeric)
 }
 
 fn into_result(kind: &'static str, errors: Vec<FieldError>) -> Result<(), InvalidSpec> {
@@ -84,6 +123,7 @@ impl StorageGridSpec {
         check_variant_policy(self, &mut errors);
         check_placement(&self.placement, &mut errors);
         check_storage(&self.storage, &mut errors);
+        check_resources(self.resources.as_ref(), &mut errors);
         check_vector(&self.vector, &mut errors);
         check_ports(&self.ports, &mut errors);
         errors
@@ -104,6 +144,7 @@ impl StorageNodeSpec {
         check_image(&self.image, &mut errors);
         check_vector(&self.vector, &mut errors);
         check_storage(&self.storage, &mut errors);
+        check_resources(self.resources.as_ref(), &mut errors);
         check_ports(&self.ports, &mut errors);
         errors
     }
@@ -151,12 +192,33 @@ fn check_placement(placement: &PlacementSpec, errors: &mut Vec<FieldError>) {
 }
 
 fn check_storage(storage: &StorageSpec, errors: &mut Vec<FieldError>) {
-    if !is_quantity(&storage.size) {
-        errors.push(error(
-            "spec.storage.size",
-            quoted(&storage.size),
-            "a Kubernetes quantity such as 10Gi or 500M",
-        ));
+    check_quantity("spec.storage.size", &storage.size, errors);
+}
+
+/// Every request and limit is a quantity; the local agent enforces `limits.memory` in
+/// bytes, and a value it cannot read must not start a grid without a limit.
+fn check_resources(resources: Option<&ResourceRequirements>, errors: &mut Vec<FieldError>) {
+    let Some(resources) = resources else {
+        return;
+    };
+    for (section, quantities) in [
+        ("requests", resources.requests.as_ref()),
+        ("limits", resources.limits.as_ref()),
+    ] {
+        for (resource, quantity) in quantities.into_iter().flatten() {
+            let path = format!("spec.resources.{section}.{resource}");
+            check_quantity(&path, &quantity.0, errors);
+        }
+    }
+}
+
+fn check_quantity(path: &str, text: &str, errors: &mut Vec<FieldError>) {
+    if let Err(problem) = quantity_value(text) {
+        let expected = match problem {
+            QuantityError::Syntax { .. } => QUANTITY_FORMS.to_owned(),
+            QuantityError::TooLarge { .. } => format!("at most {} units", u64::MAX),
+        };
+        errors.push(error(path, quoted(text), &expected));
     }
 }
 
@@ -185,68 +247,6 @@ fn check_ports(ports: &PortsSpec, errors: &mut Vec<FieldError>) {
     }
 }
 
-/// Bytes of a Kubernetes memory quantity (`512Mi`, `2G`, `1000`); `None` for fractions of
-/// a byte or unknown suffixes.
-pub fn quantity_bytes(text: &str) -> Option<u64> {
-    const SUFFIXES: [(&str, u64); 12] = [
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("Pi", 1 << 50),
-        ("Ei", 1 << 60),
-        ("k", 1_000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-        ("P", 1_000_000_000_000_000),
-        ("E", 1_000_000_000_000_000_000),
-    ];
-    let (number, scale) = SUFFIXES
-        .iter()
-        .find_map(|(suffix, scale)| text.strip_suffix(suffix).map(|n| (n, *scale)))
-        .unwrap_or((text, 1));
-    let value: f64 = number.parse().ok()?;
-    (value >= 0.0).then_some((value * scale as f64) as u64)
-}
-
-/// Whether `text` is a Kubernetes quantity: a non-negative decimal number with an optional
-/// binary (`Ki`..`Ei`), decimal (`k`..`E`, `m`) or exponent (`e3`) suffix.
-pub fn is_quantity(text: &str) -> bool {
-    let number_end = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(number_end);
-    is_decimal(number) && is_quantity_suffix(suffix)
-}
-
-fn is_decimal(number: &str) -> bool {
-    let mut parts = number.split('.');
-    let whole = parts.next().unwrap_or_default();
-    let fraction = parts.next();
-    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    parts.next().is_none()
-        && digits(whole)
-        && fraction.is_none_or(digits)
-        && (!whole.is_empty() || fraction.is_some_and(|f| !f.is_empty()))
-}
-
-fn is_quantity_suffix(suffix: &str) -> bool {
-    const SUFFIXES: [&str; 14] = [
-        "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E",
-    ];
-    if SUFFIXES.contains(&suffix) {
-        return true;
-    }
-    let exponent = suffix
-        .strip_prefix('e')
-        .or_else(|| suffix.strip_prefix('E'));
-    exponent.is_some_and(|e| {
-        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
-        !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
-    })
-}
-
 fn error(path: &str, value: impl fmt::Display, expected: &str) -> FieldError {
     FieldError {
         path: path.to_owned(),
@@ -259,7 +259,11 @@ fn quoted(value: &str) -> String {
     format!("{value:?}")
 }
 
-fn list(names: &[&str]) -> String {
-    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+/// Names in backticks, comma-separated: `` `a`, `b` ``.
+pub(crate) fn list<T: AsRef<str>>(names: impl IntoIterator<Item = T>) -> String {
+    let quoted: Vec<String> = names
+        .into_iter()
+        .map(|name| format!("`{}`", name.as_ref()))
+        .collect();
     quoted.join(", ")
 }

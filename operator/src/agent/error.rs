@@ -16,17 +16,10 @@ pub enum AgentError {
     },
     // The parse error is part of the message rather than a `source`, so the error chain
     // does not print it twice.
-    #[error("{}: {error}{hint}", path.display())]
-    Manifest {
-        path: PathBuf,
-        error: ManifestError,
-        /// What the schema accepts where the manifest went wrong.
-        hint: String,
-    },
+    #[error("{}: {error}", path.display())]
+    Manifest { path: PathBuf, error: ManifestError },
     #[error("{}: {error}", path.display())]
     InvalidGrid { path: PathBuf, error: InvalidSpec },
-    #[error("{}: metadata.name is missing, expected the grid's name (e.g. `local`)", path.display())]
-    MissingName { path: PathBuf },
     #[error("agent config {}: {message}", path.display())]
     Config { path: PathBuf, message: String },
     #[error("grid {grid} cannot place {ordinals}: {reason}")]

@@ -30,7 +30,7 @@ use sutra_core::labels;
 
 use super::identity::{STORAGE_IDENTITY, VARIANT_RULES_CONFIG_MAP};
 use crate::controller::{MANAGER_NAME, SPEC_HASH_ANNOTATION};
-use sutra_core::crd::quantity_bytes;
+use sutra_core::crd::quantity_value;
 
 /// Name of the storage container.
 pub const CONTAINER: &str = "sutra-storage";
@@ -331,7 +331,7 @@ fn startup_probe(node: &StorageNode) -> Probe {
 
 /// Attempts that cover 60 s plus 5 s per GiB of `size`, at one per `period` seconds.
 pub fn startup_failure_threshold(size: &str, period: i32) -> i32 {
-    let gib = quantity_bytes(size).unwrap_or_default().div_ceil(1 << 30);
+    let gib = quantity_value(size).unwrap_or_default().div_ceil(1 << 30);
     let seconds = STARTUP_BASE_SECONDS + STARTUP_SECONDS_PER_GIB * gib;
     let attempts = seconds.div_ceil(u64::from(period.max(1).unsigned_abs()));
     i32::try_from(attempts).unwrap_or(i32::MAX)
