@@ -31,9 +31,15 @@ pub enum AgentError {
     #[error("{0}")]
     Ports(String),
     #[error(
-        "grid {grid} is already run by an agent (pid {pid}); see `sutra-grid agent status`, or stop it with `sutra-grid agent down`"
+        "grid {grid} is already run by an agent (pid {pid}); see `{status}`, or stop it with `{down}`"
     )]
-    AlreadyRunning { grid: String, pid: u32 },
+    AlreadyRunning {
+        grid: String,
+        pid: u32,
+        /// The `agent status` and `agent down` commands for this grid.
+        status: String,
+        down: String,
+    },
     #[error("{0}")]
     NoGrid(String),
     #[error("nodes did not become ready within {seconds}s, so the grid was stopped:\n{details}")]

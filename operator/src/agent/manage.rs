@@ -11,6 +11,7 @@ use super::error::{AgentError, AgentResult};
 use super::record::{AgentRecord, DataRecord, remove_file};
 use super::supervisor::stop_all;
 use super::table::render_table;
+use super::words::{agent_command, nodes};
 use crate::backend::process::{GridDir, ProcessId};
 use crate::backend::{Backend, NodeStatus};
 
@@ -62,9 +63,12 @@ fn open_grid(state_dir: &Path, grid: &str) -> AgentResult<(Option<AgentRecord>, 
     let record = AgentRecord::load(&dir)?;
     if record.is_none() && !dir.state_file().exists() {
         let kept = if DataRecord::path(&dir).exists() {
-            "; its data is kept (`sutra-grid agent down --purge` deletes it)"
+            format!(
+                "; its data is kept (`{}` deletes it)",
+                agent_command("down --purge", state_dir, grid)
+            )
         } else {
-            ""
+            String::new()
         };
         return Err(AgentError::NoGrid(format!(
             "grid {grid} is not running{kept}; start it with `sutra-grid agent up -f grid.yaml`"
@@ -181,9 +185,6 @@ pub async fn down(
             dir.root().display()
         )));
     }
-    if let Some(supervisor) = record.as_ref().and_then(AgentRecord::live_supervisor) {
-        stop_supervisor(supervisor).await?;
-    }
     let grace = grace.unwrap_or_else(|| {
         Duration::from_secs(
             record
@@ -193,9 +194,21 @@ pub async fn down(
                 }),
         )
     });
-    let mut stopped = 0;
+    // Counted first: a foreground supervisor stops the nodes itself when signalled.
+    let mut running = 0;
     for backend in &backends {
-        stopped += stop_all(backend, grace, purge).await?;
+        running += backend
+            .list()
+            .await?
+            .iter()
+            .filter(|node| node.pid.is_some())
+            .count();
+    }
+    if let Some(supervisor) = record.as_ref().and_then(AgentRecord::live_supervisor) {
+        stop_supervisor(supervisor).await?;
+    }
+    for backend in &backends {
+        stop_all(backend, grace, purge).await?;
         if purge {
             backend.purge_leftovers().await?;
         }
@@ -207,12 +220,15 @@ pub async fn down(
     if purge {
         remove_dir(dir.root())?;
         Ok(format!(
-            "grid {grid}: stopped {stopped} nodes and deleted {locations} and {}\n",
+            "grid {grid}: stopped {} and deleted {locations} and {}\n",
+            nodes(running),
             dir.root().display()
         ))
     } else {
         Ok(format!(
-            "grid {grid}: stopped {stopped} nodes; data kept in {locations} (delete it with `down --purge`)\n"
+            "grid {grid}: stopped {}; data kept in {locations} (delete it with `{}`)\n",
+            nodes(running),
+            agent_command("down --purge", state_dir, grid)
         ))
     }
 }

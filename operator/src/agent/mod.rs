@@ -19,6 +19,7 @@ mod record;
 mod supervisor;
 mod table;
 mod up;
+mod words;
 
 pub use backends::{AgentBackend, BackendKind, open_backend};
 pub use backoff::Backoff;

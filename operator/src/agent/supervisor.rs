@@ -178,7 +178,7 @@ async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch)
         let now = Instant::now();
         let delay = watch.backoff.exited(now);
         watch.restart_at = Some(now + delay);
-        log_line(&format!("{} exited; restarting in {delay:?}", spec.name));
+        log_line(&format!("{} exited; {}", spec.name, restart_words(delay)));
     }
     let now = Instant::now();
     if watch.restart_at.is_some_and(|due| now < due) {
@@ -223,6 +223,15 @@ pub async fn stop_all<B: Backend>(backend: &B, grace: Duration, purge: bool) -> 
         backend.remove(&node.name, purge).await?;
     }
     Ok(nodes.len())
+}
+
+/// `restarting now` or `restarting in 400 ms` / `in 30 s`.
+fn restart_words(delay: Duration) -> String {
+    match delay.as_millis() {
+        0 => "restarting now".to_owned(),
+        millis @ 1..1000 => format!("restarting in {millis} ms"),
+        _ => format!("restarting in {} s", delay.as_secs_f32()),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

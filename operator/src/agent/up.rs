@@ -19,6 +19,7 @@ use super::grid::{grid_name, load_grid, local_host, node_specs, plan_local};
 use super::metrics;
 use super::progress::wait_until_ready;
 use super::record::{AgentRecord, DataRecord};
+use super::words::{agent_command, nodes};
 use super::supervisor::{
     log_line, shutdown_signal, start_nodes, stop_all, stop_changed, supervise,
 };
@@ -56,6 +57,8 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
     let previous = AgentRecord::load(&dir)?;
     if let Some(supervisor) = previous.as_ref().and_then(AgentRecord::live_supervisor) {
         return Err(AgentError::AlreadyRunning {
+            status: agent_command("status", &settings.state_dir, &name),
+            down: agent_command("down", &settings.state_dir, &name),
             grid: name,
             pid: supervisor.pid,
         });
@@ -172,9 +175,10 @@ async fn up_foreground(
     result?;
     stopped?;
     println!(
-        "grid {} stopped; data kept in {} (`sutra-grid agent down --purge` deletes it)",
+        "grid {} stopped; data kept in {} (`{}` deletes it)",
         record.grid,
-        backend.data_location()
+        backend.data_location(),
+        agent_command("down --purge", &settings.state_dir, &record.grid)
     );
     Ok(())
 }
@@ -209,9 +213,9 @@ async fn supervise_until_signal<B: Backend>(
 
 fn print_ready(record: &AgentRecord, elapsed: Duration) {
     println!(
-        "grid {}: {} nodes ready in {} ms; metrics on http://{}/metrics",
+        "grid {}: {} ready in {} ms; metrics on http://{}/metrics",
         record.grid,
-        record.nodes.len(),
+        nodes(record.nodes.len()),
         elapsed.as_millis(),
         record.metrics_addr
     );
@@ -260,9 +264,10 @@ async fn up_detached(
     }
     print_ready(&record, started.elapsed());
     println!(
-        "supervisor pid {} runs in the background (log {}); stop with `sutra-grid agent down`",
+        "supervisor pid {} runs in the background (log {}); stop with `{}`",
         child.id(),
-        log.display()
+        log.display(),
+        agent_command("down", &settings.state_dir, &record.grid)
     );
     Ok(())
 }
@@ -327,11 +332,14 @@ pub async fn supervise_detached(state_dir: &Path, grid: &str) -> AgentResult<()>
     let server = tokio::spawn(metrics::serve(listener, Arc::clone(&backend)));
     start_nodes(&*backend, &record.nodes).await?;
     log_line(&format!(
-        "supervising {} nodes of grid {grid}",
-        record.nodes.len()
+        "supervising {} of grid {grid}",
+        nodes(record.nodes.len())
     ));
     supervise(&*backend, &record.nodes, shutdown_signal()).await;
-    log_line("supervisor stopping; nodes keep running until `sutra-grid agent down`");
+    log_line(&format!(
+        "supervisor stopping; nodes keep running until `{}`",
+        agent_command("down", state_dir, grid)
+    ));
     server.abort();
     Ok(())
 }
