@@ -160,7 +160,7 @@ fn intel_xeon_whose_os_disabled_avx512_falls_back_to_level_3() {
     assert_eq!(report.simd, [Sse42, Avx, Avx2, Fma]);
     assert_eq!(report.cpu.x86_64_level, Some(3));
     let config = derive(&report);
-    assert_eq!(config.variant, "x86-64-v3");
+    assert_eq!(config.best_variant, "x86-64-v3");
     assert_eq!(config.opt_level, OptLevel::Simd256);
     assert_eq!(config.simd_alignment, 32);
     let selection = VariantCatalog::builtin().best_for_host(&report);
@@ -320,7 +320,7 @@ fn graviton3_guest_without_sve_falls_back_to_graviton2() {
     assert_eq!(report.simd, [Neon, Dotprod, I8mm, Lse]);
     assert_eq!(report.sve_vector_bytes, None);
     let config = derive(&report);
-    assert_eq!(config.variant, "graviton2");
+    assert_eq!(config.best_variant, "graviton2");
     assert_eq!(config.simd_alignment, 16);
 }
 
@@ -659,7 +659,7 @@ fn empty_root_degrades_to_safe_defaults() {
         }
     );
     let config = derive(&report);
-    assert_eq!(config.variant, "universal");
+    assert_eq!(config.best_variant, "universal");
     assert_eq!(config.opt_level, OptLevel::Baseline);
     assert_eq!(config.compression, Compression::Int8);
 }
@@ -703,7 +703,7 @@ fn live_detection_on_this_machine_agrees_with_the_live_probes() {
     assert_eq!(config.page_size, report.page_size);
     assert!(
         VariantCatalog::builtin()
-            .missing_features(&config.variant, &report)
+            .missing_features(&config.best_variant, &report)
             .is_empty()
     );
 }

@@ -86,6 +86,45 @@ fn detect_table_shows_every_field_and_the_best_variant() {
 }
 
 #[test]
+fn detect_json_holds_everything_the_table_shows() {
+    let table = stdout(&sutra_storage(&["detect"]));
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&sutra_storage(&["detect", "--output", "json"]))).unwrap();
+    let row = |key: &str| {
+        let line = table
+            .lines()
+            .find(|line| line.starts_with(&format!("{key}  ")))
+            .unwrap_or_else(|| panic!("no {key} row in\n{table}"));
+        line[key.len()..].trim().to_string()
+    };
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    for (key, pointer) in [
+        ("summary", "/summary"),
+        ("built as", "/builtVariant"),
+        ("best variant", "/bestVariant"),
+        ("why", "/bestVariantReason"),
+        ("simd alignment", "/config/simdAlignment"),
+        ("segment bytes", "/config/segmentBytes"),
+        ("huge pages", "/config/hugePages"),
+        ("compression", "/config/compression"),
+        ("page size", "/pageSize"),
+    ] {
+        let value = json
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{pointer} missing from {json}"));
+        assert_eq!(text(value), row(key), "{key} vs {pointer}");
+    }
+    assert_eq!(json["config"]["bestVariant"], json["bestVariant"]);
+    assert!(
+        json.get("variant").is_none(),
+        "an unnamed variant in {json}"
+    );
+}
+
+#[test]
 fn an_unknown_output_format_is_a_usage_error() {
     let output = sutra_storage(&["detect", "--output", "xml"]);
     assert_eq!(output.status.code(), Some(2));

@@ -364,7 +364,7 @@ async fn platform_serves_the_detected_report_and_the_variant_verdict() {
     let config: PlatformConfig = serde_json::from_str(&reply.config_json).unwrap();
     assert_eq!(config.page_size, report.page_size);
     assert_eq!(reply.variant, "universal");
-    assert_eq!(reply.best_variant, config.variant);
+    assert_eq!(reply.best_variant, config.best_variant);
     // universal is every chain's last fallback, so it always matches.
     assert!(reply.variant_matched, "{}", reply.variant_message);
     node.server.shutdown().await.unwrap();

@@ -127,7 +127,11 @@ fn unknown_field(schema: &Json, path: &str) -> FieldError {
     } else {
         format!("one of the fields {}", list(known))
     };
-    field_error(path.to_owned(), format!("an unknown field `{name}`"), expected)
+    field_error(
+        path.to_owned(),
+        format!("an unknown field `{name}`"),
+        expected,
+    )
 }
 
 fn field_error(path: String, value: String, expected: String) -> FieldError {

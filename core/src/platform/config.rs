@@ -75,8 +75,9 @@ pub struct PlatformConfig {
     /// Whether to `madvise(MADV_HUGEPAGE)` segment mappings.
     pub huge_pages: bool,
     pub compression: Compression,
-    /// The best image variant for this host.
-    pub variant: String,
+    /// The variant this host should run: the best of the catalog for its hardware (not
+    /// the one this binary was built as, which the `Platform` RPC's `variant` names).
+    pub best_variant: String,
     pub opt_level: OptLevel,
     /// Cache line in bytes, for padding shared counters.
     pub cache_line: u32,
@@ -92,7 +93,7 @@ impl PlatformConfig {
             segment_bytes,
             huge_pages: huge_pages(report, segment_bytes),
             compression: compression(report),
-            variant: catalog.best_for_host(report).variant,
+            best_variant: catalog.best_for_host(report).variant,
             opt_level,
             cache_line: report.cache_line,
         }

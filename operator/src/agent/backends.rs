@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{AgentError, AgentResult};
 use super::supervisor::log_line;
 use crate::backend::docker::{DockerBackend, DockerNetwork, NetworkSetting, volume_name};
-use crate::backend::process::{ProcessBackend, locate_storage_bin};
+use crate::backend::process::{ProcessBackend, built_variant, locate_storage_bin};
 use crate::backend::{
     Backend, BackendResult, ExitFeed, MemoryKill, NodeHandle, NodeSpec, NodeStatus,
 };
@@ -86,6 +86,16 @@ impl AgentBackend {
         match self {
             AgentBackend::Process(backend) => Some(backend.storage_bin()),
             AgentBackend::Docker(_) => None,
+        }
+    }
+
+    /// The variant every node of this backend runs, whatever the plan picked: the one the
+    /// process backend's `sutra-storage` was built as. `None` for Docker, whose nodes run
+    /// the image of their planned variant.
+    pub fn built_variant(&self) -> AgentResult<Option<String>> {
+        match self {
+            AgentBackend::Process(backend) => Ok(Some(built_variant(backend.storage_bin())?)),
+            AgentBackend::Docker(_) => Ok(None),
         }
     }
 

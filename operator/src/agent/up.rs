@@ -19,10 +19,10 @@ use super::grid::{grid_name, load_grid, local_host, node_specs, plan_local};
 use super::metrics;
 use super::progress::wait_until_ready;
 use super::record::{AgentRecord, DataRecord};
-use super::words::{agent_command, nodes};
 use super::supervisor::{
     log_line, shutdown_signal, start_nodes, stop_all, stop_changed, supervise,
 };
+use super::words::{agent_command, nodes};
 use crate::backend::process::{GridDir, ProcessId, check_port_free, last_lines};
 use crate::backend::{Backend, NodeSpec};
 use crate::plan::ExistingNode;
@@ -75,13 +75,14 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
         .collect();
     let rules = VariantRules::load(settings.variant_rules.as_deref())?;
     let plan = plan_local(&grid, &host, &existing, &rules.catalog)?;
-    let nodes = node_specs(
+    let mut nodes = node_specs(
         &grid,
         &plan,
         &dir,
         settings.port_base,
         settings.variant_rules.as_deref(),
     )?;
+    let built = backend.built_variant()?;
     let running_names: Vec<&str> = running
         .iter()
         .filter(|node| node.pid.is_some())
@@ -93,6 +94,18 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
             "{} planned with variant {}: {}",
             node.name, node.variant, node.reason
         ));
+    }
+    if let Some(built) = built {
+        log_line(&format!(
+            "the process backend runs {} on every node, built as variant {built}",
+            backend
+                .storage_bin()
+                .unwrap_or(Path::new("sutra-storage"))
+                .display()
+        ));
+        for node in &mut nodes {
+            node.variant.clone_from(&built);
+        }
     }
 
     DataRecord::add(&dir, settings.backend)?;

@@ -61,9 +61,12 @@ pub struct NodeHandle {
 pub struct NodePlatform {
     /// One line for a table column, e.g. `Neoverse-V1 arm64 sve 64KiB`.
     pub summary: String,
-    /// The variant the node runs as (the one its binary was built as, or `--variant`).
+    /// The variant the node runs as: the plan's pick when the backend declares it
+    /// (`--variant`), else the one its binary was built as.
     pub variant: String,
-    /// Best variant for the detected hardware.
+    /// The variant its binary was built as.
+    pub built_variant: String,
+    /// The variant this host should run: the best for the detected hardware.
     pub best_variant: String,
     /// Whether the running variant is the best one or an allowed fallback.
     pub variant_matched: bool,

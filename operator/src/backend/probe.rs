@@ -99,6 +99,7 @@ pub async fn platform(grpc_addr: SocketAddr) -> Result<NodePlatform, String> {
         best_variant: response.best_variant,
         variant_matched: response.variant_matched,
         variant_message: response.variant_message,
+        built_variant: response.built_variant,
         report,
     })
 }

@@ -434,6 +434,39 @@ impl Backend for ProcessBackend {
     }
 }
 
+/// The variant `storage_bin` was built as, from its `detect --output json` (a few
+/// milliseconds): every process node runs that build, whatever variant the plan picked.
+pub fn built_variant(storage_bin: &Path) -> BackendResult<String> {
+    let context = || {
+        format!(
+            "asking {} which variant it was built as",
+            storage_bin.display()
+        )
+    };
+    let output = std::process::Command::new(storage_bin)
+        .args(["detect", "--output", "json"])
+        .output()
+        .map_err(|error| BackendError::io(context(), error))?;
+    let detected: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .ok()
+        .filter(|_| output.status.success())
+        .ok_or_else(|| BackendError::Engine {
+            backend: "process",
+            message: format!(
+                "{}: {}",
+                context(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        })?;
+    detected["builtVariant"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| BackendError::Engine {
+            backend: "process",
+            message: format!("{}: its detect output names no builtVariant", context()),
+        })
+}
+
 /// The `sutra-storage serve` arguments for a node.
 ///
 /// No `--variant`: a process runs the one `sutra-storage` binary that was built here, which

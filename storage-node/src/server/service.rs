@@ -9,6 +9,7 @@ use std::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
+use crate::config::build_variant;
 use crate::metrics::Metrics;
 use crate::proto::storage_server::Storage;
 use crate::proto::{
@@ -214,6 +215,7 @@ impl StorageService {
             best_variant: platform.verdict.best.clone(),
             variant_matched: platform.verdict.matched,
             variant_message: platform.verdict.message.clone(),
+            built_variant: build_variant().to_owned(),
         })
     }
 }

@@ -121,7 +121,7 @@ pub(crate) mod tests {
         let status = PlatformStatus::new(graviton3(), "universal", catalog);
         let best = catalog.best_for_host(&graviton3()).variant;
         assert_eq!(status.verdict.best, best);
-        assert_eq!(status.config.variant, best);
+        assert_eq!(status.config.best_variant, best);
         assert_eq!(status.metric_labels("neon").variant, "universal");
         assert_eq!(status.metric_labels("neon").thp, "madvise");
     }
