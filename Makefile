@@ -7,13 +7,25 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: test test-rust test-manifests test-chart test-readme chart-files lint fmt crds bench deps-python
+.PHONY: test test-rust test-manifests test-chart test-readme chart-files lint fmt crds bench deps-python e2e-image
 
 ## test: every test of the workspace (Rust unit, integration, e2e) and the manifest checks.
 test: test-rust test-manifests test-chart test-readme
 
-test-rust: deps-python
+test-rust: deps-python e2e-image
 	$(CARGO) test --workspace --all-targets --no-fail-fast
+
+## e2e-image: the image sutra-storage:<version>-universal the Docker backend tests run,
+## built once here (scripts/build-image.sh: a static release build under
+## target/x86_64-unknown-linux-gnu/ or aarch64-..., and target/image/); the tests only
+## rebuild it when it is older than its binaries. Skipped without a Docker engine. It stays
+## in the engine: `docker image rm sutra-storage:0.1.0-universal` removes it.
+e2e-image: deps-python
+	@if docker info >/dev/null 2>&1; then \
+		PYTHON=$(PYTHON) scripts/build-image.sh universal; \
+	else \
+		echo "e2e-image skipped: no Docker engine"; \
+	fi
 
 ## deps-python: the project venv (.venv/) with scripts/requirements.txt; redone when that file changes.
 deps-python: $(VENV)/.installed
