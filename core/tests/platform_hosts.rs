@@ -142,7 +142,7 @@ fn intel_xeon_with_avx512_on_ec2_m6i() {
             segment_bytes: 64 * MIB,
             huge_pages: true,
             compression: Compression::None,
-            variant: "x86-64-v4".into(),
+            best_variant: "x86-64-v4".into(),
             opt_level: OptLevel::Simd512,
             cache_line: 64,
         }
@@ -211,7 +211,7 @@ fn amd_epyc_with_avx2_and_no_avx512_on_a_cgroup_v1_host() {
             segment_bytes: 64 * MIB,
             huge_pages: true,
             compression: Compression::None,
-            variant: "x86-64-v3".into(),
+            best_variant: "x86-64-v3".into(),
             opt_level: OptLevel::Simd256,
             cache_line: 64,
         }
@@ -262,7 +262,7 @@ fn graviton2_on_ec2_m6g() {
             segment_bytes: 64 * MIB,
             huge_pages: true,
             compression: Compression::None,
-            variant: "graviton2".into(),
+            best_variant: "graviton2".into(),
             opt_level: OptLevel::Simd128,
             cache_line: 64,
         }
@@ -302,7 +302,7 @@ fn graviton3_on_ec2_m7g_with_a_64k_page_kernel() {
             segment_bytes: 64 * MIB,
             huge_pages: false,
             compression: Compression::None,
-            variant: "graviton3".into(),
+            best_variant: "graviton3".into(),
             opt_level: OptLevel::Simd256,
             cache_line: 64,
         }
@@ -356,7 +356,7 @@ fn graviton4_on_ec2_r8g() {
             segment_bytes: 64 * MIB,
             huge_pages: true,
             compression: Compression::None,
-            variant: "graviton4".into(),
+            best_variant: "graviton4".into(),
             opt_level: OptLevel::Simd128,
             cache_line: 64,
         }
@@ -395,7 +395,7 @@ fn raspberry_pi_4() {
             segment_bytes: 16 * MIB,
             huge_pages: true,
             compression: Compression::Int8,
-            variant: "pi4".into(),
+            best_variant: "pi4".into(),
             opt_level: OptLevel::Simd128,
             cache_line: 64,
         }
@@ -435,7 +435,7 @@ fn raspberry_pi_5_with_a_16k_page_kernel() {
             segment_bytes: 16 * MIB,
             huge_pages: false,
             compression: Compression::Int8,
-            variant: "pi5".into(),
+            best_variant: "pi5".into(),
             opt_level: OptLevel::Simd128,
             cache_line: 64,
         }
@@ -473,7 +473,7 @@ fn generic_cortex_a53_board_runs_universal() {
             segment_bytes: 4 * MIB,
             huge_pages: false,
             compression: Compression::Int8,
-            variant: "universal".into(),
+            best_variant: "universal".into(),
             opt_level: OptLevel::Simd128,
             cache_line: 64,
         }
@@ -569,7 +569,7 @@ fn apple_m2_from_sysctl_runs_universal() {
             segment_bytes: 64 * MIB,
             huge_pages: false,
             compression: Compression::None,
-            variant: "universal".into(),
+            best_variant: "universal".into(),
             opt_level: OptLevel::Simd128,
             cache_line: 128,
         }
@@ -622,7 +622,7 @@ fn container_with_a_cgroup_v2_memory_limit() {
             segment_bytes: 4 * MIB,
             huge_pages: false,
             compression: Compression::Int8,
-            variant: "x86-64-v3".into(),
+            best_variant: "x86-64-v3".into(),
             opt_level: OptLevel::Simd256,
             cache_line: 64,
         }

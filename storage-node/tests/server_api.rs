@@ -365,6 +365,13 @@ async fn platform_serves_the_detected_report_and_the_variant_verdict() {
     assert_eq!(config.page_size, report.page_size);
     assert_eq!(reply.variant, "universal");
     assert_eq!(reply.best_variant, config.best_variant);
+    assert_eq!(reply.built_variant, "universal");
+    let config_json: serde_json::Value = serde_json::from_str(&reply.config_json).unwrap();
+    assert_eq!(config_json["bestVariant"], reply.best_variant.as_str());
+    assert!(
+        config_json.get("variant").is_none(),
+        "configJson names a variant without saying which: {config_json}"
+    );
     // universal is every chain's last fallback, so it always matches.
     assert!(reply.variant_matched, "{}", reply.variant_message);
     node.server.shutdown().await.unwrap();

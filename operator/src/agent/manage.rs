@@ -295,7 +295,10 @@ mod tests {
         let error = open_grid(temp.path(), "kept").unwrap_err().to_string();
         assert_eq!(
             error,
-            "grid kept is not running; its data is kept (`sutra-grid agent down --purge` deletes it); start it with `sutra-grid agent up -f grid.yaml`"
+            format!(
+                "grid kept is not running; its data is kept (`sutra-grid agent down --purge --state-dir {} --grid kept` deletes it); start it with `sutra-grid agent up -f grid.yaml`",
+                temp.path().display()
+            )
         );
         let backends = grid_backends(temp.path(), "kept", None).unwrap();
         let kinds: Vec<BackendKind> = backends.iter().map(AgentBackend::kind).collect();

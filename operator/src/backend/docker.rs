@@ -50,7 +50,7 @@ pub use container::{
 pub use engine::{DEFAULT_SOCKET, DockerError, build_command, local_socket};
 pub use network::{DockerNetwork, NetworkSetting};
 
-use self::container::Liveness;
+use self::container::{Carried, Liveness};
 use super::process::check_port_free;
 use super::{
     Backend, BackendError, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus, probe,
@@ -296,14 +296,14 @@ impl DockerBackend {
     async fn create_pause_and_node(
         &self,
         spec: &NodeSpec,
-        prior_restarts: u32,
+        carried: &Carried,
     ) -> BackendResult<String> {
         let pause = self.pause_name(&spec.name);
         self.create(spec, &pause, container::pause_body(spec))
             .await?;
         let (started, created) = tokio::join!(self.start(spec, &pause), async {
             self.create_volume(spec).await?;
-            self.create_node(spec, prior_restarts).await
+            self.create_node(spec, carried).await
         });
         match started.and(created) {
             Ok(id) => Ok(id),
@@ -322,9 +322,9 @@ impl DockerBackend {
         Ok(removed_container || removed_pause)
     }
 
-    async fn create_node(&self, spec: &NodeSpec, prior_restarts: u32) -> BackendResult<String> {
+    async fn create_node(&self, spec: &NodeSpec, carried: &Carried) -> BackendResult<String> {
         let name = self.container_name(&spec.name);
-        let body = container::create_body(spec, prior_restarts, self.network);
+        let body = container::create_body(spec, carried, self.network);
         self.create(spec, &name, body).await
     }
 
@@ -401,7 +401,7 @@ impl DockerBackend {
             grpc_addr,
             metrics_addr,
             pid: container::host_pid(state),
-            last_termination: container::last_termination(state),
+            last_termination: container::last_termination(inspected),
             name,
         })
     }
@@ -443,7 +443,7 @@ impl Backend for DockerBackend {
             Liveness::of(pause.state.as_ref()) == Liveness::Running
                 && container::publishes(pause, spec)
         });
-        let mut prior_restarts = 0;
+        let mut carried = Carried::default();
         if let Some(existing) = existing {
             let node = Node {
                 container: existing,
@@ -457,7 +457,7 @@ impl Backend for DockerBackend {
             }
             // The dead container's restarts carry over into its successor, this one included.
             self.remove_container(&name).await?;
-            prior_restarts = container::restarts(&node.container).saturating_add(1);
+            carried = Carried::from_dead(&node.container);
         }
         let host = self.network == DockerNetwork::Host;
         if pause.is_some() && (host || !pause_serves) {
@@ -471,9 +471,9 @@ impl Backend for DockerBackend {
         }
         let id = if host || pause_serves {
             self.create_volume(spec).await?;
-            self.create_node(spec, prior_restarts).await?
+            self.create_node(spec, &carried).await?
         } else {
-            self.create_pause_and_node(spec, prior_restarts).await?
+            self.create_pause_and_node(spec, &carried).await?
         };
         if let Err(error) = self.start(spec, &name).await {
             // Containers that never served would block the next spawn under their names.

@@ -119,7 +119,7 @@ mod tests {
             segment_bytes: 64 << 20,
             huge_pages: true,
             compression: Compression::Int8,
-            variant: "x86-64-v3".into(),
+            best_variant: "x86-64-v3".into(),
             opt_level: OptLevel::Simd256,
             cache_line: 64,
         }

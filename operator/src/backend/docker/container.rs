@@ -34,6 +34,27 @@ pub const LABEL_VARIANT: &str = "sutra.variant";
 /// Restarts of earlier containers of this node, carried over when the agent recreates it
 /// (the engine's own `RestartCount` starts again at zero in each new container).
 pub const LABEL_PRIOR_RESTARTS: &str = "sutra.restarts";
+/// How the node's previous container ended (a [`Termination`] as JSON), carried over when
+/// the agent recreates it, so RESTARTS says how the last run ended as it does for process
+/// nodes.
+pub const LABEL_PRIOR_TERMINATION: &str = "sutra.last_termination";
+
+/// What a node's new container carries over from the one it replaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Carried {
+    pub restarts: u32,
+    pub last_termination: Option<Termination>,
+}
+
+impl Carried {
+    /// Carried over from `dead`, whose own end counts as one more restart.
+    pub fn from_dead(dead: &ContainerInspectResponse) -> Carried {
+        Carried {
+            restarts: restarts(dead).saturating_add(1),
+            last_termination: last_termination(dead),
+        }
+    }
+}
 /// The host ports of the node's gRPC and metrics servers (published by its pause
 /// container), kept on the node container so its addresses are known without the pause.
 pub const LABEL_GRPC_PORT: &str = "sutra.grpc_port";
@@ -82,17 +103,24 @@ pub fn volume_labels(grid: &str, node: &str) -> HashMap<String, String> {
     ])
 }
 
-/// Labels of a node container: the volume's plus role, variant, host ports and
-/// carried-over restarts.
-pub fn container_labels(spec: &NodeSpec, prior_restarts: u32) -> HashMap<String, String> {
+/// Labels of a node container: the volume's plus role, variant, host ports and what it
+/// carries over from its predecessor.
+pub fn container_labels(spec: &NodeSpec, carried: &Carried) -> HashMap<String, String> {
     let mut labels = volume_labels(&spec.grid, &spec.name);
     labels.extend([
         (LABEL_ROLE.to_owned(), ROLE_NODE.to_owned()),
         (LABEL_VARIANT.to_owned(), spec.variant.clone()),
         (LABEL_GRPC_PORT.to_owned(), spec.grpc_port.to_string()),
         (LABEL_METRICS_PORT.to_owned(), spec.metrics_port.to_string()),
-        (LABEL_PRIOR_RESTARTS.to_owned(), prior_restarts.to_string()),
+        (
+            LABEL_PRIOR_RESTARTS.to_owned(),
+            carried.restarts.to_string(),
+        ),
     ]);
+    if let Some(termination) = &carried.last_termination {
+        let json = serde_json::to_string(termination).expect("a termination serialises");
+        labels.insert(LABEL_PRIOR_TERMINATION.to_owned(), json);
+    }
     labels
 }
 
@@ -188,7 +216,7 @@ pub fn pause_body(spec: &NodeSpec) -> ContainerCreateBody {
 /// spawns it again.
 pub fn create_body(
     spec: &NodeSpec,
-    prior_restarts: u32,
+    carried: &Carried,
     network: DockerNetwork,
 ) -> ContainerCreateBody {
     let network_mode = match network {
@@ -198,7 +226,7 @@ pub fn create_body(
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd: Some(serve_command(spec, network)),
-        labels: Some(container_labels(spec, prior_restarts)),
+        labels: Some(container_labels(spec, carried)),
         host_config: Some(HostConfig {
             network_mode: Some(network_mode),
             mounts: Some(node_mounts(spec)),
@@ -372,16 +400,31 @@ pub fn started_at(state: Option<&ContainerState>) -> Option<DateTime<Utc>> {
     (started.timestamp() > 0).then(|| started.with_timezone(&Utc))
 }
 
-/// How the container's last run ended, while it is not running or being restarted (the
-/// engine no longer reports the previous run once the container runs again).
-pub fn last_termination(state: Option<&ContainerState>) -> Option<Termination> {
-    let state = state?;
-    if state.running == Some(true) && state.restarting != Some(true) {
-        return None;
-    }
+/// How the node's last run ended: this container's, else the one its predecessor carried
+/// over.
+pub fn last_termination(container: &ContainerInspectResponse) -> Option<Termination> {
+    engine_termination(container).or_else(|| {
+        label(container, LABEL_PRIOR_TERMINATION).and_then(|json| serde_json::from_str(json).ok())
+    })
+}
+
+/// How this container's last run ended, as the engine reports it. Once the engine has
+/// restarted the container (restart policy `on-failure`: only after a failed run) it keeps
+/// when that run ended but no longer its exit code.
+fn engine_termination(container: &ContainerInspectResponse) -> Option<Termination> {
+    let state = container.state.as_ref()?;
     let finished_at = DateTime::parse_from_rfc3339(state.finished_at.as_deref()?).ok()?;
     if finished_at.timestamp() <= 0 {
         return None;
+    }
+    if state.running == Some(true) && state.restarting != Some(true) {
+        let restarted = container.restart_count.is_some_and(|count| count > 0);
+        return restarted.then(|| Termination {
+            reason: TerminationReason::Error,
+            message: "failed; the engine restarted it".to_owned(),
+            exit_code: None,
+            finished_at: finished_at.with_timezone(&Utc),
+        });
     }
     let exit_code = state.exit_code.and_then(|code| i32::try_from(code).ok());
     let (reason, message) = if state.oom_killed == Some(true) {
@@ -505,7 +548,7 @@ mod tests {
 
     #[test]
     fn in_the_host_network_a_node_is_one_container_on_its_loopback_ports() {
-        let body = create_body(&spec(), 0, DockerNetwork::Host);
+        let body = create_body(&spec(), &Carried::default(), DockerNetwork::Host);
         let host = body.host_config.as_ref().unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("host"));
         assert_eq!(host.port_bindings, None);
@@ -536,7 +579,7 @@ mod tests {
 
     #[test]
     fn node_container_joins_its_pause_mounts_limits_and_restarts_on_failure() {
-        let body = create_body(&spec(), 2, DockerNetwork::Bridge);
+        let body = create_body(&spec(), &carried(2), DockerNetwork::Bridge);
         let labels = body.labels.as_ref().unwrap();
         assert_eq!(labels[LABEL_GRID], "true");
         assert_eq!(labels[LABEL_GRID_NAME], "demo");
@@ -616,7 +659,7 @@ mod tests {
         let mut spec = spec();
         spec.memory_limit = None;
         assert_eq!(
-            create_body(&spec, 0, DockerNetwork::Bridge)
+            create_body(&spec, &Carried::default(), DockerNetwork::Bridge)
                 .host_config
                 .unwrap()
                 .memory,
@@ -627,7 +670,7 @@ mod tests {
     #[test]
     fn restarts_add_carried_over_and_engine_counts() {
         let mut container = inspected(
-            &create_body(&spec(), 3, DockerNetwork::Host),
+            &create_body(&spec(), &carried(3), DockerNetwork::Host),
             ContainerState::default(),
         );
         container.restart_count = Some(2);
@@ -677,22 +720,39 @@ mod tests {
         assert_eq!(at.to_rfc3339(), "2026-11-23T09:27:24.558747834+00:00");
     }
 
-    #[test]
-    fn last_termination_while_down_names_an_oom_kill() {
-        let exited = |oom_killed, exit_code| ContainerState {
+    fn carried(restarts: u32) -> Carried {
+        Carried {
+            restarts,
+            last_termination: None,
+        }
+    }
+
+    fn with_state(state: ContainerState) -> ContainerInspectResponse {
+        inspected(
+            &create_body(&spec(), &Carried::default(), DockerNetwork::Host),
+            state,
+        )
+    }
+
+    fn exited(oom_killed: bool, exit_code: i64) -> ContainerState {
+        ContainerState {
             status: Some(ContainerStateStatusEnum::EXITED),
             running: Some(false),
             oom_killed: Some(oom_killed),
             exit_code: Some(exit_code),
             finished_at: Some("2026-11-23T09:27:24Z".to_owned()),
             ..Default::default()
-        };
-        let oom = last_termination(Some(&exited(true, 137))).unwrap();
+        }
+    }
+
+    #[test]
+    fn last_termination_while_down_names_an_oom_kill() {
+        let oom = last_termination(&with_state(exited(true, 137))).unwrap();
         assert_eq!(
             (oom.reason, oom.exit_code),
             (TerminationReason::OomKilled, Some(137))
         );
-        let crash = last_termination(Some(&exited(false, 1))).unwrap();
+        let crash = last_termination(&with_state(exited(false, 1))).unwrap();
         assert_eq!(
             (crash.reason, crash.message.as_str()),
             (TerminationReason::Error, "exited with code 1")
@@ -701,17 +761,46 @@ mod tests {
             running: Some(true),
             ..exited(true, 137)
         };
-        assert_eq!(last_termination(Some(&running)), None);
+        assert_eq!(last_termination(&with_state(running.clone())), None);
         let restarting = ContainerState {
             restarting: Some(true),
             ..running
         };
-        assert!(last_termination(Some(&restarting)).is_some());
+        assert!(last_termination(&with_state(restarting)).is_some());
         let never_ran = ContainerState {
             finished_at: Some("0001-01-01T00:00:00Z".to_owned()),
             ..exited(false, 0)
         };
-        assert_eq!(last_termination(Some(&never_ran)), None);
+        assert_eq!(last_termination(&with_state(never_ran)), None);
+    }
+
+    #[test]
+    fn a_run_the_engine_restarted_still_shows_when_it_failed() {
+        let mut container = with_state(ContainerState {
+            running: Some(true),
+            ..exited(false, 0)
+        });
+        container.restart_count = Some(1);
+        let last = last_termination(&container).unwrap();
+        assert_eq!(last.reason, TerminationReason::Error);
+        assert_eq!(last.finished_at.to_rfc3339(), "2026-11-23T09:27:24+00:00");
+    }
+
+    #[test]
+    fn a_recreated_container_carries_its_predecessors_end() {
+        let dead = with_state(exited(false, 137));
+        let carried = Carried::from_dead(&dead);
+        assert_eq!(carried.restarts, 1);
+        let successor = inspected(
+            &create_body(&spec(), &carried, DockerNetwork::Host),
+            ContainerState {
+                running: Some(true),
+                ..ContainerState::default()
+            },
+        );
+        let last = last_termination(&successor).unwrap();
+        assert_eq!(last, last_termination(&dead).unwrap());
+        assert_eq!(last.message, "exited with code 137");
     }
 
     #[test]
