@@ -422,10 +422,18 @@ async fn agent_runs_a_docker_grid() -> Result<()> {
         "figure: docker agent docker-kill -> respawned by the supervisor, ready: {} ms",
         stop.elapsed().as_millis()
     );
-    let restarts = agent.status()?[1]["restarts"].as_u64();
+    let status = agent.status()?;
+    let restarts = status[1]["restarts"].as_u64();
     ensure!(
         restarts >= Some(2),
         "node {name} counts {restarts:?} restarts after a crash and a respawn"
+    );
+    // As for a process node: RESTARTS says how the last run ended, though the engine
+    // forgot the container that ran it.
+    let last = &status[1]["lastTermination"];
+    ensure!(
+        last["reason"] == "Error" && last["exitCode"] == 137,
+        "node {name} after `docker kill` and a respawn reports its last run as {last}"
     );
 
     agent.run(&["down"])?;
