@@ -523,7 +523,7 @@ mod tests {
     fn the_agents_rules_file_is_mounted_read_only_and_named_to_the_server() {
         let mut spec = spec();
         assert_eq!(
-            create_body(&spec, 0, DockerNetwork::Host)
+            create_body(&spec, &Carried::default(), DockerNetwork::Host)
                 .host_config
                 .unwrap()
                 .mounts
@@ -532,7 +532,7 @@ mod tests {
             1
         );
         spec.variant_rules = Some("/home/me/variants.yaml".into());
-        let body = create_body(&spec, 0, DockerNetwork::Host);
+        let body = create_body(&spec, &Carried::default(), DockerNetwork::Host);
         let mounts = body.host_config.unwrap().mounts.unwrap();
         assert_eq!(mounts[1].source.as_deref(), Some("/home/me/variants.yaml"));
         assert_eq!(mounts[1].target.as_deref(), Some(CONTAINER_VARIANT_RULES));
