@@ -104,6 +104,7 @@ fn detect_json_holds_everything_the_table_shows() {
     for (key, pointer) in [
         ("summary", "/summary"),
         ("built as", "/builtVariant"),
+        ("kernels", "/kernels"),
         ("best variant", "/bestVariant"),
         ("why", "/bestVariantReason"),
         ("simd alignment", "/config/simdAlignment"),
