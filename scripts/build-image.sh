@@ -44,7 +44,7 @@ if [[ "${1:-}" == --arch ]]; then
 fi
 variant="${1:-universal}"
 tag="${2:-$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)}"
-repository="${IMAGE_REPOSITORY:-sutra-storage}"
+repository="${IMAGE_REPOSITORY:-ghcr.io/sutra-ai/sutra-storage}"
 
 binaries="$(scripts/build-variant.sh "$variant" $requested_arch)"
 arch="${binaries##*/}"

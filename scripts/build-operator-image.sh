@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tag="${1:-$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)}"
-repository="${IMAGE_REPOSITORY:-sutra-grid}"
+repository="${IMAGE_REPOSITORY:-ghcr.io/sutra-ai/sutra-grid}"
 image="${repository}:${tag}"
 
 case "$(uname -m)" in
