@@ -10,7 +10,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 .PHONY: test test-rust test-manifests test-chart test-readme chart-files lint fmt crds bench deps-python
 
 ## test: every test of the workspace (Rust unit, integration, e2e) and the manifest checks.
-test: test-rust test-manifests test-chart test-readme
+test: test-rust test-manifests test-chart test-readme test-workflows
 
 test-rust: deps-python
 	$(CARGO) test --workspace --all-targets --no-fail-fast
@@ -35,8 +35,8 @@ test-chart: deps-python
 test-readme: deps-python
 	$(PYTHON) scripts/readme_grpcurl.py
 
-## lint: formatting and clippy with warnings as errors.
-lint:
+## lint: formatting and clippy with warnings as errors, actionlint over the workflows.
+lint: lint-workflows
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -114,3 +114,26 @@ image-index: deps-aarch64 deps-python
 	PYTHON=$(PYTHON) scripts/build-image.sh --arch amd64 universal
 	PYTHON=$(PYTHON) scripts/build-image.sh --arch arm64 universal
 	$(PYTHON) scripts/image_index.py universal
+
+## --- CI and releases: .github/workflows call these; each also runs on a developer's machine.
+.PHONY: lint-workflows test-workflows release-matrix chart-check e2e-kind
+
+## lint-workflows: actionlint over .github/workflows/*.yml (the binary comes from PyPI).
+lint-workflows: deps-python
+	actionlint -no-color
+
+## test-workflows: the workflows keep their promises; the release matrix matches config/variants.yaml.
+test-workflows: deps-python
+	$(PYTHON) -m pytest -q -p no:cacheprovider scripts/tests
+
+## release-matrix: the per-variant build matrix as JSON (also to $$GITHUB_OUTPUT when set).
+release-matrix: deps-python
+	@$(PYTHON) scripts/variant_matrix.py $(if $(GITHUB_OUTPUT),--github-output)
+
+## chart-check: helm lint and template with a helm binary, rendered objects schema-validated.
+chart-check: deps-python
+	scripts/chart-check.sh
+
+## e2e-kind: the chart and the sample grid on a kind cluster, then e2e/'s cluster test.
+e2e-kind: deps-python
+	scripts/e2e-kind.sh
