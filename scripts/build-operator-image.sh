@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the operator image `sutra-grid:<tag>` (default tag: the workspace version) from a
+# Builds the operator image `ghcr.io/sutra-ai/sutra-grid:<tag>` (default tag: the workspace version) from a
 # static binary compiled on this host, like scripts/build-image.sh does for sutra-storage.
 # The operator has no hot loops, so it is built for the baseline CPU of the host's arch.
 set -euo pipefail
