@@ -16,7 +16,7 @@
 #   VARIANT  a name from config/variants.yaml (default: universal)
 #   TAG      the tag before the variant suffix (default: the workspace version)
 #   --arch   the architecture of an `any` variant (default: this host's)
-# env: IMAGE_REPOSITORY (default sutra-storage); PYTHON, a Python with PyYAML (default python3;
+# env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage); PYTHON, a Python with PyYAML (default python3;
 #      `make deps-python` makes .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
