@@ -10,16 +10,16 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 .PHONY: test test-rust test-manifests test-chart test-readme chart-files lint fmt crds bench deps-python e2e-image
 
 ## test: every test of the workspace (Rust unit, integration, e2e) and the manifest checks.
-test: test-rust test-manifests test-chart test-readme
+test: test-rust test-manifests test-chart test-readme test-workflows
 
 test-rust: deps-python e2e-image
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 
-## e2e-image: the image sutra-storage:<version>-universal the Docker backend tests run,
+## e2e-image: the image ghcr.io/sutra-ai/sutra-storage:<version>-universal the Docker backend tests run,
 ## built once here (scripts/build-image.sh: a static release build under
 ## target/x86_64-unknown-linux-gnu/ or aarch64-..., and target/image/); the tests only
 ## rebuild it when it is older than its binaries. Skipped without a Docker engine. It stays
-## in the engine: `docker image rm sutra-storage:0.1.0-universal` removes it.
+## in the engine: `docker image rm ghcr.io/sutra-ai/sutra-storage:0.1.0-universal` removes it.
 e2e-image: deps-python
 	@if docker info >/dev/null 2>&1; then \
 		PYTHON=$(PYTHON) scripts/build-image.sh universal; \
@@ -47,8 +47,8 @@ test-chart: deps-python
 test-readme: deps-python
 	$(PYTHON) scripts/readme_grpcurl.py
 
-## lint: formatting and clippy with warnings as errors.
-lint:
+## lint: formatting and clippy with warnings as errors, actionlint over the workflows.
+lint: lint-workflows
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -126,3 +126,26 @@ image-index: deps-aarch64 deps-python
 	PYTHON=$(PYTHON) scripts/build-image.sh --arch amd64 universal
 	PYTHON=$(PYTHON) scripts/build-image.sh --arch arm64 universal
 	$(PYTHON) scripts/image_index.py universal
+
+## --- CI and releases: .github/workflows call these; each also runs on a developer's machine.
+.PHONY: lint-workflows test-workflows release-matrix chart-check e2e-kind
+
+## lint-workflows: actionlint over .github/workflows/*.yml (the binary comes from PyPI).
+lint-workflows: deps-python
+	actionlint -no-color
+
+## test-workflows: the workflows keep their promises; the release matrix matches config/variants.yaml.
+test-workflows: deps-python
+	$(PYTHON) -m pytest -q -p no:cacheprovider scripts/tests
+
+## release-matrix: the per-variant build matrix as JSON (also to $$GITHUB_OUTPUT when set).
+release-matrix: deps-python
+	@$(PYTHON) scripts/variant_matrix.py $(if $(GITHUB_OUTPUT),--github-output)
+
+## chart-check: helm lint and template with a helm binary, rendered objects schema-validated.
+chart-check: deps-python
+	scripts/chart-check.sh
+
+## e2e-kind: the chart and the sample grid on a kind cluster, then e2e/'s cluster test.
+e2e-kind: deps-python
+	scripts/e2e-kind.sh

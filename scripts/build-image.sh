@@ -16,7 +16,7 @@
 #   VARIANT  a name from config/variants.yaml (default: universal)
 #   TAG      the tag before the variant suffix (default: the workspace version)
 #   --arch   the architecture of an `any` variant (default: this host's)
-# env: IMAGE_REPOSITORY (default sutra-storage); PYTHON, a Python with PyYAML (default python3;
+# env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage); PYTHON, a Python with PyYAML (default python3;
 #      `make deps-python` makes .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,7 @@ if [[ "${1:-}" == --arch ]]; then
 fi
 variant="${1:-universal}"
 tag="${2:-$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)}"
-repository="${IMAGE_REPOSITORY:-sutra-storage}"
+repository="${IMAGE_REPOSITORY:-ghcr.io/sutra-ai/sutra-storage}"
 
 binaries="$(scripts/build-variant.sh "$variant" $requested_arch)"
 arch="${binaries##*/}"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds the operator image `sutra-grid:<tag>` (default tag: the workspace version) from a
+# Builds the operator image `ghcr.io/sutra-ai/sutra-grid:<tag>` (default tag: the workspace version) from a
 # static binary compiled on this host, like scripts/build-image.sh does for sutra-storage.
 # The operator has no hot loops, so it is built for the baseline CPU of the host's arch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tag="${1:-$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)}"
-repository="${IMAGE_REPOSITORY:-sutra-grid}"
+repository="${IMAGE_REPOSITORY:-ghcr.io/sutra-ai/sutra-grid}"
 image="${repository}:${tag}"
 
 case "$(uname -m)" in

@@ -1,7 +1,7 @@
 """Joins the per-platform images of an `any` variant into one OCI image index.
 
 `scripts/build-image.sh --arch amd64 universal` and `--arch arm64 universal` leave
-`sutra-storage:<tag>-universal-amd64` and `...-arm64` in the local Docker engine. This
+`ghcr.io/sutra-ai/sutra-storage:<tag>-universal-amd64` and `...-arm64` in the local Docker engine. This
 writes them as one OCI image layout archive, target/image/<repository>-<tag>-<variant>.oci.tar,
 whose top index holds the reference `<tag>-<variant>`: an image index with one manifest per
 platform, so `<repository>:<tag>-<variant>` resolves to the image of the puller's platform.
@@ -99,7 +99,7 @@ def main() -> None:
     args = args[1:] if check_only else args
     variant = args[0] if args else "universal"
     tag = args[1] if len(args) > 1 else workspace_version()
-    repository = os.environ.get("IMAGE_REPOSITORY", "sutra-storage")
+    repository = os.environ.get("IMAGE_REPOSITORY", "ghcr.io/sutra-ai/sutra-storage")
     reference = f"{tag}-{variant}"
     path = Path("target/image") / f"{repository.rsplit('/', 1)[-1]}-{reference}.oci.tar"
     if check_only:

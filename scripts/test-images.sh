@@ -5,14 +5,14 @@
 # image's variant. Then, when scripts/image_index.py has written the universal index, its
 # blobs, platforms and images are checked again.
 #
-# usage: scripts/test-images.sh [IMAGE...]   (default: every local sutra-storage:<tag>-* image)
-# env: IMAGE_REPOSITORY (default sutra-storage), PYTHON (with PyYAML)
+# usage: scripts/test-images.sh [IMAGE...]   (default: every local ghcr.io/sutra-ai/sutra-storage:<tag>-* image)
+# env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage), PYTHON (with PyYAML)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/arch.sh
 source scripts/arch.sh
 
-repository="${IMAGE_REPOSITORY:-sutra-storage}"
+repository="${IMAGE_REPOSITORY:-ghcr.io/sutra-ai/sutra-storage}"
 tag="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)"
 images=("$@")
 if [[ ${#images[@]} -eq 0 ]]; then

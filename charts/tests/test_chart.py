@@ -209,7 +209,7 @@ def test_chart_metadata() -> None:
 
 def test_image_tag_defaults_to_app_version(defaults: Rendered) -> None:
     app_version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
-    assert operator_container(defaults)["image"] == f"sutra-grid:{app_version}"
+    assert operator_container(defaults)["image"] == f"ghcr.io/sutra-ai/sutra-grid:{app_version}"
 
 
 def test_probes_use_the_metrics_port(defaults: Rendered) -> None:

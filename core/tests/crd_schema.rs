@@ -554,7 +554,10 @@ fn minimal_grid_defaults_are_in_the_schema_for_the_api_server() {
     let crd = crd_json::<StorageGrid>();
     let schema = schema_of(&crd);
     let defaults = [
-        ("spec.image.repository", json!("sutra-storage")),
+        (
+            "spec.image.repository",
+            json!("ghcr.io/sutra-ai/sutra-storage"),
+        ),
         ("spec.image.tag", json!(env!("CARGO_PKG_VERSION"))),
         ("spec.image.pullPolicy", json!("IfNotPresent")),
         ("spec.placement.onNodeLoss", json!("Wait")),

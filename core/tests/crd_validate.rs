@@ -100,12 +100,15 @@ fn minimal_grid_gets_every_default() {
     assert_eq!(grid.metadata.name.as_deref(), Some("vectors"));
     assert_eq!(spec.replicas, 3);
     assert_eq!(spec.variant, "auto");
-    assert_eq!(spec.image.repository, "sutra-storage");
+    assert_eq!(spec.image.repository, "ghcr.io/sutra-ai/sutra-storage");
     assert_eq!(spec.image.tag, env!("CARGO_PKG_VERSION"));
     assert_eq!(spec.image.pull_policy, PullPolicy::IfNotPresent);
     assert_eq!(
         spec.image.reference("graviton3"),
-        format!("sutra-storage:{}-graviton3", env!("CARGO_PKG_VERSION"))
+        format!(
+            "ghcr.io/sutra-ai/sutra-storage:{}-graviton3",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     assert!(spec.placement.node_selector.is_empty());
     assert!(spec.placement.tolerations.is_empty());

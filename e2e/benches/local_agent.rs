@@ -9,7 +9,7 @@
 //!   again (process: crash detection by the supervisor's 20 ms poll, spawn, start-up, WAL
 //!   replay; Docker: the engine's restart of the container in its network).
 //!
-//! The Docker runs need the image `sutra-storage:0.1.0-universal` with `/sutra-pause`
+//! The Docker runs need the image `ghcr.io/sutra-ai/sutra-storage:0.1.0-universal` with `/sutra-pause`
 //! (`scripts/build-image.sh universal`); without it, or without an engine, they are
 //! skipped with a line that says so; the host-network runs are skipped where the engine
 //! does not run on this machine's kernel or is rootless (`auto` would not pick host there).
@@ -30,7 +30,7 @@ use serde_json::Value;
 const RUNS: usize = 7;
 
 /// The image the Docker runs use, and the label that says it holds the pause program.
-const DOCKER_IMAGE: &str = "sutra-storage:0.1.0-universal";
+const DOCKER_IMAGE: &str = "ghcr.io/sutra-ai/sutra-storage:0.1.0-universal";
 const PAUSE_LABEL: &str = "ai.sutra.grid.pause";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

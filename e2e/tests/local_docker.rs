@@ -3,7 +3,7 @@
 //! without claiming a run.
 //!
 //! With an engine it:
-//! 1. builds `sutra-storage:<version>-universal` with `scripts/build-image.sh universal`
+//! 1. builds `ghcr.io/sutra-ai/sutra-storage:<version>-universal` with `scripts/build-image.sh universal`
 //!    unless the image exists and is newer than the static binaries it holds,
 //! 2. checks that spawning a node of an image the engine lacks fails naming the image and
 //!    the build command, and leaves no container behind,
@@ -93,7 +93,11 @@ async fn run_all(image: &str) -> Result<()> {
 }
 
 async fn missing_image_names_the_build_command(backend: &DockerBackend, grid: &str) -> Result<()> {
-    let mut spec = node_spec(grid, 0, "sutra-storage:0.0.0-missing-universal")?;
+    let mut spec = node_spec(
+        grid,
+        0,
+        &format!("{DEFAULT_IMAGE_REPOSITORY}:0.0.0-missing-universal"),
+    )?;
     spec.name = "never-started".to_owned();
     let error = backend
         .spawn(&spec)
@@ -102,9 +106,9 @@ async fn missing_image_names_the_build_command(backend: &DockerBackend, grid: &s
         .context("spawning a node of a missing image succeeded")?
         .to_string();
     ensure!(
-        error.contains(
-            "image sutra-storage:0.0.0-missing-universal not found locally; build it with scripts/build-image.sh universal 0.0.0-missing"
-        ),
+        error.contains(&format!(
+            "image {DEFAULT_IMAGE_REPOSITORY}:0.0.0-missing-universal not found locally; build it with scripts/build-image.sh universal 0.0.0-missing"
+        )),
         "the missing-image error does not name the image and the build command: {error}"
     );
     ensure!(

@@ -190,7 +190,10 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
     assert_eq!(container["name"], "sutra-storage");
     assert_eq!(
         container["image"],
-        format!("sutra-storage:{}-graviton3", env!("CARGO_PKG_VERSION"))
+        format!(
+            "ghcr.io/sutra-ai/sutra-storage:{}-graviton3",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     assert_eq!(
         container["args"],
@@ -403,7 +406,10 @@ fn events(sent: &[Sent]) -> Vec<(String, String)> {
 }
 
 fn image(variant: &str) -> String {
-    format!("sutra-storage:{}-{variant}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "ghcr.io/sutra-ai/sutra-storage:{}-{variant}",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 #[tokio::test]

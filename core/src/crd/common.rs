@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::rules;
 
-/// Repository used when a grid names none.
-pub const DEFAULT_IMAGE_REPOSITORY: &str = "sutra-storage";
+/// Repository used when a grid names none: where the release workflow pushes the images.
+pub const DEFAULT_IMAGE_REPOSITORY: &str = "ghcr.io/sutra-ai/sutra-storage";
 /// Tag used when a grid names none: the version of this crate, which is released together
 /// with the storage image.
 pub const DEFAULT_IMAGE_TAG: &str = env!("CARGO_PKG_VERSION");
@@ -45,7 +45,7 @@ impl Default for ImageSpec {
 }
 
 impl ImageSpec {
-    /// The full image reference for a variant: `sutra-storage:0.1.0-graviton3`.
+    /// The full image reference for a variant: `ghcr.io/sutra-ai/sutra-storage:0.1.0-graviton3`.
     pub fn reference(&self, variant: &str) -> String {
         format!("{}:{}-{}", self.repository, self.tag, variant)
     }

@@ -204,19 +204,25 @@ mod tests {
     #[test]
     fn build_command_names_variant_and_only_non_default_parts() {
         assert_eq!(
-            build_command("sutra-storage:0.1.0-x86-64-v3", "x86-64-v3"),
+            build_command(
+                "ghcr.io/sutra-ai/sutra-storage:0.1.0-x86-64-v3",
+                "x86-64-v3"
+            ),
             "scripts/build-image.sh x86-64-v3"
         );
         assert_eq!(
-            build_command("sutra-storage:nightly-universal", "universal"),
+            build_command(
+                "ghcr.io/sutra-ai/sutra-storage:nightly-universal",
+                "universal"
+            ),
             "scripts/build-image.sh universal nightly"
         );
         assert_eq!(
             build_command(
-                "ghcr.io/sutra-ai/sutra-storage:0.1.0-graviton3",
+                "registry.example.com/sutra-storage:0.1.0-graviton3",
                 "graviton3"
             ),
-            "IMAGE_REPOSITORY=ghcr.io/sutra-ai/sutra-storage scripts/build-image.sh graviton3"
+            "IMAGE_REPOSITORY=registry.example.com/sutra-storage scripts/build-image.sh graviton3"
         );
     }
 
@@ -231,20 +237,26 @@ mod tests {
             "Docker daemon unreachable at unix:///var/run/docker.sock: No such file or directory (os error 2); start Docker or use --backend process"
         );
         let missing = DockerError::ImageMissing {
-            image: "sutra-storage:0.1.0-x86-64-v3".to_owned(),
-            build_command: build_command("sutra-storage:0.1.0-x86-64-v3", "x86-64-v3"),
+            image: "ghcr.io/sutra-ai/sutra-storage:0.1.0-x86-64-v3".to_owned(),
+            build_command: build_command(
+                "ghcr.io/sutra-ai/sutra-storage:0.1.0-x86-64-v3",
+                "x86-64-v3",
+            ),
         };
         assert_eq!(
             missing.to_string(),
-            "image sutra-storage:0.1.0-x86-64-v3 not found locally; build it with scripts/build-image.sh x86-64-v3"
+            "image ghcr.io/sutra-ai/sutra-storage:0.1.0-x86-64-v3 not found locally; build it with scripts/build-image.sh x86-64-v3"
         );
         let old = DockerError::PauseMissing {
-            image: "sutra-storage:0.1.0-universal".to_owned(),
-            build_command: build_command("sutra-storage:0.1.0-universal", "universal"),
+            image: "ghcr.io/sutra-ai/sutra-storage:0.1.0-universal".to_owned(),
+            build_command: build_command(
+                "ghcr.io/sutra-ai/sutra-storage:0.1.0-universal",
+                "universal",
+            ),
         };
         assert_eq!(
             old.to_string(),
-            "image sutra-storage:0.1.0-universal has no /sutra-pause (it was built before the Docker backend ran a pause container per node); rebuild it with scripts/build-image.sh universal"
+            "image ghcr.io/sutra-ai/sutra-storage:0.1.0-universal has no /sutra-pause (it was built before the Docker backend ran a pause container per node); rebuild it with scripts/build-image.sh universal"
         );
     }
 }
