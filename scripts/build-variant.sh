@@ -72,5 +72,7 @@ pause="$(build "$arch-universal" "-C target-feature=+crt-static" sutra-pause)"
 
 out="target/variants/bin/$arch-$variant"
 mkdir -p "$out"
-cp "$storage" "$pause" "$out/"
+# -p keeps cargo's modification times, so a binary cargo did not relink does not look newer
+# than the image built from it (tests rebuild an image only when it is older).
+cp -p "$storage" "$pause" "$out/"
 echo "$out"

@@ -42,7 +42,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 use std::time::{Duration, Instant, SystemTime};
-use sutra_e2e::{Profile, bin, build_binaries, free_port_range, target_dir, workspace_root};
+use sutra_e2e::{Profile, bin, build_binaries, free_port_range, workspace_root};
 
 use anyhow::{Context, Result, bail, ensure};
 use sutra_core::crd::{DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, VectorSpec};
@@ -714,11 +714,17 @@ fn docker_engine_answers() -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-/// Builds the universal image unless it exists and is newer than both static binaries.
+/// Builds the universal image unless it exists and is newer than both static binaries
+/// (where `scripts/build-variant.sh` leaves them), so `make test`, whose `e2e-image` step
+/// built it, does not build it again.
 fn build_image_if_stale() -> Result<String> {
     let image = format!("{DEFAULT_IMAGE_REPOSITORY}:{DEFAULT_IMAGE_TAG}-{VARIANT}");
     let root = workspace_root();
-    let binaries = target_dir().join("x86_64-unknown-linux-gnu/release");
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    let binaries = root.join(format!("target/variants/bin/{arch}-{VARIANT}"));
     let mut fresh = true;
     for binary in ["sutra-storage", "sutra-pause"] {
         fresh &= image_is_newer_than(&image, &binaries.join(binary))?;
@@ -726,7 +732,25 @@ fn build_image_if_stale() -> Result<String> {
     if fresh {
         return Ok(image);
     }
-    let status = Command::new(root.join("scripts/build-image.sh"))
+    let mut build = Command::new(root.join("scripts/build-image.sh"));
+    // Cargo sets these for this test; a build script that watches one of them (ring's
+    // does) would make the nested cargo rebuild what `make e2e-image` just built.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let per_crate = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+            ]
+            .contains(&name.as_ref())
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&name.as_ref());
+        if per_crate {
+            build.env_remove(name.as_ref());
+        }
+    }
+    let status = build
         .arg(VARIANT)
         .current_dir(&root)
         .status()
