@@ -387,6 +387,24 @@ fn reads(pod: Option<Value>, sn: &Value, host: Value) -> Vec<Step> {
     ]
 }
 
+/// A reconcile of a plain amd64 node's StorageNode whose Pod is gone: it applies the Pod,
+/// which must run `variant`'s image, records an Event and updates the status.
+async fn pod_created_with(sn: &Value, variant: &str) -> Vec<Sent> {
+    let sent = reconcile(
+        sn,
+        with_steps(
+            reads(None, sn, plain_amd64_host()),
+            vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())],
+        ),
+    )
+    .await;
+    assert_eq!(
+        sent[7].body["spec"]["containers"][0]["image"],
+        image(variant)
+    );
+    sent
+}
+
 fn with_steps(mut steps: Vec<Step>, more: Vec<Step>) -> Vec<Step> {
     steps.extend(more);
     steps
@@ -450,18 +468,7 @@ async fn auto_without_nfd_switches_once_to_the_variant_the_node_reports() {
 
     // 2: the Pod comes back with the reported variant's image.
     let sn = with_status(&sn, first.last().unwrap());
-    let second = reconcile(
-        &sn,
-        with_steps(
-            reads(None, &sn, plain_amd64_host()),
-            vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())],
-        ),
-    )
-    .await;
-    assert_eq!(
-        second[7].body["spec"]["containers"][0]["image"],
-        image("x86-64-v4")
-    );
+    let second = pod_created_with(&sn, "x86-64-v4").await;
     assert!(events(&second)[0].1.contains(&image("x86-64-v4")));
 
     // 3: whatever the node reports next, this generation does not switch again.
@@ -648,18 +655,7 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
 
     // 3: the fallback's Pod is created.
     let sn = with_status(&sn, second.last().unwrap());
-    let third = reconcile(
-        &sn,
-        with_steps(
-            reads(None, &sn, plain_amd64_host()),
-            vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())],
-        ),
-    )
-    .await;
-    assert_eq!(
-        third[7].body["spec"]["containers"][0]["image"],
-        image("x86-64-v3")
-    );
+    let third = pod_created_with(&sn, "x86-64-v3").await;
 
     // 4: it serves, and the node reports x86-64-v4 as best: its image is known to be
     // missing, so nothing switches back.

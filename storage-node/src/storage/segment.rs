@@ -514,18 +514,10 @@ impl Segment {
     pub fn verify(&self, slot: usize) -> Result<(), StoreError> {
         self.verify_meta(slot)?;
         let meta = &self.all_metas()[slot];
-        let found = crc32fast::hash(self.vector_bytes(slot));
-        if found == meta.values_crc {
-            return Ok(());
-        }
-        Err(StoreError::corrupt(
-            &self.paths.vectors,
-            self.vector_offset(slot),
-            format!(
-                "the values of id {} in slot {slot} have checksum {found:#010x}, but its metadata holds {:#010x}",
-                meta.id, meta.values_crc
-            ),
-        ))
+        let at = (self.paths.vectors.as_path(), self.vector_offset(slot));
+        check_crc(self.vector_bytes(slot), meta.values_crc, at, || {
+            format!("the values of id {} in slot {slot}", meta.id)
+        })
     }
 
     /// Checks the int8 codes of `slot` against their checksum, so no error bound is ever
@@ -533,18 +525,13 @@ impl Segment {
     #[inline]
     pub fn verify_codes(&self, slot: usize) -> Result<(), StoreError> {
         let meta = &self.all_metas()[slot];
-        let found = crc32fast::hash(self.code_bytes(slot));
-        if found == meta.codes_crc {
-            return Ok(());
-        }
-        Err(StoreError::corrupt(
-            &self.paths.codes,
+        let at = (
+            self.paths.codes.as_path(),
             (slot * self.layout.code_slot_bytes) as u64,
-            format!(
-                "the int8 codes of id {} in slot {slot} have checksum {found:#010x}, but its metadata holds {:#010x}",
-                meta.id, meta.codes_crc
-            ),
-        ))
+        );
+        check_crc(self.code_bytes(slot), meta.codes_crc, at, || {
+            format!("the int8 codes of id {} in slot {slot}", meta.id)
+        })
     }
 
     /// Checks everything of `slot` that is stored in the segment: metadata, values and,
@@ -614,6 +601,27 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// `Corrupt` at `at` (file, offset) unless `bytes` hash to `stored`; `what` names them.
+fn check_crc(
+    bytes: &[u8],
+    stored: u32,
+    at: (&Path, u64),
+    what: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    let found = crc32fast::hash(bytes);
+    if found == stored {
+        return Ok(());
+    }
+    Err(StoreError::corrupt(
+        at.0,
+        at.1,
+        format!(
+            "{} have checksum {found:#010x}, but its metadata holds {stored:#010x}",
+            what()
+        ),
+    ))
 }
 
 fn map_new(path: &Path, len: usize) -> Result<(MmapMut, File), StoreError> {
