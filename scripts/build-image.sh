@@ -8,7 +8,7 @@
 #
 # A variant built for any architecture (`universal`) is tagged per platform,
 # `<tag>-universal-amd64` and `<tag>-universal-arm64`, and also `<tag>-universal` for this
-# host's; scripts/build-image-index.sh joins the two into one OCI image index.
+# host's; scripts/image_index.py (`make image-index`) joins the two into one OCI image index.
 #
 # usage: scripts/build-image.sh [--arch amd64|arm64] [VARIANT] [TAG]
 #        scripts/build-image.sh --all [TAG]     every variant of the catalog, universal for
@@ -60,12 +60,9 @@ if [[ "$("${PYTHON:-python3}" scripts/catalog.py arch "$variant")" == any ]]; th
     [[ "$arch" != "$(host_arch)" ]] || tags+=("${repository}:${tag}-${variant}")
 fi
 
-# The build context holds only this variant: its binaries and an empty directory that
+# The build context is the variant's binaries directory, with an empty directory that
 # becomes /data owned by the image user (named volumes copy the ownership on first mount).
-context="${binaries%/*}"
-name="${binaries##*/}"
 mkdir -p "$binaries/data"
-printf '*\n!%s/\n' "$name" >"$context/.dockerignore"
 
 echo "== image ${tags[*]} ($platform)"
 # The legacy builder needs no buildx plugin; BuildKit is used where the plugin exists.
@@ -74,18 +71,18 @@ if ! docker buildx version >/dev/null 2>&1; then
 fi
 tag_args=()
 for t in "${tags[@]}"; do tag_args+=(--tag "$t"); done
-# --platform only for a foreign platform: the legacy builder of Docker 20.10 cannot COPY
-# into a FROM scratch image of another platform (its intermediate images are the host's).
-platform_args=()
-[[ "$arch" == "$(host_arch)" ]] || platform_args=(--platform "$platform")
+# --platform sets the image config's os, architecture and variant (arm64 images say `v8`).
+# --no-cache: the legacy builder's cache ignores the platform, so the arm64 and amd64 builds
+# of one variant would share steps and one of them would carry the other's architecture. A
+# FROM scratch image of two copied binaries takes a second to build without a cache.
 if ! build_output="$(docker build --quiet \
-    "${platform_args[@]}" \
+    --no-cache \
+    --platform "$platform" \
     --file Dockerfile \
     --build-arg "VARIANT=$variant" \
-    --build-arg "BINARIES=$name" \
     --build-arg "VERSION=$tag" \
     "${tag_args[@]}" \
-    "$context" 2>&1)"; then
+    "$binaries" 2>&1)"; then
     echo "$build_output" >&2
     echo "error: docker build of ${tags[0]} failed" >&2
     exit 1
