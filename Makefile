@@ -16,8 +16,8 @@ test-rust: deps-python e2e-image
 	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 ## e2e-image: the image ghcr.io/sutra-ai/sutra-storage:<version>-universal the Docker backend tests run,
-## built once here (scripts/build-image.sh: a static release build under
-## target/x86_64-unknown-linux-gnu/ or aarch64-..., and target/image/); the tests only
+## built once here (scripts/build-image.sh: static release binaries from scripts/build-variant.sh
+## under target/variants/, the image FROM scratch for this host's platform); the tests only
 ## rebuild it when it is older than its binaries. Skipped without a Docker engine. It stays
 ## in the engine: `docker image rm ghcr.io/sutra-ai/sutra-storage:0.1.0-universal` removes it.
 e2e-image: deps-python
@@ -100,7 +100,7 @@ deps-fuzz:
 		|| $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
 
 ## --- arm64 and the start-up guard (issue 18): cross builds with Debian's toolchain, qemu ---
-.PHONY: deps-aarch64 test-aarch64 test-guard image images image-index
+.PHONY: deps-aarch64 deps-images test-aarch64 test-guard image images image-index test-images
 ## deps-aarch64: the aarch64 cross toolchain and qemu-user-static (idempotent; needs root).
 deps-aarch64:
 	scripts/deps-aarch64.sh
@@ -120,6 +120,15 @@ image: deps-python
 
 images: deps-aarch64 deps-python
 	PYTHON=$(PYTHON) scripts/build-image.sh --all
+
+## deps-images: skopeo and the distribution registry, for test-images (idempotent; needs root).
+deps-images:
+	scripts/deps-images.sh
+
+## test-images: every local storage image's platform and binary; the universal index pushed
+## to a registry on loopback and pulled back per platform.
+test-images: deps-images deps-aarch64 deps-python
+	PYTHON=$(PYTHON) scripts/test-images.sh
 
 ## image-index: universal for amd64 and arm64 as one OCI image index (an oci-archive file).
 image-index: deps-aarch64 deps-python

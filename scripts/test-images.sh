@@ -3,7 +3,8 @@
 # its variant's, and the binary inside runs `sutra-storage detect` on that architecture
 # (arm64 under qemu, on a CPU with the variant's features) and says it was built as the
 # image's variant. Then, when scripts/image_index.py has written the universal index, its
-# blobs, platforms and images are checked again.
+# blobs, platforms and images are checked again, and it is pushed to a registry on loopback
+# and pulled back per platform (scripts/test-image-push.sh).
 #
 # usage: scripts/test-images.sh [IMAGE...]   (default: every local ghcr.io/sutra-ai/sutra-storage:<tag>-* image)
 # env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage), PYTHON (with PyYAML)
@@ -39,12 +40,12 @@ for image in "${images[@]}"; do
         failed=1
         continue
     fi
-    container="$(docker create "$image")"
+    container="$(docker create --platform "${platform%/}" "$image")"
     docker cp --quiet "$container:/sutra-storage" "$work/sutra-storage"
     docker rm --force "$container" >/dev/null
     if [[ "$arch" == arm64 ]]; then
         if scripts/check-aarch64-detect.sh "$work/sutra-storage" "$(variant_cpu "$variant")" "$variant" >"$work/detect" 2>&1; then
-            echo "ok   $image: $platform; $(cat "$work/detect")"
+            echo "ok   $image: $platform; $(sed 's/^ok   //' "$work/detect")"
         else
             cat "$work/detect" >&2
             echo "FAIL $image: its binary" >&2
@@ -69,5 +70,7 @@ index="target/image/${repository##*/}-$tag-universal.oci.tar"
 if [[ -f "$index" ]]; then
     echo "== $index"
     "${PYTHON:-python3}" scripts/image_index.py --check universal "$tag" || failed=1
+    echo "== push $index to a registry on loopback, pull each platform of one tag"
+    scripts/test-image-push.sh "$index" "$tag-universal" || failed=1
 fi
 exit $failed
