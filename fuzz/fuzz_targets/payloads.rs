@@ -1,5 +1,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    sutra_storage_fuzz::payloads(data);
+    sutra_storage_fuzz::patched::payloads(data);
 });

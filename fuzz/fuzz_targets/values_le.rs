@@ -1,5 +1,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    sutra_storage_fuzz::values_le(data);
+    sutra_storage_fuzz::wire::values_le(data);
 });

@@ -1,6 +1,6 @@
 //! The fuzz targets' inputs in `cargo test`: every committed seed and every input that
 //! once crashed a target (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`) goes
-//! through the same harness function the fuzzer calls (`fuzz/src/lib.rs`, compiled in
+//! through the same harness function the fuzzer calls (`fuzz/src/`, compiled in
 //! here). Seeds fresh from a real store must be accepted, so the harness's framing of WAL
 //! records and resealing of the MANIFEST stay true to the engine's formats.
 //! `SUTRA_FUZZ_WRITE_SEEDS=1` also writes those fresh seeds over `fuzz/seeds/`.
@@ -68,7 +68,7 @@ fn every_committed_seed_and_crash_input_runs_through_its_target_without_panickin
 #[test]
 fn seeds_taken_from_a_real_store_are_accepted_by_their_targets() {
     let fresh = tempfile::tempdir().unwrap();
-    harness::write_seeds(fresh.path());
+    harness::seeds::write_seeds(fresh.path());
     for (name, file, bytes) in inputs(fresh.path()) {
         let outcome = target(&name)(&bytes);
         let refused_by_design = name == "values_le" && file.ends_with("both");
@@ -83,7 +83,7 @@ fn seeds_taken_from_a_real_store_are_accepted_by_their_targets() {
         }
     }
     if std::env::var_os("SUTRA_FUZZ_WRITE_SEEDS").is_some() {
-        harness::write_seeds(&fuzz_dir().join("seeds"));
+        harness::seeds::write_seeds(&fuzz_dir().join("seeds"));
     }
 }
 
@@ -93,8 +93,9 @@ fn seeds_taken_from_a_real_store_are_accepted_by_their_targets() {
 #[test]
 fn a_sealed_record_that_does_not_decode_is_refused_as_corruption() {
     let delete_without_its_id = (2u8, vec![1, 0, 0, 0]);
-    let input = harness::framed_wal_input(harness::Flavour::Plain, &[delete_without_its_id]);
-    let outcome = harness::wal_replay(&input);
+    let input =
+        harness::wal::framed_wal_input(harness::store::Flavour::Plain, &[delete_without_its_id]);
+    let outcome = harness::wal::wal_replay(&input);
     assert!(
         matches!(&outcome, Outcome::Refused(why) if why.contains("corrupt data in") && why.contains("wal-")),
         "{outcome:?}"
