@@ -31,6 +31,14 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Validates `files`, which must fail (exit code 1), and returns what was printed.
+fn validate_failing(files: &[&Path]) -> String {
+    let output = validate(files);
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    printed
+}
+
 /// The generated StorageGrid CRD with one line replaced.
 fn broken_grid_crd(dir: &Path, from: &str, to: &str) -> PathBuf {
     let original = &crd_files()[0].contents;
@@ -66,9 +74,7 @@ fn unknown_field_in_a_crd_fails() {
         "    served: true\n",
         "    served: true\n    servedd: true\n",
     );
-    let output = validate(&[&path]);
-    let printed = stdout(&output);
-    assert_eq!(output.status.code(), Some(1), "{printed}");
+    let printed = validate_failing(&[&path]);
     assert!(printed.starts_with("FAIL "), "{printed}");
     assert!(printed.contains("servedd"), "{printed}");
 }
@@ -81,9 +87,7 @@ fn wrongly_typed_field_in_a_crd_fails() {
         "    shortNames:\n    - sg\n",
         "    shortNames: sg\n",
     );
-    let output = validate(&[&path]);
-    let printed = stdout(&output);
-    assert_eq!(output.status.code(), Some(1), "{printed}");
+    let printed = validate_failing(&[&path]);
     assert!(printed.contains("spec.names.shortNames"), "{printed}");
 }
 
@@ -96,9 +100,7 @@ fn one_bad_document_fails_the_file_and_the_good_one_still_reports() {
         .contents
         .replacen("  scope: Namespaced\n", "  scope: 7\n", 1);
     std::fs::write(&path, format!("{good}---\n{bad}")).unwrap();
-    let output = validate(&[&path]);
-    let printed = stdout(&output);
-    assert_eq!(output.status.code(), Some(1), "{printed}");
+    let printed = validate_failing(&[&path]);
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(lines.len(), 2, "{printed}");
     assert!(
@@ -120,9 +122,7 @@ fn a_kind_without_a_schema_fails_instead_of_being_skipped() {
         "apiVersion: grid.sutra.ai/v1alpha1\nkind: StorageGrid\nmetadata:\n  name: g\nspec:\n  vector:\n    dimension: 3\n",
     )
     .unwrap();
-    let output = validate(&[&path]);
-    let printed = stdout(&output);
-    assert_eq!(output.status.code(), Some(1), "{printed}");
+    let printed = validate_failing(&[&path]);
     assert!(
         printed.contains("no schema to validate against"),
         "{printed}"

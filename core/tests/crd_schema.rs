@@ -390,20 +390,32 @@ fn dimension_bounded_and_dimension_and_metric_immutable_on_both_kinds() {
             field(schema, "spec.vector")["required"],
             json!(["dimension"])
         );
-        let required = field(schema, "spec")["required"].as_array().unwrap();
+        let required = spec_required(schema);
         assert!(required.contains(&json!("vector")), "{required:?}");
     }
+}
+
+/// The fields `spec` requires.
+fn spec_required(schema: &Value) -> &[Value] {
+    field(schema, "spec")["required"].as_array().unwrap()
+}
+
+/// `spec.variant`'s one rule is `self in [...]` over the catalog (and `auto` when
+/// `with_auto`); returns the rule.
+fn assert_variant_rule(schema: &Value, with_auto: bool) -> String {
+    let expected = format!("self in {}", catalog_list(with_auto));
+    assert_eq!(
+        rules(schema, "spec.variant"),
+        std::slice::from_ref(&expected)
+    );
+    expected
 }
 
 #[test]
 fn grid_variant_is_auto_or_a_catalog_name() {
     let crd = crd_json::<StorageGrid>();
     let schema = schema_of(&crd);
-    let expected = format!("self in {}", catalog_list(true));
-    assert_eq!(
-        rules(schema, "spec.variant"),
-        std::slice::from_ref(&expected)
-    );
+    let expected = assert_variant_rule(schema, true);
     for name in [
         "'auto'",
         "'universal'",
@@ -427,16 +439,9 @@ fn grid_variant_is_auto_or_a_catalog_name() {
 fn node_variant_is_a_catalog_name_never_auto() {
     let crd = crd_json::<StorageNode>();
     let schema = schema_of(&crd);
-    let expected = format!("self in {}", catalog_list(false));
-    assert_eq!(
-        rules(schema, "spec.variant"),
-        std::slice::from_ref(&expected)
-    );
+    let expected = assert_variant_rule(schema, false);
     assert!(!expected.contains("'auto'"));
-    let required = field(schema, "spec")["required"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let required = spec_required(schema);
     assert!(required.contains(&json!("variant")), "{required:?}");
 }
 
@@ -586,10 +591,7 @@ fn variant_policy_is_a_plain_enum_that_must_agree_with_the_variant() {
         policy.get("default").is_none(),
         "absent means: follow `variant`"
     );
-    let required = field(schema, "spec")["required"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let required = spec_required(schema);
     assert!(!required.contains(&json!("variantPolicy")), "{required:?}");
     let spec_rules = &field(schema, "spec")["x-kubernetes-validations"];
     assert_eq!(spec_rules[0]["fieldPath"], ".variantPolicy");

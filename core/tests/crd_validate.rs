@@ -224,6 +224,16 @@ fn grid_status_round_trips_with_conditions() {
 
 // --- rejected manifests ---
 
+/// The error message of a StorageGrid manifest that must not parse.
+fn grid_error(text: &str) -> String {
+    parse_storage_grid_yaml(text).unwrap_err().to_string()
+}
+
+/// `message` contains `needle`; the whole message is shown when it does not.
+fn assert_mentions(message: &str, needle: &str) {
+    assert!(message.contains(needle), "{needle:?} not in: {message}");
+}
+
 fn unknown_field_error(text: &str) -> String {
     match parse_storage_grid_yaml(text) {
         Err(error @ ManifestError::Fields { .. }) => error.to_string(),
@@ -234,10 +244,7 @@ fn unknown_field_error(text: &str) -> String {
 #[test]
 fn unknown_spec_field_is_rejected_with_its_name() {
     let message = unknown_field_error(&minimal_with("  replica: 3"));
-    assert!(
-        message.contains("spec.replica: got an unknown field `replica`"),
-        "{message}"
-    );
+    assert_mentions(&message, "spec.replica: got an unknown field `replica`");
     assert!(
         message.contains("replicas"),
         "lists the expected fields: {message}"
@@ -253,16 +260,13 @@ fn unknown_nested_spec_fields_are_rejected() {
         ("  ports:\n    http: 80", "http"),
     ] {
         let message = unknown_field_error(&minimal_with(line));
-        assert!(
-            message.contains(&format!("got an unknown field `{name}`")),
-            "{message}"
-        );
+        assert_mentions(&message, &format!("got an unknown field `{name}`"));
     }
     let typo = MINIMAL_GRID.replace("dimension: 768", "dimension: 768\n    metrics: dot");
     let message = unknown_field_error(&typo);
-    assert!(
-        message.contains("spec.vector.metrics: got an unknown field `metrics`, expected one of the fields `compression`, `dimension`, `metric`"),
-        "{message}"
+    assert_mentions(
+        &message,
+        "spec.vector.metrics: got an unknown field `metrics`, expected one of the fields `compression`, `dimension`, `metric`",
     );
 }
 
@@ -307,21 +311,20 @@ fn empty_and_null_optional_fields_are_not_unknown() {
 #[test]
 fn missing_dimension_is_named() {
     let text = MINIMAL_GRID.replace("    dimension: 768\n", "    metric: l2\n");
-    let message = parse_storage_grid_yaml(&text).unwrap_err().to_string();
-    assert!(
-        message.contains("spec.vector.dimension: got nothing, expected an integer from 1 to 65536; the field is required"),
-        "{message}"
+    let message = grid_error(&text);
+    assert_mentions(
+        &message,
+        "spec.vector.dimension: got nothing, expected an integer from 1 to 65536; the field is required",
     );
 }
 
 #[test]
 fn bad_enum_value_lists_the_accepted_ones() {
     let text = MINIMAL_GRID.replace("dimension: 768", "dimension: 768\n    metric: euclid");
-    let message = parse_storage_grid_yaml(&text).unwrap_err().to_string();
-    assert!(
-        message
-            .contains("spec.vector.metric: got \"euclid\", expected one of `cosine`, `dot`, `l2`"),
-        "{message}"
+    let message = grid_error(&text);
+    assert_mentions(
+        &message,
+        "spec.vector.metric: got \"euclid\", expected one of `cosine`, `dot`, `l2`",
     );
     assert!(!message.contains("variant"), "{message}");
 }
@@ -329,7 +332,7 @@ fn bad_enum_value_lists_the_accepted_ones() {
 #[test]
 fn type_errors_name_the_path_the_value_and_the_line() {
     let text = MINIMAL_GRID.replace("replicas: 3", "replicas: three");
-    let message = parse_storage_grid_yaml(&text).unwrap_err().to_string();
+    let message = grid_error(&text);
     let line = text
         .lines()
         .position(|line| line.contains("three"))
@@ -500,10 +503,7 @@ fn every_error_is_reported_at_once() {
         message.starts_with("invalid StorageGrid: spec.replicas: got -3"),
         "{message}"
     );
-    assert!(
-        message.contains("spec.variant: got \"fastest\""),
-        "{message}"
-    );
+    assert_mentions(&message, "spec.variant: got \"fastest\"");
 }
 
 fn validation_errors(text: &str) -> Vec<FieldError> {
@@ -642,9 +642,9 @@ fn storage_node_rejects_unknown_fields_and_missing_variant() {
     );
     let missing = NODE.replace("  variant: graviton3\n", "");
     let message = parse_storage_node_yaml(&missing).unwrap_err().to_string();
-    assert!(
-        message.contains("spec.variant: got nothing, expected a string; the field is required"),
-        "{message}"
+    assert_mentions(
+        &message,
+        "spec.variant: got nothing, expected a string; the field is required",
     );
 }
 

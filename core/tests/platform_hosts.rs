@@ -91,6 +91,28 @@ fn derive(report: &PlatformReport) -> PlatformConfig {
     PlatformConfig::derive(report, VariantCatalog::builtin())
 }
 
+/// Probes with 4 KiB pages, no SVE, and these CPU features confirmed (`None`: no probe).
+fn probes(cpu_features: Option<Vec<SimdFeature>>) -> FixedProbes {
+    FixedProbes {
+        page_size: 4096,
+        cpu_features,
+        sve_vector_bytes: None,
+    }
+}
+
+/// Detects the fixture host and checks the whole report and the whole derived config.
+fn assert_host(host: &str, report: PlatformReport, config: PlatformConfig) {
+    let detected = detect_fixture(host);
+    assert_eq!(detected, report, "{host}: report");
+    assert_eq!(derive(&detected), config, "{host}: config");
+}
+
+/// The builtin catalog's pick for `report` explains itself with `needle`.
+fn assert_selection_reason(report: &PlatformReport, needle: &str) {
+    let selection = VariantCatalog::builtin().best_for_host(report);
+    assert!(selection.reason.contains(needle), "{}", selection.reason);
+}
+
 /// The kernel's flag words, sorted and deduplicated as `CpuInfo::flags` holds them.
 fn sorted_flags(line: &str) -> Vec<String> {
     let mut flags: Vec<String> = line.split_whitespace().map(str::to_string).collect();
@@ -102,120 +124,19 @@ fn sorted_flags(line: &str) -> Vec<String> {
 const X86_AVX512: [SimdFeature; 10] = [
     Sse42, Avx, Avx2, Fma, Avx512f, Avx512bw, Avx512vl, Avx512dq, Avx512cd, Avx512vnni,
 ];
+const X86_AVX2: [SimdFeature; 4] = [Sse42, Avx, Avx2, Fma];
 
-#[test]
-fn intel_xeon_with_avx512_on_ec2_m6i() {
-    let report = detect_fixture("intel-xeon-avx512");
-    assert_eq!(
-        report,
-        PlatformReport {
-            arch: Arch::Amd64,
-            os: Os::Linux,
-            cpu: CpuInfo {
-                vendor: "GenuineIntel".into(),
-                model: "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz".into(),
-                implementer: None,
-                part: None,
-                logical_cpus: 4,
-                x86_64_level: Some(4),
-                flags: sorted_flags(ICX),
-            },
-            simd: X86_AVX512.to_vec(),
-            sve_vector_bytes: None,
-            page_size: 4096,
-            cache_line: 64,
-            thp: ThpMode::Madvise,
-            pi_model: None,
-            board: Some("m6i.xlarge".into()),
-            instance_type: Some("m6i.xlarge".into()),
-            memory: MemoryInfo {
-                total_bytes: 15_928_760 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
-    assert_eq!(
-        derive(&report),
-        PlatformConfig {
-            page_size: 4096,
-            simd_alignment: 64,
-            segment_bytes: 64 * MIB,
-            huge_pages: true,
-            compression: Compression::None,
-            best_variant: "x86-64-v4".into(),
-            opt_level: OptLevel::Simd512,
-            cache_line: 64,
-        }
-    );
-}
-
-#[test]
-fn intel_xeon_whose_os_disabled_avx512_falls_back_to_level_3() {
-    let probes = FixedProbes {
-        page_size: 4096,
-        cpu_features: Some(vec![Sse42, Avx, Avx2, Fma]),
-        sve_vector_bytes: None,
-    };
-    let report = detect_from(&fixture("intel-xeon-avx512"), &probes);
-    assert_eq!(report.simd, [Sse42, Avx, Avx2, Fma]);
-    assert_eq!(report.cpu.x86_64_level, Some(3));
-    let config = derive(&report);
-    assert_eq!(config.best_variant, "x86-64-v3");
-    assert_eq!(config.opt_level, OptLevel::Simd256);
-    assert_eq!(config.simd_alignment, 32);
-    let selection = VariantCatalog::builtin().best_for_host(&report);
-    assert!(
-        selection.reason.contains("x86-64-v4 needs avx512f"),
-        "{}",
-        selection.reason
-    );
-}
-
-#[test]
-fn amd_epyc_with_avx2_and_no_avx512_on_a_cgroup_v1_host() {
-    let report = detect_fixture("amd-epyc-avx2");
-    assert_eq!(
-        report,
-        PlatformReport {
-            arch: Arch::Amd64,
-            os: Os::Linux,
-            cpu: CpuInfo {
-                vendor: "AuthenticAMD".into(),
-                model: "AMD EPYC 7402P 24-Core Processor".into(),
-                implementer: None,
-                part: None,
-                logical_cpus: 4,
-                x86_64_level: Some(3),
-                flags: sorted_flags(ROME),
-            },
-            simd: vec![Sse42, Avx, Avx2, Fma],
-            sve_vector_bytes: None,
-            page_size: 4096,
-            cache_line: 64,
-            thp: ThpMode::Always,
-            pi_model: None,
-            board: Some("PowerEdge R6515".into()),
-            instance_type: None,
-            // cgroup v1 reports "unlimited" as 9223372036854771712: no limit.
-            memory: MemoryInfo {
-                total_bytes: 65_682_592 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
-    assert_eq!(
-        derive(&report),
-        PlatformConfig {
-            page_size: 4096,
-            simd_alignment: 32,
-            segment_bytes: 64 * MIB,
-            huge_pages: true,
-            compression: Compression::None,
-            best_variant: "x86-64-v3".into(),
-            opt_level: OptLevel::Simd256,
-            cache_line: 64,
-        }
-    );
+/// An x86 CPU as the fixtures show it.
+fn x86_cpu(vendor: &str, model: &str, logical_cpus: u32, level: u8, flags: &str) -> CpuInfo {
+    CpuInfo {
+        vendor: vendor.into(),
+        model: model.into(),
+        implementer: None,
+        part: None,
+        logical_cpus,
+        x86_64_level: Some(level),
+        flags: sorted_flags(flags),
+    }
 }
 
 /// An Arm Ltd core (implementer 0x41) as the 4-CPU fixtures show it.
@@ -231,92 +152,158 @@ fn arm_cpu(model: &str, part: u32, features: &str) -> CpuInfo {
     }
 }
 
+/// A Linux host with 4 KiB pages, 64-byte cache lines, THP on `madvise`, no SVE, no Pi
+/// model, no board name and no memory limit; the tests override what their host differs in.
+fn linux(arch: Arch, cpu: CpuInfo, simd: &[SimdFeature], total_kib: u64) -> PlatformReport {
+    PlatformReport {
+        arch,
+        os: Os::Linux,
+        cpu,
+        simd: simd.to_vec(),
+        sve_vector_bytes: None,
+        page_size: 4096,
+        cache_line: 64,
+        thp: ThpMode::Madvise,
+        pi_model: None,
+        board: None,
+        instance_type: None,
+        memory: MemoryInfo {
+            total_bytes: total_kib * KIB,
+            limit_bytes: None,
+        },
+    }
+}
+
+/// A Linux cloud instance: the firmware names the instance type as the board too.
+fn instance(instance_type: &str, host: PlatformReport) -> PlatformReport {
+    PlatformReport {
+        board: Some(instance_type.into()),
+        instance_type: Some(instance_type.into()),
+        ..host
+    }
+}
+
+/// The config of a host with 4 KiB pages and memory to spare: 64 MiB segments on huge
+/// pages, no compression, 64-byte cache lines.
+fn roomy(best_variant: &str, opt_level: OptLevel, simd_alignment: u32) -> PlatformConfig {
+    PlatformConfig {
+        page_size: 4096,
+        simd_alignment,
+        segment_bytes: 64 * MIB,
+        huge_pages: true,
+        compression: Compression::None,
+        best_variant: best_variant.into(),
+        opt_level,
+        cache_line: 64,
+    }
+}
+
+/// The config of a host short of memory: int8 compression and smaller segments.
+fn lean(best_variant: &str, segment_bytes: u64, huge_pages: bool) -> PlatformConfig {
+    PlatformConfig {
+        segment_bytes,
+        huge_pages,
+        compression: Compression::Int8,
+        ..roomy(best_variant, OptLevel::Simd128, 16)
+    }
+}
+
+#[test]
+fn intel_xeon_with_avx512_on_ec2_m6i() {
+    let cpu = x86_cpu(
+        "GenuineIntel",
+        "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
+        4,
+        4,
+        ICX,
+    );
+    assert_host(
+        "intel-xeon-avx512",
+        instance(
+            "m6i.xlarge",
+            linux(Arch::Amd64, cpu, &X86_AVX512, 15_928_760),
+        ),
+        roomy("x86-64-v4", OptLevel::Simd512, 64),
+    );
+}
+
+#[test]
+fn intel_xeon_whose_os_disabled_avx512_falls_back_to_level_3() {
+    let report = detect_from(
+        &fixture("intel-xeon-avx512"),
+        &probes(Some(X86_AVX2.to_vec())),
+    );
+    assert_eq!(report.simd, X86_AVX2);
+    assert_eq!(report.cpu.x86_64_level, Some(3));
+    let config = derive(&report);
+    assert_eq!(config.best_variant, "x86-64-v3");
+    assert_eq!(config.opt_level, OptLevel::Simd256);
+    assert_eq!(config.simd_alignment, 32);
+    assert_selection_reason(&report, "x86-64-v4 needs avx512f");
+}
+
+#[test]
+fn amd_epyc_with_avx2_and_no_avx512_on_a_cgroup_v1_host() {
+    let cpu = x86_cpu(
+        "AuthenticAMD",
+        "AMD EPYC 7402P 24-Core Processor",
+        4,
+        3,
+        ROME,
+    );
+    // cgroup v1 reports "unlimited" as 9223372036854771712: no limit.
+    assert_host(
+        "amd-epyc-avx2",
+        PlatformReport {
+            thp: ThpMode::Always,
+            board: Some("PowerEdge R6515".into()),
+            ..linux(Arch::Amd64, cpu, &X86_AVX2, 65_682_592)
+        },
+        roomy("x86-64-v3", OptLevel::Simd256, 32),
+    );
+}
+
 #[test]
 fn graviton2_on_ec2_m6g() {
-    let report = detect_fixture("graviton2");
-    assert_eq!(
-        report,
-        PlatformReport {
-            arch: Arch::Arm64,
-            os: Os::Linux,
-            cpu: arm_cpu("Neoverse-N1", 0xd0c, N1),
-            simd: vec![Neon, Dotprod, Lse],
-            sve_vector_bytes: None,
-            page_size: 4096,
-            cache_line: 64,
-            thp: ThpMode::Madvise,
-            pi_model: None,
-            board: Some("m6g.xlarge".into()),
-            instance_type: Some("m6g.xlarge".into()),
-            memory: MemoryInfo {
-                total_bytes: 15_847_336 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
-    assert_eq!(
-        derive(&report),
-        PlatformConfig {
-            page_size: 4096,
-            simd_alignment: 16,
-            segment_bytes: 64 * MIB,
-            huge_pages: true,
-            compression: Compression::None,
-            best_variant: "graviton2".into(),
-            opt_level: OptLevel::Simd128,
-            cache_line: 64,
-        }
+    let cpu = arm_cpu("Neoverse-N1", 0xd0c, N1);
+    assert_host(
+        "graviton2",
+        instance(
+            "m6g.xlarge",
+            linux(Arch::Arm64, cpu, &[Neon, Dotprod, Lse], 15_847_336),
+        ),
+        roomy("graviton2", OptLevel::Simd128, 16),
     );
 }
 
 #[test]
 fn graviton3_on_ec2_m7g_with_a_64k_page_kernel() {
-    let report = detect_fixture("graviton3");
-    assert_eq!(
-        report,
-        PlatformReport {
-            arch: Arch::Arm64,
-            os: Os::Linux,
-            cpu: arm_cpu("Neoverse-V1", 0xd40, V1),
-            simd: vec![Neon, Dotprod, I8mm, Sve, Lse],
-            sve_vector_bytes: Some(32),
-            page_size: 64 * KIB,
-            cache_line: 64,
-            thp: ThpMode::Madvise,
-            pi_model: None,
-            board: Some("m7g.xlarge".into()),
-            instance_type: Some("m7g.xlarge".into()),
-            memory: MemoryInfo {
-                total_bytes: 15_866_368 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
+    let cpu = arm_cpu("Neoverse-V1", 0xd40, V1);
+    let simd = [Neon, Dotprod, I8mm, Sve, Lse];
     // 256-bit SVE sets the alignment; with 64 KiB pages a huge page is 512 MiB, larger
     // than a 64 MiB segment, so no MADV_HUGEPAGE.
-    assert_eq!(
-        derive(&report),
+    assert_host(
+        "graviton3",
+        PlatformReport {
+            sve_vector_bytes: Some(32),
+            page_size: 64 * KIB,
+            ..instance("m7g.xlarge", linux(Arch::Arm64, cpu, &simd, 15_866_368))
+        },
         PlatformConfig {
             page_size: 64 * KIB,
-            simd_alignment: 32,
-            segment_bytes: 64 * MIB,
             huge_pages: false,
-            compression: Compression::None,
-            best_variant: "graviton3".into(),
-            opt_level: OptLevel::Simd256,
-            cache_line: 64,
-        }
+            ..roomy("graviton3", OptLevel::Simd256, 32)
+        },
     );
 }
 
 #[test]
 fn graviton3_guest_without_sve_falls_back_to_graviton2() {
-    let probes = FixedProbes {
-        page_size: 4096,
-        cpu_features: Some(vec![Neon, Dotprod, I8mm, Lse]),
+    let guest = FixedProbes {
         sve_vector_bytes: Some(32),
+        ..probes(Some(vec![Neon, Dotprod, I8mm, Lse]))
     };
-    let report = detect_from(&fixture("graviton3"), &probes);
+    let report = detect_from(&fixture("graviton3"), &guest);
     assert_eq!(report.simd, [Neon, Dotprod, I8mm, Lse]);
     assert_eq!(report.sve_vector_bytes, None);
     let config = derive(&report);
@@ -326,157 +313,66 @@ fn graviton3_guest_without_sve_falls_back_to_graviton2() {
 
 #[test]
 fn graviton4_on_ec2_r8g() {
-    let report = detect_fixture("graviton4");
-    assert_eq!(
-        report,
-        PlatformReport {
-            arch: Arch::Arm64,
-            os: Os::Linux,
-            cpu: arm_cpu("Neoverse-V2", 0xd4f, V2),
-            simd: vec![Neon, Dotprod, I8mm, Sve, Sve2, Lse],
-            sve_vector_bytes: Some(16),
-            page_size: 4096,
-            cache_line: 64,
-            thp: ThpMode::Always,
-            pi_model: None,
-            board: Some("r8g.xlarge".into()),
-            instance_type: Some("r8g.xlarge".into()),
-            memory: MemoryInfo {
-                total_bytes: 32_330_452 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
+    let cpu = arm_cpu("Neoverse-V2", 0xd4f, V2);
+    let simd = [Neon, Dotprod, I8mm, Sve, Sve2, Lse];
     // Graviton4's SVE2 vectors are 128 bits: no wider than NEON.
-    assert_eq!(
-        derive(&report),
-        PlatformConfig {
-            page_size: 4096,
-            simd_alignment: 16,
-            segment_bytes: 64 * MIB,
-            huge_pages: true,
-            compression: Compression::None,
-            best_variant: "graviton4".into(),
-            opt_level: OptLevel::Simd128,
-            cache_line: 64,
-        }
+    assert_host(
+        "graviton4",
+        PlatformReport {
+            sve_vector_bytes: Some(16),
+            thp: ThpMode::Always,
+            ..instance("r8g.xlarge", linux(Arch::Arm64, cpu, &simd, 32_330_452))
+        },
+        roomy("graviton4", OptLevel::Simd128, 16),
     );
 }
 
 #[test]
 fn raspberry_pi_4() {
-    let report = detect_fixture("raspberry-pi-4");
-    assert_eq!(
-        report,
+    let cpu = arm_cpu("Cortex-A72", 0xd08, A72);
+    // The Pi 4 kernel exposes no cache sysfs: the default 64-byte cache line applies.
+    assert_host(
+        "raspberry-pi-4",
         PlatformReport {
-            arch: Arch::Arm64,
-            os: Os::Linux,
-            cpu: arm_cpu("Cortex-A72", 0xd08, A72),
-            simd: vec![Neon],
-            sve_vector_bytes: None,
-            page_size: 4096,
-            // The Pi 4 kernel exposes no cache sysfs: the default applies.
-            cache_line: 64,
-            thp: ThpMode::Madvise,
             pi_model: Some(4),
             board: Some("Raspberry Pi 4 Model B Rev 1.4".into()),
-            instance_type: None,
-            memory: MemoryInfo {
-                total_bytes: 3_880_176 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
-    assert_eq!(
-        derive(&report),
-        PlatformConfig {
-            page_size: 4096,
-            simd_alignment: 16,
-            segment_bytes: 16 * MIB,
-            huge_pages: true,
-            compression: Compression::Int8,
-            best_variant: "pi4".into(),
-            opt_level: OptLevel::Simd128,
-            cache_line: 64,
-        }
+            ..linux(Arch::Arm64, cpu, &[Neon], 3_880_176)
+        },
+        lean("pi4", 16 * MIB, true),
     );
 }
 
 #[test]
 fn raspberry_pi_5_with_a_16k_page_kernel() {
-    let report = detect_fixture("raspberry-pi-5");
-    assert_eq!(
-        report,
-        PlatformReport {
-            arch: Arch::Arm64,
-            os: Os::Linux,
-            cpu: arm_cpu("Cortex-A76", 0xd0b, A76),
-            simd: vec![Neon, Dotprod, Lse],
-            sve_vector_bytes: None,
-            page_size: 16 * KIB,
-            cache_line: 64,
-            thp: ThpMode::Madvise,
-            pi_model: Some(5),
-            board: Some("Raspberry Pi 5 Model B Rev 1.0".into()),
-            instance_type: None,
-            memory: MemoryInfo {
-                total_bytes: 8_245_856 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
+    let cpu = arm_cpu("Cortex-A76", 0xd0b, A76);
     // With 16 KiB pages a huge page is 32 MiB, more than a 16 MiB segment of this
     // memory-poor board: no MADV_HUGEPAGE.
-    assert_eq!(
-        derive(&report),
+    assert_host(
+        "raspberry-pi-5",
+        PlatformReport {
+            page_size: 16 * KIB,
+            pi_model: Some(5),
+            board: Some("Raspberry Pi 5 Model B Rev 1.0".into()),
+            ..linux(Arch::Arm64, cpu, &[Neon, Dotprod, Lse], 8_245_856)
+        },
         PlatformConfig {
             page_size: 16 * KIB,
-            simd_alignment: 16,
-            segment_bytes: 16 * MIB,
-            huge_pages: false,
-            compression: Compression::Int8,
-            best_variant: "pi5".into(),
-            opt_level: OptLevel::Simd128,
-            cache_line: 64,
-        }
+            ..lean("pi5", 16 * MIB, false)
+        },
     );
 }
 
 #[test]
 fn generic_cortex_a53_board_runs_universal() {
-    let report = detect_fixture("cortex-a53-board");
-    assert_eq!(
-        report,
+    let cpu = arm_cpu("Cortex-A53", 0xd03, A53);
+    assert_host(
+        "cortex-a53-board",
         PlatformReport {
-            arch: Arch::Arm64,
-            os: Os::Linux,
-            cpu: arm_cpu("Cortex-A53", 0xd03, A53),
-            simd: vec![Neon],
-            sve_vector_bytes: None,
-            page_size: 4096,
-            cache_line: 64,
             thp: ThpMode::Never,
-            pi_model: None,
             board: Some("Pine64 Rock64".into()),
-            instance_type: None,
-            memory: MemoryInfo {
-                total_bytes: 2_031_888 * KIB,
-                limit_bytes: None,
-            },
-        }
-    );
-    assert_eq!(
-        derive(&report),
-        PlatformConfig {
-            page_size: 4096,
-            simd_alignment: 16,
-            segment_bytes: 4 * MIB,
-            huge_pages: false,
-            compression: Compression::Int8,
-            best_variant: "universal".into(),
-            opt_level: OptLevel::Simd128,
-            cache_line: 64,
-        }
+            ..linux(Arch::Arm64, cpu, &[Neon], 2_031_888)
+        },
+        lean("universal", 4 * MIB, false),
     );
 }
 
@@ -565,79 +461,40 @@ fn apple_m2_from_sysctl_runs_universal() {
         derive(&report),
         PlatformConfig {
             page_size: 16 * KIB,
-            simd_alignment: 16,
-            segment_bytes: 64 * MIB,
             huge_pages: false,
-            compression: Compression::None,
-            best_variant: "universal".into(),
-            opt_level: OptLevel::Simd128,
             cache_line: 128,
+            ..roomy("universal", OptLevel::Simd128, 16)
         }
     );
-    let selection = VariantCatalog::builtin().best_for_host(&report);
-    assert!(
-        selection.reason.contains("Apple Silicon"),
-        "{}",
-        selection.reason
-    );
+    assert_selection_reason(&report, "Apple Silicon");
 }
 
 #[test]
 fn container_with_a_cgroup_v2_memory_limit() {
-    let report = detect_fixture("container-cgroup-limit");
-    assert_eq!(
-        report,
-        PlatformReport {
-            arch: Arch::Amd64,
-            os: Os::Linux,
-            cpu: CpuInfo {
-                vendor: "AuthenticAMD".into(),
-                model: "AMD EPYC 7R13 Processor".into(),
-                implementer: None,
-                part: None,
-                logical_cpus: 2,
-                x86_64_level: Some(3),
-                flags: sorted_flags(MILAN),
-            },
-            simd: vec![Sse42, Avx, Avx2, Fma],
-            sve_vector_bytes: None,
-            page_size: 4096,
-            cache_line: 64,
-            thp: ThpMode::Madvise,
-            pi_model: None,
-            board: Some("m6a.large".into()),
-            instance_type: Some("m6a.large".into()),
-            memory: MemoryInfo {
-                total_bytes: 7_908_568 * KIB,
-                limit_bytes: Some(GIB),
-            },
-        }
-    );
+    let cpu = x86_cpu("AuthenticAMD", "AMD EPYC 7R13 Processor", 2, 3, MILAN);
+    let host = instance("m6a.large", linux(Arch::Amd64, cpu, &X86_AVX2, 7_908_568));
     // The 1 GiB limit, not the 7.5 GiB host, sizes everything.
-    assert_eq!(
-        derive(&report),
+    assert_host(
+        "container-cgroup-limit",
+        PlatformReport {
+            memory: MemoryInfo {
+                limit_bytes: Some(GIB),
+                ..host.memory
+            },
+            ..host
+        },
         PlatformConfig {
-            page_size: 4096,
             simd_alignment: 32,
-            segment_bytes: 4 * MIB,
-            huge_pages: false,
-            compression: Compression::Int8,
-            best_variant: "x86-64-v3".into(),
             opt_level: OptLevel::Simd256,
-            cache_line: 64,
-        }
+            ..lean("x86-64-v3", 4 * MIB, false)
+        },
     );
 }
 
 #[test]
 fn empty_root_degrades_to_safe_defaults() {
     let root = tempfile::tempdir().unwrap();
-    let probes = FixedProbes {
-        page_size: 4096,
-        cpu_features: None,
-        sve_vector_bytes: None,
-    };
-    let report = detect_from(root.path(), &probes);
+    let report = detect_from(root.path(), &probes(None));
     assert_eq!(
         report,
         PlatformReport {
@@ -676,12 +533,7 @@ fn cgroup_limit_on_a_parent_slice_applies_to_the_process() {
     write("proc/self/cgroup", "0::/grid.slice/node-a.scope\n");
     write("sys/fs/cgroup/grid.slice/memory.max", "2147483648\n");
     write("sys/fs/cgroup/grid.slice/node-a.scope/memory.max", "max\n");
-    let probes = FixedProbes {
-        page_size: 4096,
-        cpu_features: None,
-        sve_vector_bytes: None,
-    };
-    let report = detect_from(root.path(), &probes);
+    let report = detect_from(root.path(), &probes(None));
     assert_eq!(report.memory.limit_bytes, Some(2 * GIB));
     assert_eq!(report.memory.usable_bytes(), 2 * GIB);
 }

@@ -429,22 +429,18 @@ fn builtin_variants_carry_their_build_flags() {
         flags("graviton3"),
         "-C target-cpu=neoverse-v1 -C target-feature=+neon,+dotprod,+lse,+sve,+i8mm"
     );
-    assert_eq!(
-        catalog.get("pi4").unwrap().target_cpu.as_deref(),
-        Some("cortex-a72")
-    );
-    assert_eq!(
-        catalog.get("pi5").unwrap().target_cpu.as_deref(),
-        Some("cortex-a76")
-    );
-    assert_eq!(
-        catalog.get("graviton2").unwrap().target_cpu.as_deref(),
-        Some("neoverse-n1")
-    );
-    assert_eq!(
-        catalog.get("graviton4").unwrap().target_cpu.as_deref(),
-        Some("neoverse-v2")
-    );
+    for (name, cpu) in [
+        ("pi4", "cortex-a72"),
+        ("pi5", "cortex-a76"),
+        ("graviton2", "neoverse-n1"),
+        ("graviton4", "neoverse-v2"),
+    ] {
+        assert_eq!(
+            catalog.get(name).unwrap().target_cpu.as_deref(),
+            Some(cpu),
+            "{name}"
+        );
+    }
 }
 
 const MINIMAL: &str = "
