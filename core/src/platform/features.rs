@@ -2,10 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use super::model::SimdFeature;
+use super::model::{Arch, SimdFeature};
 
-/// x86 `/proc/cpuinfo` flag names of the features we track.
-const X86_FLAGS: [(&str, SimdFeature); 10] = [
+/// Linux `/proc/cpuinfo` names of the features we track: x86 `flags` and arm64 `Features`
+/// (HWCAPs). A feature's architecture says which of the two lists its name belongs to.
+const LINUX_NAMES: [(&str, SimdFeature); 16] = [
     ("sse4_2", SimdFeature::Sse42),
     ("avx", SimdFeature::Avx),
     ("avx2", SimdFeature::Avx2),
@@ -16,10 +17,6 @@ const X86_FLAGS: [(&str, SimdFeature); 10] = [
     ("avx512dq", SimdFeature::Avx512dq),
     ("avx512cd", SimdFeature::Avx512cd),
     ("avx512_vnni", SimdFeature::Avx512vnni),
-];
-
-/// arm64 `/proc/cpuinfo` Features names (Linux HWCAPs) of the features we track.
-const ARM_FEATURES: [(&str, SimdFeature); 6] = [
     ("asimd", SimdFeature::Neon),
     ("asimddp", SimdFeature::Dotprod),
     ("i8mm", SimdFeature::I8mm),
@@ -49,14 +46,14 @@ const MACOS_FEATURES: [(&str, SimdFeature); 17] = [
     ("hw.optional.arm.FEAT_LSE", SimdFeature::Lse),
 ];
 
-/// Features named in x86 `flags`, sorted.
-pub fn simd_from_x86_flags(flags: &[String]) -> Vec<SimdFeature> {
-    features_named(flags, &X86_FLAGS)
-}
-
-/// Features named in arm64 `Features`, sorted.
-pub fn simd_from_arm_features(flags: &[String]) -> Vec<SimdFeature> {
-    features_named(flags, &ARM_FEATURES)
+/// Features `arch`'s kernel names in `/proc/cpuinfo` (x86 `flags`, arm64 `Features`),
+/// sorted; none for another architecture.
+pub fn simd_from_linux_flags(arch: Arch, flags: &[String]) -> Vec<SimdFeature> {
+    let names: Vec<(&str, SimdFeature)> = LINUX_NAMES
+        .into_iter()
+        .filter(|(_, feature)| feature.arch() == arch)
+        .collect();
+    features_named(flags, &names)
 }
 
 /// Features among the macOS `hw.optional.*` names that are set, sorted.
@@ -75,9 +72,9 @@ fn features_named(flags: &[String], table: &[(&str, SimdFeature)]) -> Vec<SimdFe
 
 /// The x86 flag that stands for `feature` (used to drop flags the OS does not enable).
 pub fn x86_flag_of(feature: SimdFeature) -> Option<&'static str> {
-    X86_FLAGS
+    LINUX_NAMES
         .iter()
-        .find(|(_, known)| *known == feature)
+        .find(|(_, known)| *known == feature && known.arch() == Arch::Amd64)
         .map(|(flag, _)| *flag)
 }
 
@@ -165,7 +162,7 @@ mod tests {
     #[test]
     fn feature_names_map_per_architecture() {
         assert_eq!(
-            simd_from_x86_flags(&words("sse4_2 avx2 avx512_vnni asimd")),
+            simd_from_linux_flags(Arch::Amd64, &words("sse4_2 avx2 avx512_vnni asimd")),
             [
                 SimdFeature::Sse42,
                 SimdFeature::Avx2,
@@ -173,7 +170,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            simd_from_arm_features(&words("fp asimd asimddp atomics sve2 avx2")),
+            simd_from_linux_flags(Arch::Arm64, &words("fp asimd asimddp atomics sve2 avx2")),
             [
                 SimdFeature::Neon,
                 SimdFeature::Dotprod,
@@ -181,5 +178,8 @@ mod tests {
                 SimdFeature::Lse
             ]
         );
+        assert!(simd_from_linux_flags(Arch::Other, &words("avx2 asimd")).is_empty());
+        assert_eq!(x86_flag_of(SimdFeature::Avx512vnni), Some("avx512_vnni"));
+        assert_eq!(x86_flag_of(SimdFeature::Neon), None);
     }
 }

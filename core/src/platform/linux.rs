@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::cpuinfo::{CpuinfoFacts, parse_cpuinfo};
-use super::features::{simd_from_arm_features, simd_from_x86_flags, x86_64_level, x86_flag_of};
+use super::features::{simd_from_linux_flags, x86_64_level, x86_flag_of};
 use super::model::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, SimdFeature, ThpMode};
 use super::probes::Probes;
 use super::sysfs::{
@@ -58,11 +58,7 @@ impl Root<'_> {
 
 /// Features the kernel lists, confirmed by the live probe when there is one.
 fn usable_simd(arch: Arch, flags: &[String], probes: &dyn Probes) -> Vec<SimdFeature> {
-    let listed = match arch {
-        Arch::Amd64 => simd_from_x86_flags(flags),
-        Arch::Arm64 => simd_from_arm_features(flags),
-        Arch::Other => Vec::new(),
-    };
+    let listed = simd_from_linux_flags(arch, flags);
     match probes.cpu_features() {
         Some(confirmed) => listed
             .into_iter()

@@ -77,84 +77,50 @@ impl Probes for LiveProbes {
     }
 }
 
+/// The features of `feature => "std name"` pairs that the detection macro
+/// `std::arch::$detect!` finds on this CPU. A macro because the std macros take their
+/// feature name as a literal token only (hence `tt`, which keeps it one).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! detected_features {
+    ($detect:ident; $($feature:ident => $name:tt),+ $(,)?) => {
+        [$((SimdFeature::$feature, std::arch::$detect!($name))),+]
+            .into_iter()
+            .filter_map(|(feature, found)| found.then_some(feature))
+            .collect()
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 fn live_cpu_features() -> Option<Vec<SimdFeature>> {
-    let detected = [
-        (SimdFeature::Sse42, std::is_x86_feature_detected!("sse4.2")),
-        (SimdFeature::Avx, std::is_x86_feature_detected!("avx")),
-        (SimdFeature::Avx2, std::is_x86_feature_detected!("avx2")),
-        (SimdFeature::Fma, std::is_x86_feature_detected!("fma")),
-        (
-            SimdFeature::Avx512f,
-            std::is_x86_feature_detected!("avx512f"),
-        ),
-        (
-            SimdFeature::Avx512bw,
-            std::is_x86_feature_detected!("avx512bw"),
-        ),
-        (
-            SimdFeature::Avx512vl,
-            std::is_x86_feature_detected!("avx512vl"),
-        ),
-        (
-            SimdFeature::Avx512dq,
-            std::is_x86_feature_detected!("avx512dq"),
-        ),
-        (
-            SimdFeature::Avx512cd,
-            std::is_x86_feature_detected!("avx512cd"),
-        ),
-        (
-            SimdFeature::Avx512vnni,
-            std::is_x86_feature_detected!("avx512vnni"),
-        ),
-    ];
-    Some(present(&detected))
+    Some(detected_features!(is_x86_feature_detected;
+        Sse42 => "sse4.2",
+        Avx => "avx",
+        Avx2 => "avx2",
+        Fma => "fma",
+        Avx512f => "avx512f",
+        Avx512bw => "avx512bw",
+        Avx512vl => "avx512vl",
+        Avx512dq => "avx512dq",
+        Avx512cd => "avx512cd",
+        Avx512vnni => "avx512vnni",
+    ))
 }
 
 #[cfg(target_arch = "aarch64")]
 fn live_cpu_features() -> Option<Vec<SimdFeature>> {
-    let detected = [
-        (
-            SimdFeature::Neon,
-            std::arch::is_aarch64_feature_detected!("asimd"),
-        ),
-        (
-            SimdFeature::Dotprod,
-            std::arch::is_aarch64_feature_detected!("dotprod"),
-        ),
-        (
-            SimdFeature::I8mm,
-            std::arch::is_aarch64_feature_detected!("i8mm"),
-        ),
-        (
-            SimdFeature::Sve,
-            std::arch::is_aarch64_feature_detected!("sve"),
-        ),
-        (
-            SimdFeature::Sve2,
-            std::arch::is_aarch64_feature_detected!("sve2"),
-        ),
-        (
-            SimdFeature::Lse,
-            std::arch::is_aarch64_feature_detected!("lse"),
-        ),
-    ];
-    Some(present(&detected))
+    Some(detected_features!(is_aarch64_feature_detected;
+        Neon => "asimd",
+        Dotprod => "dotprod",
+        I8mm => "i8mm",
+        Sve => "sve",
+        Sve2 => "sve2",
+        Lse => "lse",
+    ))
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn live_cpu_features() -> Option<Vec<SimdFeature>> {
     None
-}
-
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-fn present(detected: &[(SimdFeature, bool)]) -> Vec<SimdFeature> {
-    detected
-        .iter()
-        .filter(|(_, found)| *found)
-        .map(|(feature, _)| *feature)
-        .collect()
 }
 
 /// `PR_SVE_GET_VL` and `PR_SVE_VL_LEN_MASK` from `<linux/prctl.h>`; the libc crate only

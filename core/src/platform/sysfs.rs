@@ -136,21 +136,29 @@ mod tests {
 
     #[test]
     fn thp_mode_is_the_bracketed_word() {
-        assert_eq!(parse_thp("always [madvise] never\n"), ThpMode::Madvise);
-        assert_eq!(parse_thp("[always] madvise never"), ThpMode::Always);
-        assert_eq!(parse_thp("always madvise [never]"), ThpMode::Never);
-        assert_eq!(parse_thp("always madvise never"), ThpMode::Unavailable);
-        assert_eq!(parse_thp("[sometimes]"), ThpMode::Unavailable);
+        for (text, mode) in [
+            ("always [madvise] never\n", ThpMode::Madvise),
+            ("[always] madvise never", ThpMode::Always),
+            ("always madvise [never]", ThpMode::Never),
+            ("always madvise never", ThpMode::Unavailable),
+            ("[sometimes]", ThpMode::Unavailable),
+        ] {
+            assert_eq!(parse_thp(text), mode, "{text:?}");
+        }
     }
 
     #[test]
     fn raspberry_pi_models_from_board_names() {
-        assert_eq!(pi_model("Raspberry Pi 5 Model B Rev 1.0"), Some(5));
-        assert_eq!(pi_model("Raspberry Pi 4 Model B Rev 1.4"), Some(4));
-        assert_eq!(pi_model("Raspberry Pi Compute Module 4 Rev 1.0"), Some(4));
-        assert_eq!(pi_model("Raspberry Pi 400 Rev 1.0"), Some(4));
-        assert_eq!(pi_model("Raspberry Pi Zero 2 W Rev 1.0"), None);
-        assert_eq!(pi_model("Pine64 Rock64"), None);
+        for (board, model) in [
+            ("Raspberry Pi 5 Model B Rev 1.0", Some(5)),
+            ("Raspberry Pi 4 Model B Rev 1.4", Some(4)),
+            ("Raspberry Pi Compute Module 4 Rev 1.0", Some(4)),
+            ("Raspberry Pi 400 Rev 1.0", Some(4)),
+            ("Raspberry Pi Zero 2 W Rev 1.0", None),
+            ("Pine64 Rock64", None),
+        ] {
+            assert_eq!(pi_model(board), model, "{board}");
+        }
     }
 
     #[test]
