@@ -39,13 +39,15 @@ fn validate_failing(files: &[&Path]) -> String {
     printed
 }
 
-/// The generated StorageGrid CRD with one line replaced.
-fn broken_grid_crd(dir: &Path, from: &str, to: &str) -> PathBuf {
+/// Validates the generated StorageGrid CRD with `from` replaced by `to`, which must fail;
+/// returns what was printed.
+fn broken_grid_crd_fails(from: &str, to: &str) -> String {
     let original = &crd_files()[0].contents;
     assert!(original.contains(from), "fixture needs {from:?} in the CRD");
-    let path = dir.join("broken.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
     std::fs::write(&path, original.replacen(from, to, 1)).unwrap();
-    path
+    validate_failing(&[&path])
 }
 
 #[test]
@@ -68,26 +70,17 @@ fn checked_in_crds_pass_one_line_per_document() {
 
 #[test]
 fn unknown_field_in_a_crd_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = broken_grid_crd(
-        dir.path(),
+    let printed = broken_grid_crd_fails(
         "    served: true\n",
         "    served: true\n    servedd: true\n",
     );
-    let printed = validate_failing(&[&path]);
     assert!(printed.starts_with("FAIL "), "{printed}");
     assert!(printed.contains("servedd"), "{printed}");
 }
 
 #[test]
 fn wrongly_typed_field_in_a_crd_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = broken_grid_crd(
-        dir.path(),
-        "    shortNames:\n    - sg\n",
-        "    shortNames: sg\n",
-    );
-    let printed = validate_failing(&[&path]);
+    let printed = broken_grid_crd_fails("    shortNames:\n    - sg\n", "    shortNames: sg\n");
     assert!(printed.contains("spec.names.shortNames"), "{printed}");
 }
 

@@ -224,26 +224,29 @@ fn grid_status_round_trips_with_conditions() {
 
 // --- rejected manifests ---
 
-/// The error message of a StorageGrid manifest that must not parse.
-fn grid_error(text: &str) -> String {
-    parse_storage_grid_yaml(text).unwrap_err().to_string()
-}
-
 /// `message` contains `needle`; the whole message is shown when it does not.
 fn assert_mentions(message: &str, needle: &str) {
     assert!(message.contains(needle), "{needle:?} not in: {message}");
 }
 
-fn unknown_field_error(text: &str) -> String {
+/// The message of the field errors a StorageGrid manifest must be refused with.
+fn fields_error(text: &str) -> String {
     match parse_storage_grid_yaml(text) {
         Err(error @ ManifestError::Fields { .. }) => error.to_string(),
-        other => panic!("expected an unknown-field error, got {other:?}"),
+        other => panic!("expected field errors, got {other:?}"),
     }
+}
+
+/// [`fields_error`] of the minimal grid with `from` replaced by `to`.
+fn rejected_edit(from: &str, to: &str) -> String {
+    let text = MINIMAL_GRID.replace(from, to);
+    assert_ne!(text, MINIMAL_GRID, "{from:?} is in the minimal grid");
+    fields_error(&text)
 }
 
 #[test]
 fn unknown_spec_field_is_rejected_with_its_name() {
-    let message = unknown_field_error(&minimal_with("  replica: 3"));
+    let message = fields_error(&minimal_with("  replica: 3"));
     assert_mentions(&message, "spec.replica: got an unknown field `replica`");
     assert!(
         message.contains("replicas"),
@@ -259,11 +262,10 @@ fn unknown_nested_spec_fields_are_rejected() {
         ("  storage:\n    class: gp3", "class"),
         ("  ports:\n    http: 80", "http"),
     ] {
-        let message = unknown_field_error(&minimal_with(line));
+        let message = fields_error(&minimal_with(line));
         assert_mentions(&message, &format!("got an unknown field `{name}`"));
     }
-    let typo = MINIMAL_GRID.replace("dimension: 768", "dimension: 768\n    metrics: dot");
-    let message = unknown_field_error(&typo);
+    let message = rejected_edit("dimension: 768", "dimension: 768\n    metrics: dot");
     assert_mentions(
         &message,
         "spec.vector.metrics: got an unknown field `metrics`, expected one of the fields `compression`, `dimension`, `metric`",
@@ -310,8 +312,7 @@ fn empty_and_null_optional_fields_are_not_unknown() {
 
 #[test]
 fn missing_dimension_is_named() {
-    let text = MINIMAL_GRID.replace("    dimension: 768\n", "    metric: l2\n");
-    let message = grid_error(&text);
+    let message = rejected_edit("    dimension: 768\n", "    metric: l2\n");
     assert_mentions(
         &message,
         "spec.vector.dimension: got nothing, expected an integer from 1 to 65536; the field is required",
@@ -320,8 +321,7 @@ fn missing_dimension_is_named() {
 
 #[test]
 fn bad_enum_value_lists_the_accepted_ones() {
-    let text = MINIMAL_GRID.replace("dimension: 768", "dimension: 768\n    metric: euclid");
-    let message = grid_error(&text);
+    let message = rejected_edit("dimension: 768", "dimension: 768\n    metric: euclid");
     assert_mentions(
         &message,
         "spec.vector.metric: got \"euclid\", expected one of `cosine`, `dot`, `l2`",
@@ -332,7 +332,7 @@ fn bad_enum_value_lists_the_accepted_ones() {
 #[test]
 fn type_errors_name_the_path_the_value_and_the_line() {
     let text = MINIMAL_GRID.replace("replicas: 3", "replicas: three");
-    let message = grid_error(&text);
+    let message = fields_error(&text);
     let line = text
         .lines()
         .position(|line| line.contains("three"))
