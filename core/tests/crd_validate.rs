@@ -700,6 +700,17 @@ fn ready(
     )
 }
 
+/// Sets `first`, then `second`, on an empty list: whether the second changed it, and the list.
+fn set_twice(
+    first: sutra_core::crd::Condition,
+    second: sutra_core::crd::Condition,
+) -> (bool, Vec<sutra_core::crd::Condition>) {
+    let mut conditions = Vec::new();
+    set_condition(&mut conditions, first);
+    let changed = set_condition(&mut conditions, second);
+    (changed, conditions)
+}
+
 #[test]
 fn set_condition_adds_a_new_type() {
     let mut conditions = Vec::new();
@@ -734,9 +745,7 @@ fn set_condition_adds_a_new_type() {
 
 #[test]
 fn set_condition_keeps_transition_time_while_status_is_unchanged() {
-    let mut conditions = Vec::new();
-    set_condition(
-        &mut conditions,
+    let (changed, conditions) = set_twice(
         ready(
             ConditionStatus::True,
             reason::SERVING,
@@ -744,9 +753,6 @@ fn set_condition_keeps_transition_time_while_status_is_unchanged() {
             1,
             "2025-01-01T00:00:00Z",
         ),
-    );
-    let changed = set_condition(
-        &mut conditions,
         ready(
             ConditionStatus::True,
             reason::SERVING,
@@ -765,9 +771,7 @@ fn set_condition_keeps_transition_time_while_status_is_unchanged() {
 
 #[test]
 fn set_condition_moves_transition_time_when_status_changes() {
-    let mut conditions = Vec::new();
-    set_condition(
-        &mut conditions,
+    let (_, conditions) = set_twice(
         ready(
             ConditionStatus::True,
             reason::SERVING,
@@ -775,9 +779,6 @@ fn set_condition_moves_transition_time_when_status_changes() {
             1,
             "2025-01-01T00:00:00Z",
         ),
-    );
-    set_condition(
-        &mut conditions,
         ready(
             ConditionStatus::False,
             reason::NOT_SERVING,
