@@ -3,5 +3,5 @@ pub mod agent;
 pub mod backend;
 pub mod cli;
 pub mod controller;
+pub mod manager;
 pub mod plan;
-pub mod runtime;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
-use crate::runtime::{LogFormat, OperatorOptions};
+use crate::manager::{LogFormat, OperatorOptions};
 
 #[derive(Debug, Args)]
 pub struct OperatorArgs {
@@ -79,5 +79,5 @@ impl OperatorArgs {
 
 pub fn run(args: &OperatorArgs) -> anyhow::Result<()> {
     let options = args.options();
-    tokio::runtime::Runtime::new()?.block_on(crate::runtime::run(options))
+    tokio::runtime::Runtime::new()?.block_on(crate::manager::run(options))
 }

@@ -1,4 +1,4 @@
-//! The operator process: logging, the health/metrics server, leader election, the
+//! The controller manager: logging, the health/metrics server, leader election, the
 //! controllers, and a graceful shutdown on SIGTERM or Ctrl-C.
 
 pub mod controllers;
