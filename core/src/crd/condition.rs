@@ -15,6 +15,8 @@ pub mod node {
     pub const VARIANT_MATCHED: &str = "VariantMatched";
     /// The storage node serves requests.
     pub const READY: &str = "Ready";
+    /// The host the storage node is pinned to exists and is Ready.
+    pub const NODE_AVAILABLE: &str = "NodeAvailable";
 }
 
 /// Condition types set on a `StorageGrid`.
@@ -25,14 +27,19 @@ pub mod grid {
     pub const PROGRESSING: &str = "Progressing";
     /// At least one replica is missing, failed or runs on a lost host.
     pub const DEGRADED: &str = "Degraded";
+    /// The storage containers run with a memory limit.
+    pub const MEMORY_LIMITED: &str = "MemoryLimited";
 }
 
 /// Common `reason` values (CamelCase, as Kubernetes conventions ask).
 pub mod reason {
     /// `PlatformDetected=True`: the report arrived.
     pub const DETECTED: &str = "Detected";
-    /// `PlatformDetected=Unknown`: no report yet (the storage node has not started).
+    /// `VariantMatched=Unknown`: the storage node has not reported its hardware yet, so
+    /// the variant it runs cannot be judged.
     pub const AWAITING_REPORT: &str = "AwaitingReport";
+    /// `VariantMatched=False`: the best image could not be pulled; a fallback runs.
+    pub const IMAGE_UNAVAILABLE: &str = "ImageUnavailable";
     /// `VariantMatched` reasons come from the variant rules, so the storage node, the operator
     /// and the agent all report the same words for the same decision.
     pub use crate::variant::reason::{
@@ -52,8 +59,21 @@ pub mod reason {
     pub const RECONCILED: &str = "Reconciled";
     /// `Degraded=True`: a host holding a replica is gone.
     pub const NODE_LOST: &str = "NodeLost";
+    /// `Degraded=True`: some ordinals found no eligible host.
+    pub const UNPLACED: &str = "Unplaced";
     /// `Degraded=False`: nothing is missing.
     pub const AS_EXPECTED: &str = "AsExpected";
+    /// `MemoryLimited=True`.
+    pub const LIMIT_SET: &str = "LimitSet";
+    /// `MemoryLimited=False`: the Pods are Burstable or BestEffort, and the servers size
+    /// their caches and read-ahead from the whole host's memory.
+    pub const NO_MEMORY_LIMIT: &str = "NoMemoryLimit";
+    /// `NodeAvailable=True`.
+    pub const NODE_READY: &str = "NodeReady";
+    /// `NodeAvailable=False`: the Node is NotReady.
+    pub const NODE_NOT_READY: &str = "NodeNotReady";
+    /// `NodeAvailable=False`: the Node object is gone.
+    pub const NODE_DELETED: &str = "NodeDeleted";
     /// Any condition: the spec failed validation.
     pub const INVALID_SPEC: &str = "InvalidSpec";
 }

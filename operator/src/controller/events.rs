@@ -1,9 +1,9 @@
 //! Events (`events.k8s.io/v1`) that keep the note they were raised with.
 //!
 //! kube's `Recorder` folds every Event with the same object, reason and action into one
-//! series and keeps the first note, so "created with variant universal" went on being
-//! shown after the node had been re-created as `x86-64-v4`. Here the note is part of the
-//! key: only the same decision, said the same way, repeats as a series (within
+//! series and keeps the first note, so "created with variant universal" would go on being
+//! shown after the node is re-created as `x86-64-v4`. Here the note is part of the key:
+//! only the same decision, said the same way, repeats as a series (within
 //! [`SERIES_WINDOW`]); any other note is an Event of its own, so `kubectl describe` reads
 //! as the object's true history.
 
@@ -28,6 +28,36 @@ pub struct Note<'a> {
     pub action: &'a str,
     pub note: String,
     pub related: Option<ObjectReference>,
+}
+
+impl<'a> Note<'a> {
+    /// A `Normal` Event: something the operator did.
+    pub fn normal(reason: &'a str, action: &'a str, note: String) -> Self {
+        Note {
+            type_: EventType::Normal,
+            reason,
+            action,
+            note,
+            related: None,
+        }
+    }
+
+    /// A `Warning` Event: something a user may need to act on.
+    pub fn warning(reason: &'a str, action: &'a str, note: String) -> Self {
+        Note {
+            type_: EventType::Warning,
+            ..Note::normal(reason, action, note)
+        }
+    }
+
+    /// Names a second object the Event concerns; Events about different related objects
+    /// never fold into one series.
+    pub fn related(self, related: ObjectReference) -> Self {
+        Note {
+            related: Some(related),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -2,10 +2,13 @@
 //! Service.
 //!
 //! Each reconcile is a pipeline `dereference → validate → build → apply → update_status`,
-//! one submodule per step; only the first and the last two talk to the API server. Every
-//! write is a server-side apply with field manager [`FIELD_MANAGER`], issued only when the
-//! desired object differs from the observed one, so a steady state issues no writes.
+//! one submodule per step; only the first and the last two talk to the API server. The
+//! steps both controllers share live here: [`validate`] (a spec checked once, reported as
+//! an Event), [`apply`] (server-side apply with field manager [`FIELD_MANAGER`], issued only
+//! when the desired object differs from the observed one, so a steady state issues no
+//! writes) and [`status`] (one status write, only when it changed).
 
+pub mod apply;
 mod backoff;
 mod error;
 pub mod events;
@@ -13,17 +16,17 @@ pub mod grid;
 pub mod metrics;
 pub mod node;
 pub mod rbac;
+pub mod status;
+pub mod validate;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::ResourceRequirements;
-use kube::Client;
-use kube::runtime::events::EventType;
+use kube::{Client, Resource};
 use sutra_core::variant::{VariantCatalog, VariantRules};
 
 pub use backoff::Backoff;
-pub use error::{Error, Result};
+pub use error::{Error, Result, Verb, object_key};
 pub use metrics::Metrics;
 
 /// Field manager of every server-side apply the operator issues.
@@ -107,26 +110,23 @@ impl Context {
     pub fn variant_names(&self) -> Vec<&str> {
         self.catalog().names()
     }
-}
 
-/// Records an Event about `regarding` (every decision the operator takes is visible as a
-/// condition or an Event); `related` names a second object the Event concerns.
-pub(crate) async fn publish_event(
-    ctx: &Context,
-    regarding: &ObjectReference,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-    related: Option<ObjectReference>,
-) -> Result<()> {
-    let event = events::Note {
-        type_,
-        reason,
-        action,
-        note,
-        related,
-    };
-    ctx.recorder.publish(event, regarding).await?;
-    Ok(())
+    /// Records an Event about `object`: every decision the operator takes is visible as a
+    /// condition or an Event.
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        note: events::Note<'_>,
+    ) -> Result<()> {
+        let reason = note.reason.to_owned();
+        self.recorder
+            .publish(note, &object.object_ref(&()))
+            .await
+            .map_err(|source| Error::Api {
+                verb: Verb::RecordEvent,
+                kind: K::kind(&()).into_owned(),
+                name: format!("{} ({reason})", object_key(object)),
+                source,
+            })
+    }
 }

@@ -2,28 +2,28 @@
 //! ones, each with an Event saying why.
 
 use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Resource;
 use kube::api::DeleteParams;
-use kube::runtime::events::EventType;
-use kube::{Api, Resource};
 use sutra_core::crd::{StorageGrid, StorageNode};
 
 use super::build::{build_storage_node, needs_apply};
-use super::publish;
-use crate::controller::node::apply::server_side_apply;
+use crate::controller::apply::{delete, server_side_apply};
+use crate::controller::events::Note;
+use crate::controller::validate::Validated;
 use crate::controller::{Context, Result};
-use crate::plan::{LossAction, Plan};
+use crate::plan::{LossAction, Plan, PlannedNode};
 
 /// Issues the writes the plan needs; returns how many.
 pub async fn apply(
     ctx: &Context,
-    grid: &StorageGrid,
+    grid: Validated<'_, StorageGrid>,
     namespace: &str,
     existing: &[StorageNode],
     plan: &Plan,
 ) -> Result<usize> {
     let mut writes = 0;
     for planned in &plan.nodes {
-        let desired = build_storage_node(grid, planned);
+        let desired = build_storage_node(&grid, planned);
         let observed = existing
             .iter()
             .find(|node| node.metadata.name.as_deref() == Some(planned.name.as_str()));
@@ -32,60 +32,49 @@ pub async fn apply(
         }
         server_side_apply(ctx, namespace, &desired).await?;
         writes += 1;
-        let moved = plan.lost.iter().find(|lost| {
-            lost.name == planned.name && matches!(lost.action, LossAction::MovedTo(_))
-        });
-        let (reason, note) = match (observed, moved) {
-            (_, Some(lost)) => (
-                "StorageNodeRescheduled",
-                format!(
-                    "{} moved from {} to {}: {}",
-                    planned.name, lost.host, planned.host, lost.why
-                ),
-            ),
-            (None, None) => (
-                "StorageNodeCreated",
-                format!(
-                    "{} on {} with variant {}: {}",
-                    planned.name, planned.host, planned.variant, planned.reason
-                ),
-            ),
-            (Some(_), None) => (
-                "StorageNodeUpdated",
-                format!(
-                    "{} on {} with variant {}: {}",
-                    planned.name, planned.host, planned.variant, planned.reason
-                ),
-            ),
-        };
-        let related = desired.object_ref(&());
-        publish(
-            ctx,
-            grid,
-            EventType::Normal,
-            reason,
-            "Apply",
-            note,
-            Some(related),
-        )
-        .await?;
+        let (reason, note) = applied_note(plan, planned, observed.is_some());
+        let note = Note::normal(reason, "Apply", note).related(desired.object_ref(&()));
+        ctx.publish(&*grid, note).await?;
     }
-    let api = Api::<StorageNode>::namespaced(ctx.client.clone(), namespace);
     for name in &plan.remove {
-        api.delete(name, &DeleteParams::default()).await?;
+        delete::<StorageNode>(ctx, namespace, name, &DeleteParams::default()).await?;
         writes += 1;
-        publish(
-            ctx,
-            grid,
-            EventType::Normal,
+        let note = Note::normal(
             "StorageNodeRemoved",
             "Delete",
             format!("{name} is beyond spec.replicas={}", grid.spec.replicas),
-            Some(removed_ref(grid, name)),
-        )
-        .await?;
+        );
+        ctx.publish(&*grid, note.related(removed_ref(&grid, name)))
+            .await?;
     }
     Ok(writes)
+}
+
+/// The Event for an applied StorageNode: moved off a lost host, created, or updated.
+fn applied_note(plan: &Plan, planned: &PlannedNode, existed: bool) -> (&'static str, String) {
+    let moved = plan
+        .lost
+        .iter()
+        .find(|lost| lost.name == planned.name && matches!(lost.action, LossAction::MovedTo(_)));
+    if let Some(lost) = moved {
+        return (
+            "StorageNodeRescheduled",
+            format!(
+                "{} moved from {} to {}: {}",
+                planned.name, lost.host, planned.host, lost.why
+            ),
+        );
+    }
+    let reason = if existed {
+        "StorageNodeUpdated"
+    } else {
+        "StorageNodeCreated"
+    };
+    let note = format!(
+        "{} on {} with variant {}: {}",
+        planned.name, planned.host, planned.variant, planned.reason
+    );
+    (reason, note)
 }
 
 fn removed_ref(grid: &StorageGrid, name: &str) -> ObjectReference {

@@ -7,7 +7,8 @@ use kube::api::ListParams;
 use sutra_core::crd::StorageNode;
 use sutra_core::labels;
 
-use crate::controller::{Context, Result};
+use crate::controller::apply::list_labelled;
+use crate::controller::{Context, Error, Result, Verb};
 use crate::plan::{Host, host_from_node};
 
 pub struct Observed {
@@ -19,14 +20,12 @@ pub async fn observe(ctx: &Context, grid: &str, namespace: &str) -> Result<Obser
     let now = Timestamp::now();
     let hosts = Api::<Node>::all(ctx.client.clone())
         .list(&ListParams::default())
-        .await?
+        .await
+        .map_err(Error::api::<Node>(Verb::List, None, "(all)"))?
         .items
         .iter()
         .map(|node| host_from_node(node, now))
         .collect();
-    let nodes = Api::<StorageNode>::namespaced(ctx.client.clone(), namespace)
-        .list(&ListParams::default().labels(&format!("{}={grid}", labels::GRID_NAME)))
-        .await?
-        .items;
+    let nodes = list_labelled(ctx, namespace, labels::GRID_NAME, grid).await?;
     Ok(Observed { hosts, nodes })
 }

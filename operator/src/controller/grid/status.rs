@@ -4,24 +4,12 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use serde_json::{Value, json};
-use sutra_core::crd::condition::grid::{DEGRADED, PROGRESSING, READY};
-use sutra_core::crd::condition::{now, reason};
-use sutra_core::crd::{
-    Condition, ConditionStatus, StorageGrid, StorageNode, new_condition, set_condition,
-};
+use sutra_core::crd::condition::grid::{DEGRADED, MEMORY_LIMITED, PROGRESSING, READY};
+use sutra_core::crd::condition::reason;
+use sutra_core::crd::{Condition, ConditionStatus, StorageGrid, StorageNode, set_condition};
 
-use crate::controller::node::is_ready;
+use crate::controller::status::{DesiredStatus, condition, holds_all, is_ready};
 use crate::plan::{LossAction, Plan};
-
-/// `Degraded=True`: some ordinals found no eligible host.
-pub const UNPLACED: &str = "Unplaced";
-/// Condition type: whether storage containers run with a memory limit.
-pub const MEMORY_LIMITED: &str = "MemoryLimited";
-/// `MemoryLimited=True`.
-pub const LIMIT_SET: &str = "LimitSet";
-/// `MemoryLimited=False`: the Pods are Burstable or BestEffort, and the servers size their
-/// caches and read-ahead from the whole host's memory.
-pub const NO_MEMORY_LIMIT: &str = "NoMemoryLimit";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridStatus {
@@ -58,28 +46,19 @@ pub fn desired_status(
         .as_ref()
         .map(|s| s.conditions.clone())
         .unwrap_or_default();
-    let condition = |type_: &str, status: bool, reason: &str, message: String| {
-        new_condition(
-            type_,
-            ConditionStatus::from(status),
-            reason,
-            message,
-            generation,
-            now(),
-        )
-    };
     let all_ready = ready == wanted;
     set_condition(
         &mut conditions,
         condition(
             READY,
-            all_ready,
+            all_ready.into(),
             if all_ready {
                 reason::ALL_REPLICAS_READY
             } else {
                 reason::REPLICAS_NOT_READY
             },
             format!("{ready} of {wanted} storage nodes are Ready"),
+            generation,
         ),
     );
     let progressing = writes > 0 || (!all_ready && plan.unplaced.is_empty());
@@ -87,7 +66,7 @@ pub fn desired_status(
         &mut conditions,
         condition(
             PROGRESSING,
-            progressing,
+            progressing.into(),
             if progressing {
                 reason::RECONCILING
             } else {
@@ -98,6 +77,7 @@ pub fn desired_status(
             } else {
                 "the storage nodes match the spec".to_owned()
             },
+            generation,
         ),
     );
     set_condition(&mut conditions, degraded(plan, generation));
@@ -130,7 +110,7 @@ fn memory_limited(
     let (status, reason, message) = match limit {
         Some(limit) => (
             ConditionStatus::True,
-            LIMIT_SET,
+            reason::LIMIT_SET,
             format!(
                 "storage containers are limited to {} of memory; each server sizes its read-ahead and caches from it",
                 limit.0
@@ -138,11 +118,11 @@ fn memory_limited(
         ),
         None => (
             ConditionStatus::False,
-            NO_MEMORY_LIMIT,
+            reason::NO_MEMORY_LIMIT,
             "storage containers have no memory limit: each server sizes its read-ahead and caches from the whole host's memory and may be evicted first; set spec.resources.limits.memory (or the chart's storageNode.resources)".to_owned(),
         ),
     };
-    new_condition(MEMORY_LIMITED, status, reason, message, generation, now())
+    condition(MEMORY_LIMITED, status, reason, message, generation)
 }
 
 fn degraded(plan: &Plan, generation: Option<i64>) -> Condition {
@@ -166,7 +146,7 @@ fn degraded(plan: &Plan, generation: Option<i64>) -> Condition {
     let (status, reason, message) = if !lost.is_empty() {
         (ConditionStatus::True, reason::NODE_LOST, lost.join("; "))
     } else if !unplaced.is_empty() {
-        (ConditionStatus::True, UNPLACED, unplaced.join("; "))
+        (ConditionStatus::True, reason::UNPLACED, unplaced.join("; "))
     } else {
         (
             ConditionStatus::False,
@@ -174,34 +154,24 @@ fn degraded(plan: &Plan, generation: Option<i64>) -> Condition {
             "every storage node has a host".to_owned(),
         )
     };
-    new_condition(DEGRADED, status, reason, message, generation, now())
+    condition(DEGRADED, status, reason, message, generation)
 }
 
-impl GridStatus {
-    /// Whether the grid's status already says all of this (condition times aside).
-    pub fn is_current(&self, grid: &StorageGrid) -> bool {
+impl DesiredStatus for GridStatus {
+    type Object = StorageGrid;
+
+    fn is_current(&self, grid: &StorageGrid) -> bool {
         let Some(current) = &grid.status else {
             return false;
-        };
-        let same = |a: &Condition, b: &Condition| {
-            a.status == b.status
-                && a.reason == b.reason
-                && a.message == b.message
-                && a.observed_generation == b.observed_generation
         };
         current.observed_generation == self.observed_generation
             && current.replicas == self.replicas
             && current.ready_replicas == self.ready_replicas
             && current.variants == self.variants
-            && self.conditions.iter().all(|wanted| {
-                current
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == wanted.type_ && same(c, wanted))
-            })
+            && holds_all(&current.conditions, &self.conditions)
     }
 
-    pub fn apply_body(&self, name: &str) -> Value {
+    fn fields(&self) -> Value {
         let mut status = json!({
             "replicas": self.replicas,
             "readyReplicas": self.ready_replicas,
@@ -211,11 +181,6 @@ impl GridStatus {
         if let Some(generation) = self.observed_generation {
             status["observedGeneration"] = generation.into();
         }
-        json!({
-            "apiVersion": "grid.sutra.ai/v1alpha1",
-            "kind": "StorageGrid",
-            "metadata": {"name": name},
-            "status": status,
-        })
+        status
     }
 }

@@ -29,7 +29,8 @@ use sutra_core::crd::{ReclaimPolicy, StorageNode};
 use sutra_core::labels;
 
 use super::identity::{STORAGE_IDENTITY, VARIANT_RULES_CONFIG_MAP};
-use crate::controller::{MANAGER_NAME, SPEC_HASH_ANNOTATION};
+use crate::controller::MANAGER_NAME;
+use crate::controller::apply::hash_annotation;
 use sutra_core::crd::quantity_value;
 
 /// Name of the storage container.
@@ -95,25 +96,13 @@ fn owned_meta<T: Serialize>(
         name: Some(name),
         namespace: node.metadata.namespace.clone(),
         labels: Some(labels),
-        annotations: Some(BTreeMap::from([(
-            SPEC_HASH_ANNOTATION.to_owned(),
-            spec_hash(content),
-        )])),
+        annotations: Some(hash_annotation(content)),
         owner_references: owned
             .then(|| node.controller_owner_ref(&()))
             .flatten()
             .map(|owner| vec![owner]),
         ..ObjectMeta::default()
     }
-}
-
-/// FNV-1a of the JSON form: stable across runs and releases, unlike `DefaultHasher`.
-pub fn spec_hash<T: Serialize>(content: &T) -> String {
-    let json = serde_json::to_vec(content).expect("k8s objects always serialise");
-    let hash = json.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
 }
 
 /// The Pod running `variant` of the storage image on the StorageNode's host;
@@ -413,11 +402,11 @@ pub fn build_storage_identity(
     rules_yaml: &str,
 ) -> StorageIdentity {
     let labels = BTreeMap::from([(labels::MANAGED_BY.to_owned(), MANAGER_NAME.to_owned())]);
-    let meta = |name: &str, hash: String| ObjectMeta {
+    let meta = |name: &str, hash: BTreeMap<String, String>| ObjectMeta {
         name: Some(name.to_owned()),
         namespace: Some(namespace.to_owned()),
         labels: Some(labels.clone()),
-        annotations: Some(BTreeMap::from([(SPEC_HASH_ANNOTATION.to_owned(), hash)])),
+        annotations: Some(hash),
         ..ObjectMeta::default()
     };
     let role_ref = RoleRef {
@@ -433,16 +422,16 @@ pub fn build_storage_identity(
     }];
     StorageIdentity {
         service_account: ServiceAccount {
-            metadata: meta(STORAGE_IDENTITY, spec_hash(&labels)),
+            metadata: meta(STORAGE_IDENTITY, hash_annotation(&labels)),
             ..ServiceAccount::default()
         },
         role_binding: RoleBinding {
-            metadata: meta(STORAGE_IDENTITY, spec_hash(&(&role_ref, &subjects))),
+            metadata: meta(STORAGE_IDENTITY, hash_annotation(&(&role_ref, &subjects))),
             role_ref,
             subjects: Some(subjects),
         },
         variant_rules: ConfigMap {
-            metadata: meta(VARIANT_RULES_CONFIG_MAP, spec_hash(&rules_yaml)),
+            metadata: meta(VARIANT_RULES_CONFIG_MAP, hash_annotation(&rules_yaml)),
             data: Some(BTreeMap::from([(
                 VARIANT_RULES_KEY.to_owned(),
                 rules_yaml.to_owned(),
@@ -450,12 +439,4 @@ pub fn build_storage_identity(
             ..ConfigMap::default()
         },
     }
-}
-
-/// The spec hash an owned object carries, if any.
-pub fn hash_of(meta: &ObjectMeta) -> Option<&str> {
-    meta.annotations
-        .as_ref()
-        .and_then(|a| a.get(SPEC_HASH_ANNOTATION))
-        .map(String::as_str)
 }

@@ -10,7 +10,8 @@ use sutra_core::crd::StorageNode;
 
 use super::build::{pod_name, pvc_name, service_name};
 use super::identity::{STORAGE_IDENTITY, VARIANT_RULES_CONFIG_MAP};
-use crate::controller::{Context, Result};
+use crate::controller::apply::get;
+use crate::controller::{Context, Error, Result, Verb};
 use crate::plan::{Host, host_from_node};
 
 /// The host a StorageNode is pinned to, as observed.
@@ -53,19 +54,16 @@ pub struct ObservedIdentity {
 }
 
 pub async fn observe(ctx: &Context, node: &StorageNode, namespace: &str) -> Result<Observed> {
-    let client = ctx.client.clone();
-    let pod = Api::<Pod>::namespaced(client.clone(), namespace)
-        .get_opt(&pod_name(node))
-        .await?;
-    let pvc = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
-        .get_opt(&pvc_name(node))
-        .await?;
-    let service = Api::<Service>::namespaced(client.clone(), namespace)
-        .get_opt(&service_name(node))
-        .await?;
+    let pod = get(ctx, namespace, &pod_name(node)).await?;
+    let pvc = get(ctx, namespace, &pvc_name(node)).await?;
+    let service = get(ctx, namespace, &service_name(node)).await?;
     let host = match &node.spec.node_name {
         None => HostObservation::Unpinned,
-        Some(name) => match Api::<Node>::all(client.clone()).get_opt(name).await? {
+        Some(name) => match Api::<Node>::all(ctx.client.clone())
+            .get_opt(name)
+            .await
+            .map_err(Error::api::<Node>(Verb::Get, None, name))?
+        {
             Some(found) => HostObservation::Present(Box::new(host_from_node(
                 &found,
                 k8s_openapi::jiff::Timestamp::now(),
@@ -77,15 +75,9 @@ pub async fn observe(ctx: &Context, node: &StorageNode, namespace: &str) -> Resu
         None
     } else {
         Some(ObservedIdentity {
-            service_account: Api::<ServiceAccount>::namespaced(client.clone(), namespace)
-                .get_opt(STORAGE_IDENTITY)
-                .await?,
-            role_binding: Api::<RoleBinding>::namespaced(client.clone(), namespace)
-                .get_opt(STORAGE_IDENTITY)
-                .await?,
-            variant_rules: Api::<ConfigMap>::namespaced(client, namespace)
-                .get_opt(VARIANT_RULES_CONFIG_MAP)
-                .await?,
+            service_account: get(ctx, namespace, STORAGE_IDENTITY).await?,
+            role_binding: get(ctx, namespace, STORAGE_IDENTITY).await?,
+            variant_rules: get(ctx, namespace, VARIANT_RULES_CONFIG_MAP).await?,
         })
     };
     Ok(Observed {

@@ -25,6 +25,7 @@ pub mod apply;
 pub mod build;
 pub mod dereference;
 pub mod identity;
+pub mod rollout;
 pub mod status;
 pub mod variant;
 
@@ -32,19 +33,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::{Api, Resource, ResourceExt};
-use sutra_core::crd::condition::node::READY;
-use sutra_core::crd::condition::reason;
-use sutra_core::crd::{ReclaimPolicy, StorageNode, find};
+use kube::{Api, ResourceExt};
+use sutra_core::crd::condition::reason::IMAGE_UNAVAILABLE;
+use sutra_core::crd::{ReclaimPolicy, StorageNode};
 
-use crate::controller::{Context, Error, FIELD_MANAGER, FINALIZER, Result};
+use crate::controller::apply::delete;
+use crate::controller::events::Note;
+use crate::controller::status::{is_news, update};
+use crate::controller::validate::{Validated, validate};
+use crate::controller::{Context, Error, FINALIZER, Result, object_key};
 use apply::{Desired, PodOutcome};
-use dereference::HostObservation;
-use status::NODE_AVAILABLE;
+use dereference::{HostObservation, Observed};
 
 /// The `controller` label of the metrics.
 pub const CONTROLLER: &str = "storagenode";
@@ -71,20 +73,17 @@ pub async fn reconcile(node: Arc<StorageNode>, ctx: Arc<Context>) -> Result<Acti
 
 /// Requeue after a failure, with backoff per object.
 pub fn error_policy(node: Arc<StorageNode>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(storagenode = %object_key(node.as_ref()), %error, "reconcile failed");
-    Action::requeue(ctx.backoff.next(&object_key(node.as_ref()), error))
-}
-
-fn object_key<K: Resource>(object: &K) -> String {
-    format!(
-        "{}/{}",
-        object.meta().namespace.as_deref().unwrap_or_default(),
-        object.meta().name.as_deref().unwrap_or_default()
-    )
+    let key = object_key(node.as_ref());
+    tracing::warn!(storagenode = %key, %error, "reconcile failed");
+    Action::requeue(ctx.backoff.next(&key, error))
 }
 
 async fn reconcile_with_finalizer(node: Arc<StorageNode>, ctx: &Context) -> Result<Action> {
-    let namespace = namespace_of(node.as_ref())?;
+    let namespace = node.namespace().ok_or(Error::MissingField {
+        kind: "StorageNode",
+        field: "metadata.namespace",
+    })?;
+    let key = object_key(node.as_ref());
     let api = Api::<StorageNode>::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, node, |event| async {
         match event {
@@ -96,76 +95,58 @@ async fn reconcile_with_finalizer(node: Arc<StorageNode>, ctx: &Context) -> Resu
     .map_err(|error| match error {
         kube::runtime::finalizer::Error::ApplyFailed(inner)
         | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
-        other => Error::Finalizer(other.to_string()),
-    })
-}
-
-fn namespace_of(node: &StorageNode) -> Result<String> {
-    node.namespace().ok_or(Error::MissingField {
-        kind: "StorageNode",
-        field: "metadata.namespace",
+        other => Error::Finalizer(format!("{key}: {other}")),
     })
 }
 
 async fn reconcile_live(node: &StorageNode, ctx: &Context, namespace: &str) -> Result<Action> {
     let observed = dereference::observe(ctx, node, namespace).await?;
-    if let Err(invalid) = node.validate(&ctx.variant_names()) {
-        publish(
-            ctx,
-            node,
-            EventType::Warning,
-            reason::INVALID_SPEC,
-            "Validate",
-            invalid.to_string(),
-        )
-        .await?;
-        return Err(invalid.into());
-    }
-    let decision = variant::decide_variant(node, observed.pod.as_ref(), ctx.catalog());
-    report_variant_decision(ctx, node, &decision).await?;
+    let node = validate(ctx, node).await?;
+    reconcile_valid(ctx, node, namespace, &observed).await
+}
+
+async fn reconcile_valid(
+    ctx: &Context,
+    node: Validated<'_, StorageNode>,
+    namespace: &str,
+    observed: &Observed,
+) -> Result<Action> {
+    let decision = variant::decide_variant(&node, observed.pod.as_ref(), ctx.catalog());
+    report_variant_decision(ctx, &node, &decision).await?;
     let desired = Desired {
         pod: build::build_pod(
-            node,
+            &node,
             &decision.variant,
             ctx.config.storage_node_resources.as_ref(),
         ),
-        pvc: build::build_pvc(node),
-        service: build::build_service(node),
+        pvc: build::build_pvc(&node),
+        service: build::build_service(&node),
         identity: build::build_storage_identity(
             namespace,
             &ctx.config.storage_node_cluster_role,
             &ctx.rules.yaml,
         ),
     };
-    let outcome = apply::apply(ctx, node, namespace, &observed, &desired).await?;
-    report_pod_outcome(ctx, node, &outcome, &decision.variant).await?;
+    let outcome = apply::apply(ctx, node, namespace, observed, &desired).await?;
+    report_pod_outcome(ctx, &node, &outcome, &decision.variant).await?;
     let pod = match outcome {
         PodOutcome::Created => Some(&desired.pod),
         _ => observed.pod.as_ref(),
     };
     let wanted = status::desired_status(
-        node,
+        &node,
         pod,
         &outcome,
         &observed.host,
         &decision,
         ctx.catalog(),
     );
-    report_host_loss(ctx, node, &observed.host).await?;
+    report_host_loss(ctx, &node, &observed.host).await?;
     ctx.metrics.set_storagenode(
-        &object_key(node),
+        &object_key(&*node),
         Some((&format!("{:?}", wanted.phase), &wanted.variant)),
     );
-    if !wanted.is_current(node) {
-        let name = node.name_any();
-        Api::<StorageNode>::namespaced(ctx.client.clone(), namespace)
-            .patch_status(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(wanted.apply_body(&name)),
-            )
-            .await?;
-    }
+    update(ctx, namespace, &*node, &wanted).await?;
     Ok(match outcome {
         PodOutcome::Deleted | PodOutcome::Terminating => Action::requeue(REPLACING),
         PodOutcome::WaitingForRollout(_) => Action::requeue(WAITING_FOR_ROLLOUT),
@@ -186,19 +167,13 @@ async fn report_variant_decision(
             format!("falling back to {}", decision.variant)
         };
         let note = format!("variant image unavailable: {}; {next}", failure.describe());
-        publish(
-            ctx,
-            node,
-            EventType::Warning,
-            variant::IMAGE_UNAVAILABLE,
-            "PullImage",
-            note,
-        )
-        .await?;
+        let note = Note::warning(IMAGE_UNAVAILABLE, "PullImage", note);
+        ctx.publish(node, note).await?;
     }
     if let Some(change) = &decision.change {
         let (reason, note) = change.event();
-        publish(ctx, node, EventType::Normal, reason, "SwitchVariant", note).await?;
+        ctx.publish(node, Note::normal(reason, "SwitchVariant", note))
+            .await?;
     }
     Ok(())
 }
@@ -229,25 +204,25 @@ async fn report_pod_outcome(
         ),
         PodOutcome::UpToDate | PodOutcome::Terminating => return Ok(()),
     };
-    publish(ctx, node, EventType::Normal, reason, "Reconcile", note).await
+    ctx.publish(node, Note::normal(reason, "Reconcile", note))
+        .await
 }
 
 /// An Event when the host turns unavailable; the `NodeAvailable` condition carries it on.
 async fn report_host_loss(ctx: &Context, node: &StorageNode, host: &HostObservation) -> Result<()> {
-    let was_available = node
-        .status
-        .as_ref()
-        .and_then(|s| find(&s.conditions, NODE_AVAILABLE))
-        .is_none_or(|c| c.status == "True");
-    if !host.is_unavailable() || !was_available {
-        return Ok(());
-    }
     let note = match host {
         HostObservation::Missing(name) => format!("Node {name} was deleted"),
-        HostObservation::Present(host) => format!("Node {} is NotReady", host.name),
-        HostObservation::Unpinned => return Ok(()),
+        HostObservation::Present(host) if !host.ready => format!("Node {} is NotReady", host.name),
+        HostObservation::Present(_) | HostObservation::Unpinned => return Ok(()),
     };
-    publish(ctx, node, EventType::Warning, "NodeLost", "WatchNode", note).await
+    let current = node.status.as_ref().map(|s| s.conditions.as_slice());
+    let news = status::host_condition(host, node.metadata.generation)
+        .is_some_and(|lost| is_news(current, &lost, false));
+    if !news {
+        return Ok(());
+    }
+    ctx.publish(node, Note::warning("NodeLost", "WatchNode", note))
+        .await
 }
 
 /// Deletes the claim when `reclaimPolicy: Delete`; with `Retain` it stays for whoever
@@ -256,50 +231,14 @@ async fn cleanup(node: &StorageNode, ctx: &Context, namespace: &str) -> Result<A
     ctx.metrics.set_storagenode(&object_key(node), None);
     if node.spec.storage.reclaim_policy == ReclaimPolicy::Delete {
         let name = build::pvc_name(node);
-        let deleted = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace)
-            .delete(&name, &DeleteParams::default())
-            .await;
-        match deleted {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(error) => return Err(error.into()),
+        match delete::<PersistentVolumeClaim>(ctx, namespace, &name, &DeleteParams::default()).await
+        {
+            Err(error) if !error.is_not_found() => return Err(error),
+            _ => {}
         }
-        publish(
-            ctx,
-            node,
-            EventType::Normal,
-            "VolumeDeleted",
-            "Cleanup",
-            format!("deleted PersistentVolumeClaim {name} (reclaimPolicy Delete)"),
-        )
-        .await?;
+        let note = format!("deleted PersistentVolumeClaim {name} (reclaimPolicy Delete)");
+        ctx.publish(node, Note::normal("VolumeDeleted", "Cleanup", note))
+            .await?;
     }
     Ok(Action::await_change())
-}
-
-async fn publish(
-    ctx: &Context,
-    node: &StorageNode,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) -> Result<()> {
-    super::publish_event(
-        ctx,
-        &node.object_ref(&()),
-        type_,
-        reason,
-        action,
-        note,
-        None,
-    )
-    .await
-}
-
-/// Whether the StorageNode is Ready.
-pub fn is_ready(node: &StorageNode) -> bool {
-    node.status
-        .as_ref()
-        .is_some_and(|s| sutra_core::crd::is_true(&s.conditions, READY))
 }

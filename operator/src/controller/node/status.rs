@@ -6,26 +6,18 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use sutra_core::crd::condition::node::{READY, VARIANT_MATCHED};
-use sutra_core::crd::condition::{now, reason};
+use sutra_core::crd::condition::node::{NODE_AVAILABLE, READY, VARIANT_MATCHED};
+use sutra_core::crd::condition::reason;
 use sutra_core::crd::{
-    Condition, ConditionStatus, NodePhase, StorageNode, UnavailableImage, new_condition,
-    set_condition,
+    Condition, ConditionStatus, NodePhase, StorageNode, UnavailableImage, set_condition,
 };
 use sutra_core::variant::VariantCatalog;
 
-use super::apply::{PodOutcome, pod_is_ready};
+use super::apply::PodOutcome;
 use super::dereference::HostObservation;
 use super::variant::{PullFailure, VariantDecision};
-
-/// Condition type: whether the host the node is pinned to exists and is Ready.
-pub const NODE_AVAILABLE: &str = "NodeAvailable";
-/// `NodeAvailable=False`: the Node object is gone.
-pub const NODE_DELETED: &str = "NodeDeleted";
-/// `NodeAvailable=False`: the Node is NotReady.
-pub const NODE_NOT_READY: &str = "NodeNotReady";
-/// `NodeAvailable=True`.
-pub const NODE_READY: &str = "NodeReady";
+use crate::controller::apply::pod_is_ready;
+use crate::controller::status::{DesiredStatus, condition, holds_all};
 
 /// The status fields the operator owns.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,26 +110,24 @@ pub fn desired_status(
     };
     set_condition(
         &mut conditions,
-        new_condition(
+        condition(
             READY,
             ready.into(),
             &ready_reason,
             ready_message,
             generation,
-            now(),
         ),
     );
     let (matched, matched_reason, matched_message) =
         decision.matched(node.status.as_ref(), catalog);
     set_condition(
         &mut conditions,
-        new_condition(
+        condition(
             VARIANT_MATCHED,
             matched,
             &matched_reason,
             matched_message,
             generation,
-            now(),
         ),
     );
     if let Some(condition) = host_condition(host, generation) {
@@ -170,47 +160,42 @@ fn not_ready_message(phase: NodePhase, outcome: &PodOutcome) -> String {
     }
 }
 
-fn host_condition(host: &HostObservation, generation: Option<i64>) -> Option<Condition> {
+/// `NodeAvailable` for the host the node is pinned to; none for an unpinned node.
+pub fn host_condition(host: &HostObservation, generation: Option<i64>) -> Option<Condition> {
     let (status, reason, message) = match host {
         HostObservation::Unpinned => return None,
         HostObservation::Present(host) if host.ready => (
             ConditionStatus::True,
-            NODE_READY,
+            reason::NODE_READY,
             format!("Node {} is Ready", host.name),
         ),
         HostObservation::Present(host) => (
             ConditionStatus::False,
-            NODE_NOT_READY,
+            reason::NODE_NOT_READY,
             format!("Node {} is NotReady", host.name),
         ),
         HostObservation::Missing(name) => (
             ConditionStatus::False,
-            NODE_DELETED,
+            reason::NODE_DELETED,
             format!("Node {name} no longer exists; its local data is unreachable"),
         ),
     };
-    Some(new_condition(
+    Some(condition(
         NODE_AVAILABLE,
         status,
         reason,
         message,
         generation,
-        now(),
     ))
 }
 
-impl OwnedStatus {
-    /// Whether the StorageNode's current status already says all of this (times aside).
-    pub fn is_current(&self, node: &StorageNode) -> bool {
+impl DesiredStatus for OwnedStatus {
+    type Object = StorageNode;
+
+    fn is_current(&self, node: &StorageNode) -> bool {
         let Some(current) = &node.status else {
             return false;
         };
-        let owned_conditions_equal = self.conditions.iter().all(|wanted| {
-            current
-                .conditions
-                .iter()
-                .any(|c| c.type_ == wanted.type_ && same_condition(c, wanted))
-        });
         current.observed_generation == self.observed_generation
             && current.phase == self.phase
             && current.node_name == self.node_name
@@ -218,11 +203,11 @@ impl OwnedStatus {
             && current.variant.as_deref() == Some(self.variant.as_str())
             && current.variant_recreated_generation == self.variant_recreated_generation
             && current.unavailable_images == self.unavailable_images
-            && owned_conditions_equal
+            && holds_all(&current.conditions, &self.conditions)
     }
 
-    /// The server-side apply body of the status subresource: only the owned fields.
-    pub fn apply_body(&self, name: &str) -> Value {
+    /// Only the owned fields: the node's own report stays with its field manager.
+    fn fields(&self) -> Value {
         let mut status = json!({
             "phase": self.phase,
             "variant": self.variant,
@@ -246,18 +231,6 @@ impl OwnedStatus {
                 status[key] = value;
             }
         }
-        json!({
-            "apiVersion": "grid.sutra.ai/v1alpha1",
-            "kind": "StorageNode",
-            "metadata": {"name": name},
-            "status": status,
-        })
+        status
     }
-}
-
-fn same_condition(a: &Condition, b: &Condition) -> bool {
-    a.status == b.status
-        && a.reason == b.reason
-        && a.message == b.message
-        && a.observed_generation == b.observed_generation
 }

@@ -15,7 +15,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use sutra_core::crd::condition::node::PLATFORM_DETECTED;
-use sutra_core::crd::condition::reason::AWAITING_REPORT;
+use sutra_core::crd::condition::reason::{AWAITING_REPORT, IMAGE_UNAVAILABLE};
 use sutra_core::crd::{
     ConditionStatus, StorageNode, StorageNodeStatus, UnavailableImage, VariantPolicy, find,
 };
@@ -23,8 +23,6 @@ use sutra_core::variant::VariantCatalog;
 
 use super::build::CONTAINER;
 
-/// `VariantMatched=False`: the best image could not be pulled; a fallback runs.
-pub const IMAGE_UNAVAILABLE: &str = "ImageUnavailable";
 /// The kubelet's first pull failure; it retries once before backing off.
 pub const ERR_IMAGE_PULL: &str = "ErrImagePull";
 /// The kubelet gave up pulling for now: the image is taken as unavailable.
