@@ -1,7 +1,8 @@
 //! Wires the two controllers to their watches and runs them until told to stop.
 //!
-//! * StorageGrid: its own objects, the StorageNodes it owns, and every Node (a Node that
-//!   appears, changes labels, is cordoned or goes NotReady re-plans every grid);
+//! * StorageGrid: its own objects, the StorageNodes it owns, and every Node: a Node that
+//!   appears or goes, or whose labels, taints, schedulability or readiness change, re-plans
+//!   every grid; heartbeats do not ([`NodeChanges`]);
 //! * StorageNode: its own objects and the Pods, PVCs and Services it owns.
 //!
 //! Reconciles issue no writes when nothing changed, so a status update caused by a
@@ -9,16 +10,16 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt, future};
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
-use kube::{Api, Resource};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use sutra_core::crd::{StorageGrid, StorageNode};
 use tokio::sync::watch;
 
 use super::http::Health;
+use crate::controller::grid::node_changes::NodeChanges;
 use crate::controller::{Context, grid, node};
 
 fn scoped<K>(ctx: &Context) -> Api<K>
@@ -40,23 +41,12 @@ pub async fn run(ctx: Arc<Context>, health: Health, stop: watch::Receiver<bool>)
     let config = watcher::Config::default().any_semantic();
     let grids = Controller::new(scoped::<StorageGrid>(&ctx), config.clone());
     let grid_store = grids.store();
-    let every_grid = grid_store.clone();
     let grids = grids
         .owns(scoped::<StorageNode>(&ctx), config.clone())
-        .watches(
-            Api::<Node>::all(ctx.client.clone()),
-            config.clone(),
-            move |_: Node| {
-                every_grid
-                    .state()
-                    .iter()
-                    .map(|grid| ObjectRef::from_obj(grid.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .reconcile_all_on(node_changes(ctx.client.clone(), config.clone()))
         .graceful_shutdown_on(stopped(stop.clone()))
         .run(grid::reconcile, grid::error_policy, ctx.clone())
-        .for_each(|_| futures::future::ready(()));
+        .for_each(|_| future::ready(()));
 
     let nodes = Controller::new(scoped::<StorageNode>(&ctx), config.clone());
     let node_store = nodes.store();
@@ -66,7 +56,7 @@ pub async fn run(ctx: Arc<Context>, health: Health, stop: watch::Receiver<bool>)
         .owns(scoped::<Service>(&ctx), config)
         .graceful_shutdown_on(stopped(stop))
         .run(node::reconcile, node::error_policy, ctx)
-        .for_each(|_| futures::future::ready(()));
+        .for_each(|_| future::ready(()));
 
     let synced = tokio::spawn({
         let health = health.clone();
@@ -81,6 +71,23 @@ pub async fn run(ctx: Arc<Context>, health: Health, stop: watch::Receiver<bool>)
     });
     futures::join!(grids, nodes);
     synced.abort();
+}
+
+/// One item per Node change that may alter a plan.
+fn node_changes(client: Client, config: watcher::Config) -> impl Stream<Item = ()> + Send {
+    watcher(Api::<Node>::all(client), config)
+        .default_backoff()
+        .scan(NodeChanges::default(), |changes, event| {
+            let replan = match event {
+                Ok(event) => changes.replans(&event),
+                Err(error) => {
+                    tracing::warn!(%error, "watching Nodes failed; retrying");
+                    false
+                }
+            };
+            future::ready(Some(replan))
+        })
+        .filter_map(|replan| future::ready(replan.then_some(())))
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {

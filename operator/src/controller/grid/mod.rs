@@ -4,11 +4,14 @@
 //! Pipeline: [`dereference`] (list Nodes and the grid's StorageNodes) →
 //! [`validate`](crate::controller::validate) → [`build`] (plan and StorageNode objects,
 //! pure) → [`apply`] (only what differs) → [`status`] (only when it changed).
-
+//!
+//! Every grid is planned over every Node, so a Node change re-plans them all; only the
+//! changes that can alter a plan count ([`node_changes`]).
 
 pub mod apply;
 pub mod build;
 pub mod dereference;
+pub mod node_changes;
 pub mod status;
 
 use std::sync::Arc;
