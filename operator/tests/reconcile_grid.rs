@@ -78,6 +78,26 @@ fn amd64() -> Value {
     json!({"kubernetes.io/arch": "amd64"})
 }
 
+/// The grid's status apply (the reply echoes the status sent).
+fn status_applied() -> Step {
+    apply_status(GRID_STATUS, grid_json(0, "Wait"))
+}
+
+/// Plain amd64 Nodes called `names`.
+fn amd64_hosts(names: &[&str]) -> Vec<Value> {
+    names.iter().map(|name| node(name, amd64())).collect()
+}
+
+/// The reads every grid reconcile starts with: the Nodes, then the grid's StorageNodes.
+fn reads(nodes: Vec<Value>, sns: Vec<Value>, then: Vec<Step>) -> Vec<Step> {
+    let mut steps = vec![
+        get(NODES, node_list(nodes)),
+        get(SNS, list("StorageNodeList", sns)),
+    ];
+    steps.extend(then);
+    steps
+}
+
 fn inventory() -> Vec<Value> {
     let nfd = |features: &[&str]| {
         let mut labels = json!({"kubernetes.io/arch": "amd64"});
@@ -111,10 +131,7 @@ fn inventory() -> Vec<Value> {
 }
 
 fn creation_steps(count: usize) -> Vec<Step> {
-    let mut steps = vec![
-        get(NODES, node_list(inventory())),
-        get(SNS, list("StorageNodeList", vec![])),
-    ];
+    let mut steps = reads(inventory(), vec![], vec![]);
     for ordinal in 0..count {
         steps.push(apply(sn_path(&format!("g-{ordinal}"))));
         steps.push(event(NS));
@@ -174,7 +191,7 @@ async fn an_explicit_variant_is_applied_to_every_node() {
 #[tokio::test]
 async fn a_settled_grid_issues_no_writes() {
     let g = grid(grid_json(2, "Wait"));
-    let nodes = vec![node("a", amd64()), node("b", amd64())];
+    let nodes = amd64_hosts(&["a", "b"]);
     let sns = vec![
         existing_sn(&g, 0, "a", "universal"),
         existing_sn(&g, 1, "b", "universal"),
@@ -182,33 +199,20 @@ async fn a_settled_grid_issues_no_writes() {
     // The first pass records the status; feeding it back must settle the grid.
     let first = reconcile(
         g.clone(),
-        vec![
-            get(NODES, node_list(nodes.clone())),
-            get(SNS, list("StorageNodeList", sns.clone())),
-            apply_status(GRID_STATUS, grid_json(0, "Wait")),
-        ],
+        reads(nodes.clone(), sns.clone(), vec![status_applied()]),
     )
     .await;
     let status = &first.last().unwrap().body["status"];
     assert_eq!(status["replicas"], 2);
     assert_eq!(status["readyReplicas"], 2);
     assert_eq!(status["variants"], json!({"universal": 2}));
-    let conditions = status["conditions"].as_array().unwrap();
-    let find = |t: &str| conditions.iter().find(|c| c["type"] == t).unwrap().clone();
-    assert_eq!(find("Ready")["status"], "True");
-    assert_eq!(find("Progressing")["status"], "False");
-    assert_eq!(find("Degraded")["status"], "False");
+    assert_eq!(condition(status, "Ready")["status"], "True");
+    assert_eq!(condition(status, "Progressing")["status"], "False");
+    assert_eq!(condition(status, "Degraded")["status"], "False");
 
     let mut settled = grid_json(2, "Wait");
     settled["status"] = status.clone();
-    let second = reconcile(
-        grid(settled),
-        vec![
-            get(NODES, node_list(nodes)),
-            get(SNS, list("StorageNodeList", sns)),
-        ],
-    )
-    .await;
+    let second = reconcile(grid(settled), reads(nodes, sns, vec![])).await;
     assert!(second.iter().all(|s| !s.is_write()), "{second:#?}");
 }
 
@@ -221,20 +225,11 @@ async fn scaling_up_applies_only_the_new_ordinal() {
     ];
     let sent = reconcile(
         g,
-        vec![
-            get(
-                NODES,
-                node_list(vec![
-                    node("a", amd64()),
-                    node("b", amd64()),
-                    node("c", amd64()),
-                ]),
-            ),
-            get(SNS, list("StorageNodeList", sns)),
-            apply(sn_path("g-2")),
-            event(NS),
-            apply_status(GRID_STATUS, grid_json(0, "Wait")),
-        ],
+        reads(
+            amd64_hosts(&["a", "b", "c"]),
+            sns,
+            vec![apply(sn_path("g-2")), event(NS), status_applied()],
+        ),
     )
     .await;
     let applied = applies(&sent);
@@ -251,22 +246,17 @@ async fn scaling_down_deletes_the_highest_ordinals() {
         .collect();
     let sent = reconcile(
         g,
-        vec![
-            get(
-                NODES,
-                node_list(vec![
-                    node("a", amd64()),
-                    node("b", amd64()),
-                    node("c", amd64()),
-                ]),
-            ),
-            get(SNS, list("StorageNodeList", sns)),
-            delete(sn_path("g-1")),
-            event(NS),
-            delete(sn_path("g-2")),
-            event(NS),
-            apply_status(GRID_STATUS, grid_json(0, "Wait")),
-        ],
+        reads(
+            amd64_hosts(&["a", "b", "c"]),
+            sns,
+            vec![
+                delete(sn_path("g-1")),
+                event(NS),
+                delete(sn_path("g-2")),
+                event(NS),
+                status_applied(),
+            ],
+        ),
     )
     .await;
     assert!(applies(&sent).is_empty());
@@ -281,13 +271,11 @@ async fn a_cordoned_node_is_skipped() {
     cordoned["spec"]["unschedulable"] = json!(true);
     let sent = reconcile(
         grid(grid_json(1, "Wait")),
-        vec![
-            get(NODES, node_list(vec![cordoned, node("b", amd64())])),
-            get(SNS, list("StorageNodeList", vec![])),
-            apply(sn_path("g-0")),
-            event(NS),
-            apply_status(GRID_STATUS, grid_json(0, "Wait")),
-        ],
+        reads(
+            vec![cordoned, node("b", amd64())],
+            vec![],
+            vec![apply(sn_path("g-0")), event(NS), status_applied()],
+        ),
     )
     .await;
     assert_eq!(applies(&sent)[0].body["spec"]["nodeName"], "b");
@@ -298,34 +286,24 @@ async fn a_deleted_node_with_reschedule_moves_the_storage_node() {
     let g = grid(grid_json(1, "Reschedule"));
     let sent = reconcile(
         g.clone(),
-        vec![
-            get(NODES, node_list(vec![node("b", amd64())])),
-            get(
-                SNS,
-                list(
-                    "StorageNodeList",
-                    vec![existing_sn(&g, 0, "gone", "universal")],
-                ),
-            ),
-            apply(sn_path("g-0")),
-            event(NS),
-            event(NS),
-            apply_status(GRID_STATUS, grid_json(0, "Wait")),
-        ],
+        reads(
+            amd64_hosts(&["b"]),
+            vec![existing_sn(&g, 0, "gone", "universal")],
+            vec![
+                apply(sn_path("g-0")),
+                event(NS),
+                event(NS),
+                status_applied(),
+            ],
+        ),
     )
     .await;
     assert_eq!(applies(&sent)[0].body["spec"]["nodeName"], "b");
     let events: Vec<_> = sent.iter().filter_map(Sent::event_reason).collect();
     assert_eq!(events, ["StorageNodeRescheduled", "NodeLost"]);
-    let degraded = sent.last().unwrap().body["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Degraded")
-        .unwrap()
-        .clone();
+    let degraded = condition(&sent.last().unwrap().body["status"], "Degraded");
     assert_eq!(degraded["status"], "True");
-    assert!(degraded["message"].as_str().unwrap().contains("moved to b"));
+    assert_message(degraded, "moved to b");
 }
 
 #[tokio::test]
@@ -333,39 +311,22 @@ async fn a_deleted_node_with_wait_keeps_the_storage_node_and_reports_it() {
     let g = grid(grid_json(1, "Wait"));
     let sent = reconcile(
         g.clone(),
-        vec![
-            get(NODES, node_list(vec![node("b", amd64())])),
-            get(
-                SNS,
-                list(
-                    "StorageNodeList",
-                    vec![existing_sn(&g, 0, "gone", "universal")],
-                ),
-            ),
-            event(NS),
-            apply_status(GRID_STATUS, grid_json(0, "Wait")),
-        ],
+        reads(
+            amd64_hosts(&["b"]),
+            vec![existing_sn(&g, 0, "gone", "universal")],
+            vec![event(NS), status_applied()],
+        ),
     )
     .await;
     assert!(applies(&sent).is_empty(), "nothing moves under Wait");
-    assert_eq!(sent[2].event_reason(), Some("NodeLost"));
-    assert!(
-        sent[2].body["note"]
-            .as_str()
-            .unwrap()
-            .contains("no longer exists")
-    );
+    sent[2].assert_event("NodeLost", "no longer exists");
 }
 
 #[tokio::test]
 async fn an_invalid_grid_is_reported_and_not_planned() {
     let mut value = grid_json(1, "Wait");
     value["spec"]["image"] = json!({"repository": "", "tag": "x"});
-    let (client, scenario) = scenario(vec![
-        get(NODES, node_list(vec![node("a", amd64())])),
-        get(SNS, list("StorageNodeList", vec![])),
-        event(NS),
-    ]);
+    let (client, scenario) = scenario(reads(amd64_hosts(&["a"]), vec![], vec![event(NS)]));
     let error = grid::reconcile(grid(value), context(client))
         .await
         .unwrap_err();
@@ -377,24 +338,9 @@ async fn an_invalid_grid_is_reported_and_not_planned() {
     assert_eq!(sent[2].event_reason(), Some("InvalidSpec"));
 }
 
-fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == type_)
-        .unwrap_or_else(|| panic!("no {type_} in {status:#}"))
-}
-
 /// Two amd64 hosts and a grid of two on them, as the reconciler first sees it.
 fn two_node_steps(value: &Value, events: usize) -> Vec<Step> {
-    let mut steps = vec![
-        get(
-            NODES,
-            node_list(vec![node("a", amd64()), node("b", amd64())]),
-        ),
-        get(SNS, list("StorageNodeList", vec![])),
-    ];
+    let mut steps = reads(amd64_hosts(&["a", "b"]), vec![], vec![]);
     for ordinal in 0..2 {
         steps.push(apply(sn_path(&format!("g-{ordinal}"))));
         steps.push(event(NS));
@@ -419,13 +365,7 @@ async fn a_grid_without_a_memory_limit_says_so_once() {
     let status = &sent.last().unwrap().body["status"];
     let limited = condition(status, "MemoryLimited");
     assert_eq!(limited["status"], "False");
-    assert!(
-        limited["message"]
-            .as_str()
-            .unwrap()
-            .contains("spec.resources.limits.memory"),
-        "{limited}"
-    );
+    assert_message(limited, "spec.resources.limits.memory");
 
     // Already said: the next pass does not warn again.
     let mut settled = value.clone();
@@ -437,14 +377,11 @@ async fn a_grid_without_a_memory_limit_says_so_once() {
         .collect();
     let again = reconcile(
         grid(settled.clone()),
-        vec![
-            get(
-                NODES,
-                node_list(vec![node("a", amd64()), node("b", amd64())]),
-            ),
-            get(SNS, list("StorageNodeList", sns)),
-            apply_status(GRID_STATUS, settled),
-        ],
+        reads(
+            amd64_hosts(&["a", "b"]),
+            sns,
+            vec![apply_status(GRID_STATUS, settled)],
+        ),
     )
     .await;
     assert!(
@@ -457,23 +394,21 @@ async fn a_grid_without_a_memory_limit_says_so_once() {
 async fn the_operators_default_resources_count_as_the_grids_limit() {
     let mut value = grid_json(2, "Wait");
     value["spec"].as_object_mut().unwrap().remove("resources");
-    let (client, scenario) = scenario(two_node_steps(&value, 0));
     let limited = serde_json::from_value(json!({"limits": {"memory": "4Gi"}})).unwrap();
     let config = sutra_grid::controller::Config {
         storage_node_resources: Some(limited),
         ..Default::default()
     };
-    grid::reconcile(grid(value), context_with(client, config))
-        .await
-        .unwrap();
-    let sent = scenario.finish().await;
+    let sent = run(
+        two_node_steps(&value, 0),
+        |client| context_with(client, config),
+        |ctx| grid::reconcile(grid(value), ctx),
+    )
+    .await;
     let status = &sent.last().unwrap().body["status"];
     let limited = condition(status, "MemoryLimited");
     assert_eq!(limited["status"], "True");
-    assert!(
-        limited["message"].as_str().unwrap().contains("4Gi"),
-        "{limited}"
-    );
+    assert_message(limited, "4Gi");
 }
 
 #[tokio::test]
@@ -491,26 +426,18 @@ async fn variant_policy_labels_reaches_every_node() {
 async fn the_operators_rule_table_decides_not_the_builtin_one() {
     // Custom rules: every amd64 host gets x86-64-v3, where the builtin table says universal
     // for a host with no NFD labels.
-    let builtin = sutra_core::variant::BUILTIN_YAML;
-    let yaml = builtin.replace(
-        "description: amd64 CPU without AVX2 or that no label describes\n    variant: universal",
-        "description: amd64 CPU without AVX2 or that no label describes\n    variant: x86-64-v3",
+    let rules = rules_with(
+        "amd64 CPU without AVX2 or that no label describes",
+        "universal",
+        "x86-64-v3",
     );
-    assert_ne!(yaml, builtin);
-    let rules = sutra_core::variant::VariantRules {
-        catalog: sutra_core::variant::VariantCatalog::from_yaml(&yaml).unwrap(),
-        yaml,
-    };
     let value = grid_json(2, "Wait");
-    let (client, scenario) = scenario(two_node_steps(&value, 0));
-    let ctx = sutra_grid::controller::Context::new(
-        client,
-        std::sync::Arc::new(sutra_grid::controller::Metrics::new()),
-        std::sync::Arc::new(rules),
-        Default::default(),
-    );
-    grid::reconcile(grid(value), ctx).await.unwrap();
-    let sent = scenario.finish().await;
+    let sent = run(
+        two_node_steps(&value, 0),
+        |client| context_with_rules(client, Default::default(), rules),
+        |ctx| grid::reconcile(grid(value), ctx),
+    )
+    .await;
     for apply in applies(&sent) {
         assert_eq!(apply.body["spec"]["variant"], "x86-64-v3");
     }

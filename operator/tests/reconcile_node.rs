@@ -95,6 +95,11 @@ fn rules_in_place() -> Step {
     get(CM, identity().2)
 }
 
+/// Reading the namespace's identity finds all of it as desired.
+fn identity_in_place() -> Vec<Step> {
+    vec![account_in_place(), binding_in_place(), rules_in_place()]
+}
+
 async fn reconcile(sn: &Value, steps: Vec<Step>) -> Vec<Sent> {
     let (client, scenario) = scenario(steps);
     node::reconcile(storage_node(sn), context(client))
@@ -131,16 +136,6 @@ fn with_status(sn: &Value, status_apply: &Sent) -> Value {
     }
     sn["status"] = status;
     sn
-}
-
-fn condition(status: &Value, type_: &str) -> Value {
-    status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == type_)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {type_} condition in {status:#}"))
 }
 
 #[tokio::test]
@@ -271,40 +266,19 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
 #[tokio::test]
 async fn a_deleted_pod_is_created_once_and_then_left_alone() {
     let sn = sn_json("graviton3");
-    let (pvc, svc) = owned_pvc_and_service(&sn);
     let first = reconcile(
         &sn,
-        vec![
-            not_found(POD),
-            get(PVC, pvc.clone()),
-            get(SVC, svc.clone()),
-            get(HOST, ready_host()),
-            account_in_place(),
-            binding_in_place(),
-            rules_in_place(),
-            apply(POD),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
+        with_steps(
+            reads(None, &sn, ready_host()),
+            vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())],
+        ),
     )
     .await;
     assert_eq!(pod_creates(&first), 1);
     let created = first[7].body.clone();
 
     let sn = with_status(&sn, first.last().unwrap());
-    let second = reconcile(
-        &sn,
-        vec![
-            get(POD, created),
-            get(PVC, pvc),
-            get(SVC, svc),
-            get(HOST, ready_host()),
-            account_in_place(),
-            binding_in_place(),
-            rules_in_place(),
-        ],
-    )
-    .await;
+    let second = reconcile(&sn, reads(Some(created), &sn, ready_host())).await;
     assert_eq!(pod_creates(&second), 0);
     assert!(second.iter().all(|s| !s.is_write()), "{second:#?}");
 }
@@ -370,34 +344,36 @@ fn node_report(sn: &mut Value, best: &str) {
     }));
 }
 
-/// The reads every reconcile of `g-0` starts with.
+/// The reads every reconcile of `g-0` starts with, its identity in place.
 fn reads(pod: Option<Value>, sn: &Value, host: Value) -> Vec<Step> {
+    reads_of(pod, sn, Some(host), identity_in_place())
+}
+
+/// The reads of a reconcile of `g-0`: its Pod (or none), its claim and Service as applied,
+/// its host (or none: deleted), then the namespace's identity as `identity` finds it.
+fn reads_of(pod: Option<Value>, sn: &Value, host: Option<Value>, identity: Vec<Step>) -> Vec<Step> {
     let (pvc, svc) = owned_pvc_and_service(sn);
-    vec![
+    let mut steps = vec![
         match pod {
             Some(pod) => get(POD, pod),
             None => not_found(POD),
         },
         get(PVC, pvc),
         get(SVC, svc),
-        get(HOST, host),
-        account_in_place(),
-        binding_in_place(),
-        rules_in_place(),
-    ]
+        match host {
+            Some(host) => get(HOST, host),
+            None => not_found(HOST),
+        },
+    ];
+    steps.extend(identity);
+    steps
 }
 
 /// A reconcile of a plain amd64 node's StorageNode whose Pod is gone: it applies the Pod,
 /// which must run `variant`'s image, records an Event and updates the status.
 async fn pod_created_with(sn: &Value, variant: &str) -> Vec<Sent> {
-    let sent = reconcile(
-        sn,
-        with_steps(
-            reads(None, sn, plain_amd64_host()),
-            vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())],
-        ),
-    )
-    .await;
+    let then = vec![apply(POD), event(NS), apply_status(SN_STATUS, sn.clone())];
+    let sent = on_amd64(sn, None, then).await;
     assert_eq!(
         sent[7].body["spec"]["containers"][0]["image"],
         image(variant)
@@ -405,22 +381,28 @@ async fn pod_created_with(sn: &Value, variant: &str) -> Vec<Sent> {
     sent
 }
 
+/// A reconcile of `sn` whose Pod is `pod` (or none) on a plain amd64 host: the reads, then
+/// `then`.
+async fn on_amd64(sn: &Value, pod: Option<Value>, then: Vec<Step>) -> Vec<Sent> {
+    reconcile(sn, with_steps(reads(pod, sn, plain_amd64_host()), then)).await
+}
+
+/// A reconcile of `sn` whose Pod serves `variant` on a plain amd64 host, which must keep
+/// it: no re-creation, no Event, only a status saying `variant` is Ready.
+async fn keeps_serving(sn: &Value, variant: &str) -> Vec<Sent> {
+    let pod = running_pod(sn, variant);
+    let sent = on_amd64(sn, Some(pod), vec![apply_status(SN_STATUS, sn.clone())]).await;
+    assert!(sent.iter().all(|s| s.method != Method::DELETE));
+    assert!(events(&sent).is_empty(), "{:?}", events(&sent));
+    let status = &sent.last().unwrap().body["status"];
+    assert_eq!(status["variant"], variant);
+    assert_eq!(status["phase"], "Ready");
+    sent
+}
+
 fn with_steps(mut steps: Vec<Step>, more: Vec<Step>) -> Vec<Step> {
     steps.extend(more);
     steps
-}
-
-fn events(sent: &[Sent]) -> Vec<(String, String)> {
-    sent.iter()
-        .filter_map(|s| {
-            s.event_reason().map(|reason| {
-                (
-                    reason.to_owned(),
-                    s.body["note"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-        })
-        .collect()
 }
 
 fn image(variant: &str) -> String {
@@ -438,18 +420,16 @@ async fn auto_without_nfd_switches_once_to_the_variant_the_node_reports() {
     sn["status"]["variant"] = json!("universal");
 
     // 1: the switch is decided (Event from → to and why), the serving Pod is replaced.
-    let first = reconcile(
+    let first = on_amd64(
         &sn,
-        with_steps(
-            reads(Some(running_pod(&sn, "universal")), &sn, plain_amd64_host()),
-            vec![
-                event(NS),
-                get(SNS, list("StorageNodeList", vec![sn.clone()])),
-                delete(POD),
-                event(NS),
-                apply_status(SN_STATUS, sn.clone()),
-            ],
-        ),
+        Some(running_pod(&sn, "universal")),
+        vec![
+            event(NS),
+            get(SNS, list("StorageNodeList", vec![sn.clone()])),
+            delete(POD),
+            event(NS),
+            apply_status(SN_STATUS, sn.clone()),
+        ],
     )
     .await;
     let told = events(&first);
@@ -474,19 +454,7 @@ async fn auto_without_nfd_switches_once_to_the_variant_the_node_reports() {
     // 3: whatever the node reports next, this generation does not switch again.
     let mut sn = with_status(&sn, second.last().unwrap());
     node_report(&mut sn, "x86-64-v3");
-    let third = reconcile(
-        &sn,
-        with_steps(
-            reads(Some(running_pod(&sn, "x86-64-v4")), &sn, plain_amd64_host()),
-            vec![apply_status(SN_STATUS, sn.clone())],
-        ),
-    )
-    .await;
-    assert!(third.iter().all(|s| s.method != Method::DELETE));
-    assert!(events(&third).is_empty());
-    let status = &third.last().unwrap().body["status"];
-    assert_eq!(status["variant"], "x86-64-v4");
-    assert_eq!(status["phase"], "Ready");
+    keeps_serving(&sn, "x86-64-v4").await;
 }
 
 #[tokio::test]
@@ -494,16 +462,7 @@ async fn a_report_from_an_earlier_generation_does_not_switch() {
     let mut sn = sn_json("universal");
     node_report(&mut sn, "x86-64-v4");
     sn["metadata"]["generation"] = json!(4);
-    let sent = reconcile(
-        &sn,
-        with_steps(
-            reads(Some(running_pod(&sn, "universal")), &sn, plain_amd64_host()),
-            vec![apply_status(SN_STATUS, sn.clone())],
-        ),
-    )
-    .await;
-    assert!(events(&sent).is_empty(), "{:?}", events(&sent));
-    assert_eq!(sent.last().unwrap().body["status"]["variant"], "universal");
+    keeps_serving(&sn, "universal").await;
 }
 
 #[tokio::test]
@@ -512,12 +471,10 @@ async fn labels_and_fixed_policies_keep_their_variant_and_say_what_the_node_repo
         let mut sn = sn_json("universal");
         sn["spec"]["variantPolicy"] = json!(policy);
         node_report(&mut sn, "x86-64-v4");
-        let sent = reconcile(
+        let sent = on_amd64(
             &sn,
-            with_steps(
-                reads(Some(running_pod(&sn, "universal")), &sn, plain_amd64_host()),
-                vec![apply_status(SN_STATUS, sn.clone())],
-            ),
+            Some(running_pod(&sn, "universal")),
+            vec![apply_status(SN_STATUS, sn.clone())],
         )
         .await;
         assert!(events(&sent).is_empty(), "{policy}: {:?}", events(&sent));
@@ -533,15 +490,7 @@ async fn labels_and_fixed_policies_keep_their_variant_and_say_what_the_node_repo
 
         // Settled: the same status again is no write at all.
         let settled = with_status(&sn, sent.last().unwrap());
-        let again = reconcile(
-            &settled,
-            reads(
-                Some(running_pod(&settled, "universal")),
-                &settled,
-                plain_amd64_host(),
-            ),
-        )
-        .await;
+        let again = on_amd64(&settled, Some(running_pod(&settled, "universal")), vec![]).await;
         assert!(again.iter().all(|s| !s.is_write()), "{policy}: {again:#?}");
     }
 }
@@ -578,16 +527,10 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     let sn = sn_json("x86-64-v4");
 
     // 1: ErrImagePull, the kubelet's first failure: shown, not acted on yet.
-    let first = reconcile(
+    let first = on_amd64(
         &sn,
-        with_steps(
-            reads(
-                Some(pod_pulling(&sn, "x86-64-v4", "ErrImagePull")),
-                &sn,
-                plain_amd64_host(),
-            ),
-            vec![apply_status(SN_STATUS, sn.clone())],
-        ),
+        Some(pod_pulling(&sn, "x86-64-v4", "ErrImagePull")),
+        vec![apply_status(SN_STATUS, sn.clone())],
     )
     .await;
     assert!(first.iter().all(|s| s.method != Method::DELETE));
@@ -595,32 +538,20 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     assert_eq!(status["phase"], "Pending");
     let ready = condition(status, "Ready");
     assert_eq!(ready["reason"], "ErrImagePull");
-    assert!(
-        ready["message"]
-            .as_str()
-            .unwrap()
-            .contains(&image("x86-64-v4")),
-        "{ready}"
-    );
+    assert_message(ready, &image("x86-64-v4"));
 
     // 2: ImagePullBackOff: the image counts as missing; the next of the chain runs.
     let sn = with_status(&sn, first.last().unwrap());
-    let second = reconcile(
+    let second = on_amd64(
         &sn,
-        with_steps(
-            reads(
-                Some(pod_pulling(&sn, "x86-64-v4", "ImagePullBackOff")),
-                &sn,
-                plain_amd64_host(),
-            ),
-            vec![
-                event(NS),
-                event(NS),
-                delete(POD),
-                event(NS),
-                apply_status(SN_STATUS, sn.clone()),
-            ],
-        ),
+        Some(pod_pulling(&sn, "x86-64-v4", "ImagePullBackOff")),
+        vec![
+            event(NS),
+            event(NS),
+            delete(POD),
+            event(NS),
+            apply_status(SN_STATUS, sn.clone()),
+        ],
     )
     .await;
     let told = events(&second);
@@ -646,12 +577,7 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     let matched = condition(status, "VariantMatched");
     assert_eq!(matched["status"], "False");
     assert_eq!(matched["reason"], "ImageUnavailable");
-    assert!(
-        matched["message"]
-            .as_str()
-            .unwrap()
-            .contains(&image("x86-64-v4"))
-    );
+    assert_message(matched, &image("x86-64-v4"));
 
     // 3: the fallback's Pod is created.
     let sn = with_status(&sn, second.last().unwrap());
@@ -661,19 +587,8 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
     // missing, so nothing switches back.
     let mut sn = with_status(&sn, third.last().unwrap());
     node_report(&mut sn, "x86-64-v4");
-    let fourth = reconcile(
-        &sn,
-        with_steps(
-            reads(Some(running_pod(&sn, "x86-64-v3")), &sn, plain_amd64_host()),
-            vec![apply_status(SN_STATUS, sn.clone())],
-        ),
-    )
-    .await;
-    assert!(fourth.iter().all(|s| s.method != Method::DELETE));
-    assert!(events(&fourth).is_empty(), "{:?}", events(&fourth));
+    let fourth = keeps_serving(&sn, "x86-64-v3").await;
     let status = &fourth.last().unwrap().body["status"];
-    assert_eq!(status["variant"], "x86-64-v3");
-    assert_eq!(status["phase"], "Ready");
     assert_eq!(
         condition(status, "VariantMatched")["reason"],
         "ImageUnavailable"
@@ -681,11 +596,7 @@ async fn a_missing_image_falls_back_along_the_chain_and_never_flaps() {
 
     // 5: settled, nothing more is written.
     let sn = with_status(&sn, fourth.last().unwrap());
-    let fifth = reconcile(
-        &sn,
-        reads(Some(running_pod(&sn, "x86-64-v3")), &sn, plain_amd64_host()),
-    )
-    .await;
+    let fifth = on_amd64(&sn, Some(running_pod(&sn, "x86-64-v3")), vec![]).await;
     assert!(fifth.iter().all(|s| !s.is_write()), "{fifth:#?}");
 }
 
@@ -695,16 +606,10 @@ async fn a_node_is_failed_only_when_no_image_it_may_run_pulls() {
     for (variant, policy) in [("x86-64-v4", "Fixed"), ("universal", "Auto")] {
         let mut sn = sn_json(variant);
         sn["spec"]["variantPolicy"] = json!(policy);
-        let sent = reconcile(
+        let sent = on_amd64(
             &sn,
-            with_steps(
-                reads(
-                    Some(pod_pulling(&sn, variant, "ImagePullBackOff")),
-                    &sn,
-                    plain_amd64_host(),
-                ),
-                vec![event(NS), apply_status(SN_STATUS, sn.clone())],
-            ),
+            Some(pod_pulling(&sn, variant, "ImagePullBackOff")),
+            vec![event(NS), apply_status(SN_STATUS, sn.clone())],
         )
         .await;
         assert!(sent.iter().all(|s| s.method != Method::DELETE), "{policy}");
@@ -716,17 +621,14 @@ async fn a_node_is_failed_only_when_no_image_it_may_run_pulls() {
         assert_eq!(status["phase"], "Failed", "{policy}");
         let ready = condition(status, "Ready");
         assert_eq!(ready["reason"], "ImagePullBackOff");
-        assert!(ready["message"].as_str().unwrap().contains(&image(variant)));
+        assert_message(ready, &image(variant));
 
         // The next look finds the same: no second Event.
         let sn = with_status(&sn, sent.last().unwrap());
-        let again = reconcile(
+        let again = on_amd64(
             &sn,
-            reads(
-                Some(pod_pulling(&sn, variant, "ImagePullBackOff")),
-                &sn,
-                plain_amd64_host(),
-            ),
+            Some(pod_pulling(&sn, variant, "ImagePullBackOff")),
+            vec![],
         )
         .await;
         assert!(events(&again).is_empty(), "{policy}: {:?}", events(&again));
@@ -737,20 +639,13 @@ async fn a_node_is_failed_only_when_no_image_it_may_run_pulls() {
 #[tokio::test]
 async fn a_lost_node_sets_a_condition_and_an_event() {
     let sn = sn_json("graviton3");
-    let (pvc, svc) = owned_pvc_and_service(&sn);
+    let pod = Some(running_pod(&sn, "graviton3"));
     let sent = reconcile(
         &sn,
-        vec![
-            get(POD, running_pod(&sn, "graviton3")),
-            get(PVC, pvc),
-            get(SVC, svc),
-            not_found(HOST),
-            account_in_place(),
-            binding_in_place(),
-            rules_in_place(),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
+        with_steps(
+            reads_of(pod, &sn, None, identity_in_place()),
+            vec![event(NS), apply_status(SN_STATUS, sn.clone())],
+        ),
     )
     .await;
     assert_eq!(sent[7].event_reason(), Some("NodeLost"));
@@ -762,7 +657,6 @@ async fn a_lost_node_sets_a_condition_and_an_event() {
 #[tokio::test]
 async fn a_moved_storage_node_force_deletes_the_pod_on_its_lost_host() {
     let sn = sn_json("graviton3");
-    let (pvc, svc) = owned_pvc_and_service(&sn);
     let mut moved = sn.clone();
     moved["spec"]["nodeName"] = json!("host-a");
     let old_pod = {
@@ -774,19 +668,15 @@ async fn a_moved_storage_node_force_deletes_the_pod_on_its_lost_host() {
     not_ready["status"]["conditions"][0]["status"] = json!("False");
     let sent = reconcile(
         &moved,
-        vec![
-            get(POD, old_pod),
-            get(PVC, pvc),
-            get(SVC, svc),
-            get(HOST, not_ready),
-            account_in_place(),
-            binding_in_place(),
-            rules_in_place(),
-            delete(POD),
-            event(NS),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
+        with_steps(
+            reads(Some(old_pod), &sn, not_ready),
+            vec![
+                delete(POD),
+                event(NS),
+                event(NS),
+                apply_status(SN_STATUS, sn.clone()),
+            ],
+        ),
     )
     .await;
     let deleted = sent.iter().find(|s| s.method == Method::DELETE).unwrap();
@@ -797,34 +687,23 @@ async fn a_moved_storage_node_force_deletes_the_pod_on_its_lost_host() {
 async fn a_spec_change_waits_while_a_sibling_is_not_ready() {
     let mut sn = sn_json("graviton3");
     sn["spec"]["image"] = json!({"tag": "0.2.0"});
-    let (pvc, svc) = owned_pvc_and_service(&sn);
     let old_pod = running_pod(&sn_json("graviton3"), "graviton3");
     let mut sibling = sn_json("graviton3");
     sibling["metadata"]["name"] = json!("g-1");
     let sent = reconcile(
         &sn,
-        vec![
-            get(POD, old_pod),
-            get(PVC, pvc),
-            get(SVC, svc),
-            get(HOST, ready_host()),
-            account_in_place(),
-            binding_in_place(),
-            rules_in_place(),
-            get(SNS, list("StorageNodeList", vec![sn.clone(), sibling])),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
+        with_steps(
+            reads(Some(old_pod), &sn, ready_host()),
+            vec![
+                get(SNS, list("StorageNodeList", vec![sn.clone(), sibling])),
+                event(NS),
+                apply_status(SN_STATUS, sn.clone()),
+            ],
+        ),
     )
     .await;
     assert!(sent.iter().all(|s| s.method != Method::DELETE));
-    assert_eq!(sent[8].event_reason(), Some("RolloutWaiting"));
-    assert!(
-        sent[8].body["note"]
-            .as_str()
-            .unwrap()
-            .contains("until g-1 is Ready")
-    );
+    sent[8].assert_event("RolloutWaiting", "until g-1 is Ready");
     let ready = condition(&sent.last().unwrap().body["status"], "Ready");
     assert_eq!(ready["status"], "True", "the old Pod still serves");
 }
@@ -875,24 +754,20 @@ async fn deleting_with_reclaim_retain_keeps_the_volume() {
 #[tokio::test]
 async fn a_namespace_without_the_storage_identity_gets_it_before_the_pod() {
     let sn = sn_json("graviton3");
-    let (pvc, svc) = owned_pvc_and_service(&sn);
+    let missing = vec![not_found(SA), not_found(RB), not_found(CM)];
     let sent = reconcile(
         &sn,
-        vec![
-            not_found(POD),
-            get(PVC, pvc),
-            get(SVC, svc),
-            get(HOST, ready_host()),
-            not_found(SA),
-            not_found(RB),
-            not_found(CM),
-            apply(SA),
-            apply(CM),
-            apply(RB),
-            apply(POD),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
+        with_steps(
+            reads_of(None, &sn, Some(ready_host()), missing),
+            vec![
+                apply(SA),
+                apply(CM),
+                apply(RB),
+                apply(POD),
+                event(NS),
+                apply_status(SN_STATUS, sn.clone()),
+            ],
+        ),
     )
     .await;
     for s in &sent[7..=10] {
@@ -941,28 +816,27 @@ async fn a_namespace_without_the_storage_identity_gets_it_before_the_pod() {
 #[tokio::test]
 async fn the_identity_follows_the_configured_cluster_role() {
     let sn = sn_json("graviton3");
-    let (pvc, svc) = owned_pvc_and_service(&sn);
-    let (client, scenario) = scenario(vec![
-        get(POD, running_pod(&sn, "graviton3")),
-        get(PVC, pvc),
-        get(SVC, svc),
-        get(HOST, ready_host()),
-        account_in_place(),
-        // A release named `edge`: its binding does not exist yet.
-        not_found(RB),
-        rules_in_place(),
-        apply(RB),
-        apply_status(SN_STATUS, sn.clone()),
-    ]);
+    // A release named `edge`: its binding does not exist yet.
+    let identity = vec![account_in_place(), not_found(RB), rules_in_place()];
+    let steps = with_steps(
+        reads_of(
+            Some(running_pod(&sn, "graviton3")),
+            &sn,
+            Some(ready_host()),
+            identity,
+        ),
+        vec![apply(RB), apply_status(SN_STATUS, sn.clone())],
+    );
     let config = sutra_grid::controller::Config {
         storage_node_cluster_role: "edge-sutra-grid-storage-node".to_owned(),
         ..Default::default()
     };
-    let ctx = context_with(client, config);
-    node::reconcile(storage_node(&sn), ctx)
-        .await
-        .expect("reconcile succeeds");
-    let sent = scenario.finish().await;
+    let sent = run(
+        steps,
+        |client| context_with(client, config),
+        |ctx| node::reconcile(storage_node(&sn), ctx),
+    )
+    .await;
     assert_eq!(
         sent[7].body["roleRef"]["name"],
         "edge-sutra-grid-storage-node"
@@ -973,24 +847,13 @@ async fn the_identity_follows_the_configured_cluster_role() {
 async fn the_identity_is_read_once_per_namespace_while_fresh() {
     let mut sn = sn_json("graviton3");
     sn["spec"]["variantPolicy"] = json!("Fixed");
-    let (pvc, svc) = owned_pvc_and_service(&sn);
     let pod = running_pod(&sn, "graviton3");
-    let (client, scenario) = scenario(vec![
-        // First reconcile: reads the identity, finds it in place, writes the status.
-        get(POD, pod.clone()),
-        get(PVC, pvc.clone()),
-        get(SVC, svc.clone()),
-        get(HOST, ready_host()),
-        account_in_place(),
-        binding_in_place(),
-        rules_in_place(),
-        apply_status(SN_STATUS, sn.clone()),
-        // Second (settled) reconcile: the identity is not read again, nothing is written.
-        get(POD, pod),
-        get(PVC, pvc),
-        get(SVC, svc),
-        get(HOST, ready_host()),
-    ]);
+    // First reconcile: reads the identity, finds it in place, writes the status.
+    let mut steps = reads(Some(pod.clone()), &sn, ready_host());
+    steps.push(apply_status(SN_STATUS, sn.clone()));
+    // Second (settled) reconcile: the identity is not read again, nothing is written.
+    steps.extend(reads_of(Some(pod), &sn, Some(ready_host()), vec![]));
+    let (client, scenario) = scenario(steps);
     let ctx = context(client);
     node::reconcile(storage_node(&sn), ctx.clone())
         .await
@@ -1032,22 +895,16 @@ async fn the_identity_is_read_once_per_namespace_while_fresh() {
 #[tokio::test]
 async fn a_role_binding_to_another_role_is_reported_not_rewritten() {
     let sn = sn_json("graviton3");
-    let (pvc, svc) = owned_pvc_and_service(&sn);
     let mut foreign = identity().1;
     foreign["roleRef"]["name"] = json!("old-release-storage-node");
+    let identity = vec![account_in_place(), get(RB, foreign), rules_in_place()];
+    let pod = Some(running_pod(&sn, "graviton3"));
     let sent = reconcile(
         &sn,
-        vec![
-            get(POD, running_pod(&sn, "graviton3")),
-            get(PVC, pvc),
-            get(SVC, svc),
-            get(HOST, ready_host()),
-            account_in_place(),
-            get(RB, foreign),
-            rules_in_place(),
-            event(NS),
-            apply_status(SN_STATUS, sn.clone()),
-        ],
+        with_steps(
+            reads_of(pod, &sn, Some(ready_host()), identity),
+            vec![event(NS), apply_status(SN_STATUS, sn.clone())],
+        ),
     )
     .await;
     assert_eq!(sent[7].event_reason(), Some("StorageIdentityConflict"));
@@ -1060,15 +917,11 @@ async fn a_role_binding_to_another_role_is_reported_not_rewritten() {
 
 /// The builtin table with one change: hosts whose CPU shows AVX-512 get x86-64-v3.
 fn rules_preferring_v3_over_v4() -> sutra_core::variant::VariantRules {
-    let yaml = BUILTIN_YAML.replace(
-        "description: Node Feature Discovery shows AVX-512 F/BW/VL/DQ/CD\n    variant: x86-64-v4",
-        "description: Node Feature Discovery shows AVX-512 F/BW/VL/DQ/CD\n    variant: x86-64-v3",
-    );
-    assert_ne!(yaml, BUILTIN_YAML, "the rule was found");
-    sutra_core::variant::VariantRules {
-        catalog: sutra_core::variant::VariantCatalog::from_yaml(&yaml).unwrap(),
-        yaml,
-    }
+    rules_with(
+        "Node Feature Discovery shows AVX-512 F/BW/VL/DQ/CD",
+        "x86-64-v4",
+        "x86-64-v3",
+    )
 }
 
 /// The status the storage node writes, judged with `catalog` (its own patch function).
@@ -1094,27 +947,17 @@ async fn a_custom_rule_table_reaches_the_node_and_causes_no_re_roll() {
     reported_with(&mut sn, &rules.catalog);
     assert_eq!(sn["status"]["bestVariant"], "x86-64-v3");
     let identity = build_storage_identity(NS, DEFAULT_STORAGE_NODE_CLUSTER_ROLE, &rules.yaml);
-    let (pvc, svc) = owned_pvc_and_service(&sn);
-    let (client, scenario) = scenario(vec![
-        get(POD, running_pod(&sn, "x86-64-v3")),
-        get(PVC, pvc),
-        get(SVC, svc),
-        get(HOST, plain_amd64_host()),
-        account_in_place(),
-        binding_in_place(),
-        // The namespace still holds the builtin table: it is replaced by the operator's.
-        rules_in_place(),
-        apply(CM),
-        apply_status(SN_STATUS, sn.clone()),
-    ]);
-    let ctx = sutra_grid::controller::Context::new(
-        client,
-        Arc::new(sutra_grid::controller::Metrics::new()),
-        Arc::new(rules.clone()),
-        Default::default(),
+    // The namespace still holds the builtin table: it is replaced by the operator's.
+    let steps = with_steps(
+        reads(Some(running_pod(&sn, "x86-64-v3")), &sn, plain_amd64_host()),
+        vec![apply(CM), apply_status(SN_STATUS, sn.clone())],
     );
-    node::reconcile(storage_node(&sn), ctx).await.unwrap();
-    let sent = scenario.finish().await;
+    let sent = run(
+        steps,
+        |client| context_with_rules(client, Default::default(), rules.clone()),
+        |ctx| node::reconcile(storage_node(&sn), ctx),
+    )
+    .await;
     assert_eq!(sent[7].body["data"]["variants.yaml"], rules.yaml);
     assert_eq!(
         sent[7].body["metadata"]["annotations"],

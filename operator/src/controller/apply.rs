@@ -15,7 +15,6 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::{Context, Error, FIELD_MANAGER, Result, SPEC_HASH_ANNOTATION, Verb};
 
@@ -38,16 +37,26 @@ impl<K> Namespaced for K where
 {
 }
 
-fn api<K: Namespaced>(ctx: &Context, namespace: &str) -> Api<K> {
+pub(super) fn api<K: Namespaced>(ctx: &Context, namespace: &str) -> Api<K> {
     Api::namespaced(ctx.client.clone(), namespace)
+}
+
+/// Awaits `request`, a `verb` on the `K` called `name`, naming it in the error.
+pub(super) async fn request<K: Namespaced, T>(
+    verb: Verb,
+    namespace: &str,
+    name: &str,
+    request: impl Future<Output = kube::Result<T>>,
+) -> Result<T> {
+    request
+        .await
+        .map_err(Error::api::<K>(verb, Some(namespace), name))
 }
 
 /// The `K` called `name` in `namespace`, if it exists.
 pub async fn get<K: Namespaced>(ctx: &Context, namespace: &str, name: &str) -> Result<Option<K>> {
-    api(ctx, namespace)
-        .get_opt(name)
-        .await
-        .map_err(Error::api::<K>(Verb::Get, Some(namespace), name))
+    let api = api(ctx, namespace);
+    request::<K, _>(Verb::Get, namespace, name, api.get_opt(name)).await
 }
 
 /// Every `K` in `namespace` carrying the label `key=value`.
@@ -58,10 +67,9 @@ pub async fn list_labelled<K: Namespaced>(
     value: &str,
 ) -> Result<Vec<K>> {
     let selector = format!("{key}={value}");
-    let listed = api(ctx, namespace)
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::api::<K>(Verb::List, Some(namespace), &selector))?;
+    let params = ListParams::default().labels(&selector);
+    let api = api(ctx, namespace);
+    let listed = request::<K, _>(Verb::List, namespace, &selector, api.list(&params)).await?;
     Ok(listed.items)
 }
 
@@ -75,10 +83,14 @@ pub async fn server_side_apply<K: Namespaced>(
     let mut body = serde_json::to_value(object).expect("k8s objects always serialise");
     body["apiVersion"] = K::api_version(&()).into();
     body["kind"] = K::kind(&()).into();
-    api(ctx, namespace)
-        .patch(&name, &forced(), &Patch::Apply(&body))
-        .await
-        .map_err(Error::api::<K>(Verb::Apply, Some(namespace), &name))
+    let (api, params, patch) = (api(ctx, namespace), forced(), Patch::Apply(&body));
+    request::<K, _>(
+        Verb::Apply,
+        namespace,
+        &name,
+        api.patch(&name, &params, &patch),
+    )
+    .await
 }
 
 /// Applies `desired` unless `observed` already carries its spec hash; returns whether it
@@ -96,21 +108,6 @@ pub async fn apply_if_changed<K: Namespaced>(
     Ok(true)
 }
 
-/// Server-side apply of the status subresource of the `K` called `name`; `body` is the
-/// whole apply body ([`super::status::status_body`]).
-pub async fn apply_status<K: Namespaced>(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-    body: &Value,
-) -> Result<()> {
-    api::<K>(ctx, namespace)
-        .patch_status(name, &forced(), &Patch::Apply(body))
-        .await
-        .map_err(Error::api::<K>(Verb::ApplyStatus, Some(namespace), name))?;
-    Ok(())
-}
-
 /// Deletes the `K` called `name`.
 pub async fn delete<K: Namespaced>(
     ctx: &Context,
@@ -118,14 +115,15 @@ pub async fn delete<K: Namespaced>(
     name: &str,
     params: &DeleteParams,
 ) -> Result<()> {
-    api::<K>(ctx, namespace)
-        .delete(name, params)
+    let api = api::<K>(ctx, namespace);
+    request::<K, _>(Verb::Delete, namespace, name, api.delete(name, params))
         .await
-        .map_err(Error::api::<K>(Verb::Delete, Some(namespace), name))?;
-    Ok(())
+        .map(drop)
 }
 
-fn forced() -> PatchParams {
+/// A server-side apply by the operator's field manager, taking over fields another
+/// manager set.
+pub(super) fn forced() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 

@@ -3,6 +3,7 @@
 //! status write per reconcile, issued only when something changed.
 
 use kube::Resource;
+use kube::api::Patch;
 use serde_json::{Value, json};
 use sutra_core::crd::condition::node::READY;
 use sutra_core::crd::condition::now;
@@ -10,8 +11,8 @@ use sutra_core::crd::{
     Condition, ConditionStatus, GROUP, StorageNode, VERSION, find, is_true, new_condition,
 };
 
-use super::apply::{Namespaced, apply_status};
-use super::{Context, Result};
+use super::apply::{Namespaced, api, forced, request};
+use super::{Context, Result, Verb};
 
 /// The status a reconcile wants on an object of kind `Object`.
 pub trait DesiredStatus {
@@ -35,8 +36,12 @@ pub async fn update<S: DesiredStatus>(
         return Ok(());
     }
     let name = object.meta().name.clone().unwrap_or_default();
-    let body = status_body::<S::Object>(&name, wanted.fields());
-    apply_status::<S::Object>(ctx, namespace, &name, &body).await
+    let body = Patch::Apply(status_body::<S::Object>(&name, wanted.fields()));
+    let (api, params) = (api::<S::Object>(ctx, namespace), forced());
+    let applied = api.patch_status(&name, &params, &body);
+    request::<S::Object, _>(Verb::ApplyStatus, namespace, &name, applied)
+        .await
+        .map(drop)
 }
 
 /// The server-side apply body of the status subresource of the `K` called `name`.

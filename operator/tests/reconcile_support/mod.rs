@@ -5,14 +5,16 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
+use kube::runtime::controller::Action;
 use serde_json::{Value, json};
-use sutra_core::variant::VariantRules;
-use sutra_grid::controller::{Config, Context, Metrics};
+use sutra_core::variant::{BUILTIN_YAML, VariantCatalog, VariantRules};
+use sutra_grid::controller::{Config, Context, Error, Metrics};
 use tokio::task::JoinHandle;
 use tower_test::mock::{self, Handle};
 
@@ -122,6 +124,13 @@ impl Sent {
         assert!(self.query.contains("force=true"), "{}", self.query);
     }
 
+    /// Asserts this is the Event `reason` and its note says `says`.
+    pub fn assert_event(&self, reason: &str, says: &str) {
+        assert_eq!(self.event_reason(), Some(reason), "{self:?}");
+        let note = self.body["note"].as_str().unwrap_or_default();
+        assert!(note.contains(says), "{note}");
+    }
+
     /// The Event's reason, when this is one.
     pub fn event_reason(&self) -> Option<&str> {
         self.path
@@ -146,12 +155,39 @@ pub fn context(client: Client) -> Arc<Context> {
 }
 
 pub fn context_with(client: Client, config: Config) -> Arc<Context> {
-    Context::new(
-        client,
-        Arc::new(Metrics::new()),
-        Arc::new(VariantRules::builtin()),
-        config,
-    )
+    context_with_rules(client, config, VariantRules::builtin())
+}
+
+pub fn context_with_rules(client: Client, config: Config, rules: VariantRules) -> Arc<Context> {
+    Context::new(client, Arc::new(Metrics::new()), Arc::new(rules), config)
+}
+
+/// Runs `reconcile`, which must succeed, with the context `make_context` builds on a
+/// client scripted by `steps`; returns what was sent.
+pub async fn run<Fut>(
+    steps: Vec<Step>,
+    make_context: impl FnOnce(Client) -> Arc<Context>,
+    reconcile: impl FnOnce(Arc<Context>) -> Fut,
+) -> Vec<Sent>
+where
+    Fut: Future<Output = Result<Action, Error>>,
+{
+    let (client, scenario) = scenario(steps);
+    reconcile(make_context(client))
+        .await
+        .expect("reconcile succeeds");
+    scenario.finish().await
+}
+
+/// The builtin rule table with the rule described as `description` picking `variant`.
+pub fn rules_with(description: &str, from: &str, to: &str) -> VariantRules {
+    let rule = |variant: &str| format!("description: {description}\n    variant: {variant}");
+    let yaml = BUILTIN_YAML.replace(&rule(from), &rule(to));
+    assert_ne!(yaml, BUILTIN_YAML, "the rule was found");
+    VariantRules {
+        catalog: VariantCatalog::from_yaml(&yaml).unwrap(),
+        yaml,
+    }
 }
 
 impl Scenario {
@@ -234,6 +270,36 @@ pub fn node(name: &str, labels: Value) -> Value {
             "type": "Ready", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"
         }]}
     })
+}
+
+/// The condition `type_` of a status.
+pub fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status:#}"))
+}
+
+/// Asserts a condition's message says `says`.
+pub fn assert_message(condition: &Value, says: &str) {
+    let message = condition["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{condition}");
+}
+
+/// The reason and note of every Event sent.
+pub fn events(sent: &[Sent]) -> Vec<(String, String)> {
+    sent.iter()
+        .filter_map(|s| {
+            s.event_reason().map(|reason| {
+                (
+                    reason.to_owned(),
+                    s.body["note"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect()
 }
 
 pub fn list(kind: &str, items: Vec<Value>) -> Value {
