@@ -261,6 +261,10 @@ async fn a_new_storage_node_gets_service_volume_and_pod() {
     assert_eq!(status["observedGeneration"], 3);
     assert_eq!(status["variant"], "graviton3");
     assert_eq!(condition(status, "NodeAvailable")["status"], "True");
+    // No report from the node yet: the variant it runs cannot be judged.
+    let matched = condition(status, "VariantMatched");
+    assert_eq!(matched["status"], "Unknown");
+    assert_eq!(matched["reason"], "AwaitingReport");
 }
 
 #[tokio::test]

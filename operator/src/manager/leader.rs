@@ -182,6 +182,41 @@ mod tests {
             .expect("health still says leading");
         }
 
+        /// Tells the loop whether this process holds the Lease.
+        fn lead(&self, leading: bool) {
+            self.leading.send(leading).unwrap();
+        }
+
+        /// Waits (bounded) for the fake controllers to report `event`.
+        async fn expect(&mut self, event: Event) {
+            assert_eq!(self.next_event().await, event);
+        }
+
+        /// The Lease manager goes away: its sender is dropped.
+        fn kill_lease_manager(&mut self) {
+            drop(std::mem::replace(
+                &mut self.leading,
+                watch::channel(false).0,
+            ));
+        }
+
+        /// Asks the loop to stop; returns the events it still reported, and its health,
+        /// once it returned cleanly.
+        async fn stop_cleanly(self) -> (Vec<Event>, Health) {
+            self.stop.send(true).unwrap();
+            let (result, events, health) = self.finish().await;
+            result.unwrap();
+            (events, health)
+        }
+
+        /// Waits for the loop to fail because the Lease manager went away.
+        async fn fails_for_the_lease_manager(self) -> (Vec<Event>, Health) {
+            let (result, events, health) = self.finish().await;
+            let error = result.expect_err("a dead Lease manager must not look like a clean stop");
+            assert!(error.to_string().contains("Lease manager"), "{error}");
+            (events, health)
+        }
+
         async fn finish(self) -> (anyhow::Result<()>, Vec<Event>, Health) {
             // `stop` stays alive until the end: a closed `stop` is not a stop request.
             let Self {
@@ -212,11 +247,9 @@ mod tests {
     #[tokio::test]
     async fn a_standby_never_starts_the_controllers() {
         let harness = Harness::start(false);
-        harness.leading.send(false).unwrap();
+        harness.lead(false);
         tokio::task::yield_now().await;
-        harness.stop.send(true).unwrap();
-        let (result, events, health) = harness.finish().await;
-        result.unwrap();
+        let (events, health) = harness.stop_cleanly().await;
         assert_eq!(events, []);
         assert!(health.is_ready(), "a standby is ready and not leading");
     }
@@ -224,32 +257,28 @@ mod tests {
     #[tokio::test]
     async fn gaining_leadership_starts_the_controllers_once() {
         let mut harness = Harness::start(false);
-        harness.leading.send(true).unwrap();
-        assert_eq!(harness.next_event().await, Event::Started);
+        harness.lead(true);
+        harness.expect(Event::Started).await;
         assert!(is_leading(&harness.health));
-        harness.leading.send(true).unwrap();
+        harness.lead(true);
         tokio::task::yield_now().await;
         assert!(harness.events.try_recv().is_err(), "started twice");
-        harness.stop.send(true).unwrap();
-        let (result, events, _) = harness.finish().await;
-        result.unwrap();
+        let (events, _) = harness.stop_cleanly().await;
         assert_eq!(events, [Event::Stopped]);
     }
 
     #[tokio::test]
     async fn losing_leadership_stops_the_controllers() {
         let mut harness = Harness::start(true);
-        assert_eq!(harness.next_event().await, Event::Started);
-        harness.leading.send(false).unwrap();
-        assert_eq!(harness.next_event().await, Event::Stopped);
+        harness.expect(Event::Started).await;
+        harness.lead(false);
+        harness.expect(Event::Stopped).await;
         harness.until_not_leading().await;
         assert!(
             !harness.task.is_finished(),
             "a lost Lease is no reason to exit"
         );
-        harness.stop.send(true).unwrap();
-        let (result, events, health) = harness.finish().await;
-        result.unwrap();
+        let (events, health) = harness.stop_cleanly().await;
         assert_eq!(events, []);
         assert!(!is_leading(&health));
     }
@@ -257,25 +286,23 @@ mod tests {
     #[tokio::test]
     async fn regaining_leadership_starts_the_controllers_again() {
         let mut harness = Harness::start(true);
-        assert_eq!(harness.next_event().await, Event::Started);
-        harness.leading.send(false).unwrap();
-        assert_eq!(harness.next_event().await, Event::Stopped);
+        harness.expect(Event::Started).await;
+        harness.lead(false);
+        harness.expect(Event::Stopped).await;
         harness.until_not_leading().await;
-        harness.leading.send(true).unwrap();
-        assert_eq!(harness.next_event().await, Event::Started);
+        harness.lead(true);
+        harness.expect(Event::Started).await;
         assert!(is_leading(&harness.health));
-        harness.stop.send(true).unwrap();
-        let (result, events, _) = harness.finish().await;
-        result.unwrap();
+        let (events, _) = harness.stop_cleanly().await;
         assert_eq!(events, [Event::Stopped]);
     }
 
     #[tokio::test]
     async fn stopping_while_leading_stops_the_controllers_and_returns() {
         let mut harness = Harness::start(true);
-        assert_eq!(harness.next_event().await, Event::Started);
+        harness.expect(Event::Started).await;
         harness.stop.send(true).unwrap();
-        assert_eq!(harness.next_event().await, Event::Stopped);
+        harness.expect(Event::Stopped).await;
         let leading = harness.leading.clone();
         let (result, events, health) = harness.finish().await;
         result.unwrap();
@@ -290,28 +317,18 @@ mod tests {
     #[tokio::test]
     async fn a_lease_manager_that_dies_on_a_standby_is_an_error() {
         let mut harness = Harness::start(false);
-        drop(std::mem::replace(
-            &mut harness.leading,
-            watch::channel(false).0,
-        ));
-        let (result, events, _) = harness.finish().await;
-        let error = result.expect_err("a dead Lease manager must not look like a clean stop");
-        assert!(error.to_string().contains("Lease manager"), "{error}");
+        harness.kill_lease_manager();
+        let (events, _) = harness.fails_for_the_lease_manager().await;
         assert_eq!(events, []);
     }
 
     #[tokio::test]
     async fn a_lease_manager_that_dies_while_leading_stops_the_controllers_once() {
         let mut harness = Harness::start(true);
-        assert_eq!(harness.next_event().await, Event::Started);
-        drop(std::mem::replace(
-            &mut harness.leading,
-            watch::channel(false).0,
-        ));
-        assert_eq!(harness.next_event().await, Event::Stopped);
-        let (result, events, health) = harness.finish().await;
-        let error = result.expect_err("a dead Lease manager must not look like a clean stop");
-        assert!(error.to_string().contains("Lease manager"), "{error}");
+        harness.expect(Event::Started).await;
+        harness.kill_lease_manager();
+        harness.expect(Event::Stopped).await;
+        let (events, health) = harness.fails_for_the_lease_manager().await;
         assert_eq!(events, [], "the controllers were restarted");
         assert!(!is_leading(&health));
     }
