@@ -975,7 +975,7 @@ async fn a_custom_rule_table_reaches_the_node_and_causes_no_re_roll() {
     assert_eq!(matched["status"], "True", "{matched}");
     assert_eq!(matched["reason"], "BestVariant", "{matched}");
 
-    // The builtin table, which the node used to judge with, would have asked for a switch.
+    // Judged with the builtin table instead, the node would ask for a switch.
     let mut builtin_judged = sn_json("x86-64-v3");
     reported_with(
         &mut builtin_judged,
