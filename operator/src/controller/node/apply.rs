@@ -1,5 +1,5 @@
 //! Realises the built objects: server-side apply of what is missing or changed, and the
-//! delete half of a Pod re-creation, gated by the [`rollout`](super::rollout). The
+//! delete half of a Pod re-creation, gated by [`super::rollout`]. The
 //! namespace's storage identity comes first: a Pod naming a ServiceAccount that does not
 //! exist is refused.
 

@@ -2,8 +2,9 @@
 //! and a headless Service, and a status computed from what it observes.
 //!
 //! Pipeline: [`dereference`] (read Pod, PVC, Service, Node, and the namespace's
-//! [`identity`] unless checked lately) → validate → [`build`] (pure) → [`apply`] (only what
-//! differs) → [`status`] (only when it changed).
+//! [`identity`] unless checked lately) → [`validate`](crate::controller::validate) →
+//! [`variant`] and [`build`] (pure) → [`apply`] (only what differs; a changed Pod is
+//! replaced as the [`rollout`] allows) → [`status`] (only when it changed).
 //!
 //! # Node loss and the data left behind
 //!
