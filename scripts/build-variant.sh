@@ -3,9 +3,10 @@
 # architecture, natively on amd64 or arm64 hosts and cross on amd64 for arm64 (Debian's
 # toolchain, `make deps-aarch64`), and prints the directory that holds both.
 #
-# sutra-storage gets the variant's target-cpu/target-features from config/variants.yaml,
-# its name (SUTRA_BUILD_VARIANT) and its fallback chain (SUTRA_BUILD_FALLBACKS, which the
-# start-up guard names from). sutra-pause is always the baseline build: the local agent's
+# sutra-storage gets the RUSTFLAGS scripts/catalog.py computes from config/variants.yaml
+# (static, with the variant's target-features and target-cpu), its name
+# (SUTRA_BUILD_VARIANT) and its fallback chain (SUTRA_BUILD_FALLBACKS, which the start-up
+# guard names from). sutra-pause is always the baseline build: the local agent's
 # Docker backend runs it on whatever host it lands on, and it has no guard.
 # Each (architecture, flags) pair has its own CARGO_TARGET_DIR under target/variants/, so
 # building one variant never invalidates another, nor the host's debug build.
@@ -23,7 +24,7 @@ requested_arch="${2:-}"
 source scripts/arch.sh
 
 settings="$("${PYTHON:-python3}" scripts/catalog.py build "$variant")"
-IFS='|' read -r arch target_cpu target_features fallbacks <<<"$settings"
+IFS='|' read -r arch rustflags fallbacks <<<"$settings"
 
 host="$(host_arch)"
 if [[ "$arch" == any ]]; then
@@ -65,9 +66,8 @@ build() {
     echo "$binary"
 }
 
-features="+crt-static${target_features:+,$target_features}"
 storage="$(SUTRA_BUILD_VARIANT="$variant" SUTRA_BUILD_FALLBACKS="$fallbacks" \
-    build "$arch-$variant" "-C target-feature=$features${target_cpu:+ -C target-cpu=$target_cpu}" sutra-storage)"
+    build "$arch-$variant" "$rustflags" sutra-storage)"
 pause="$(build "$arch-universal" "-C target-feature=+crt-static" sutra-pause)"
 
 out="target/variants/bin/$arch-$variant"

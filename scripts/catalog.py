@@ -2,9 +2,10 @@
 
 usage: python scripts/catalog.py names              every variant, one `name arch` a line
        python scripts/catalog.py arch VARIANT       amd64, arm64 or any
-       python scripts/catalog.py build VARIANT      `arch|targetCpu|targetFeatures|fallbacks`:
-           features comma-joined; fallbacks the chain down to universal as
-           `name:requires,...;name:...`, which the start-up guard names the variant to use from
+       python scripts/catalog.py build VARIANT      `arch|rustflags|fallbacks`: the RUSTFLAGS
+           sutra-storage is built with (static, plus the variant's targetFeatures and
+           targetCpu); fallbacks the chain down to universal as `name:requires,...;name:...`,
+           which the start-up guard names the variant to use from
 Fails naming the known variants when VARIANT is not one.
 """
 
@@ -24,6 +25,14 @@ def variant(catalog: dict, name: str) -> dict:
     return catalog[name]
 
 
+def rustflags(v: dict) -> str:
+    """The RUSTFLAGS of a variant's sutra-storage: always a static binary (a FROM scratch
+    image has no C library), with the variant's target features and CPU."""
+    features = ",".join(["+crt-static", *(v.get("targetFeatures") or [])])
+    cpu = v.get("targetCpu")
+    return f"-C target-feature={features}" + (f" -C target-cpu={cpu}" if cpu else "")
+
+
 def build_settings(catalog: dict, name: str) -> str:
     v = variant(catalog, name)
     chain = []
@@ -31,8 +40,7 @@ def build_settings(catalog: dict, name: str) -> str:
     while fallback:
         chain.append(f"{fallback}:{','.join(catalog[fallback].get('requires') or [])}")
         fallback = catalog[fallback].get("fallback")
-    fields = [v["arch"], v.get("targetCpu") or "", ",".join(v.get("targetFeatures") or []), ";".join(chain)]
-    return "|".join(fields)
+    return "|".join([v["arch"], rustflags(v), ";".join(chain)])
 
 
 def main() -> None:

@@ -76,22 +76,6 @@ impl Variant {
         self.arch.is_none_or(|own| own == arch)
     }
 
-    /// The `RUSTFLAGS` this variant is built with, e.g.
-    /// `-C target-cpu=neoverse-v1 -C target-feature=+sve,+i8mm`; empty for a portable build.
-    pub fn rustflags(&self) -> String {
-        let mut flags = Vec::new();
-        if let Some(cpu) = &self.target_cpu {
-            flags.push(format!("-C target-cpu={cpu}"));
-        }
-        if !self.target_features.is_empty() {
-            flags.push(format!(
-                "-C target-feature={}",
-                self.target_features.join(",")
-            ));
-        }
-        flags.join(" ")
-    }
-
     /// The architecture as the catalog spells it (`amd64`, `arm64`, `any`).
     pub fn arch_name(&self) -> &'static str {
         self.arch.map_or("any", Arch::label)
