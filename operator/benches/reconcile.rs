@@ -15,10 +15,10 @@ use kube::client::Body;
 use kube::runtime::{reflector, watcher};
 use serde_json::{Value, json};
 use sutra_core::crd::{StorageGrid, StorageNode};
+use sutra_core::plan::{ExistingNode, PlanOptions, host_from_node, plan_grid};
 use sutra_core::variant::{VariantCatalog, VariantRules};
 use sutra_grid::controller::grid::build::build_storage_node;
 use sutra_grid::controller::{Config, Context, Metrics, grid, node};
-use sutra_grid::plan::{ExistingNode, PlanOptions, host_from_node, plan_grid};
 use tower_test::mock;
 
 const SIZE: usize = 1000;

@@ -4,4 +4,3 @@ pub mod backend;
 pub mod cli;
 pub mod controller;
 pub mod manager;
-pub mod plan;

@@ -10,8 +10,8 @@ use http::Method;
 use reconcile_support::*;
 use serde_json::{Value, json};
 use sutra_core::crd::StorageGrid;
+use sutra_core::plan::PlannedNode;
 use sutra_grid::controller::grid::{self, build::build_storage_node};
-use sutra_grid::plan::PlannedNode;
 
 const NS: &str = "default";
 const NODES: &str = "/api/v1/nodes";

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use sutra_core::crd::{StorageGrid, catalog_names, parse_storage_grid_yaml, quantity_value};
+use sutra_core::plan::{ExistingNode, Host, Plan, PlanOptions, plan_grid};
 use sutra_core::platform::PlatformReport;
 use sutra_core::variant::{VariantCatalog, host_labels};
 
 use super::error::{AgentError, AgentResult};
 use crate::backend::NodeSpec;
 use crate::backend::process::GridDir;
-use crate::plan::{ExistingNode, Host, Plan, PlanOptions, plan_grid};
 
 /// Reads and checks a StorageGrid manifest; nothing is started when this fails.
 pub fn load_grid(path: &Path) -> AgentResult<StorageGrid> {

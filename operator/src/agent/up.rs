@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sutra_core::plan::ExistingNode;
 use sutra_core::platform::detect;
 use sutra_core::variant::VariantRules;
 
@@ -25,7 +26,6 @@ use super::supervisor::{
 use super::words::{agent_command, nodes};
 use crate::backend::process::{GridDir, ProcessId, check_port_free, last_lines};
 use crate::backend::{Backend, NodeSpec};
-use crate::plan::ExistingNode;
 
 /// What `agent up` was asked to do.
 #[derive(Debug, Clone)]

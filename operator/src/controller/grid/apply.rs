@@ -11,7 +11,7 @@ use crate::controller::apply::{delete, server_side_apply};
 use crate::controller::events::Note;
 use crate::controller::validate::Validated;
 use crate::controller::{Context, Result};
-use crate::plan::{LossAction, Plan, PlannedNode};
+use sutra_core::plan::{LossAction, Plan, PlannedNode};
 
 /// Issues the writes the plan needs; returns how many.
 pub async fn apply(

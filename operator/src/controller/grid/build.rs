@@ -6,9 +6,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use sutra_core::crd::{StorageGrid, StorageNode, StorageNodeSpec};
 use sutra_core::labels;
+use sutra_core::plan::{ExistingNode, PlannedNode};
 
 use crate::controller::MANAGER_NAME;
-use crate::plan::{ExistingNode, PlannedNode};
 
 /// The StorageNode `<grid>-<ordinal>`, owned by the grid, pinned to the planned host.
 pub fn build_storage_node(grid: &StorageGrid, planned: &PlannedNode) -> StorageNode {

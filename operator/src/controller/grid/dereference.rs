@@ -6,10 +6,10 @@ use kube::Api;
 use kube::api::ListParams;
 use sutra_core::crd::StorageNode;
 use sutra_core::labels;
+use sutra_core::plan::{Host, host_from_node};
 
 use crate::controller::apply::list_labelled;
 use crate::controller::{Context, Error, Result, Verb};
-use crate::plan::{Host, host_from_node};
 
 pub struct Observed {
     pub hosts: Vec<Host>,

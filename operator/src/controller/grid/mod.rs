@@ -26,7 +26,7 @@ use sutra_core::crd::{Condition, StorageGrid, StorageNode, find};
 use crate::controller::events::Note;
 use crate::controller::validate::{Validated, validate};
 use crate::controller::{Context, Error, Result, object_key, status::is_news};
-use crate::plan::{PlanOptions, plan_grid};
+use sutra_core::plan::{PlanOptions, plan_grid};
 
 /// The `controller` label of the metrics.
 pub const CONTROLLER: &str = "storagegrid";

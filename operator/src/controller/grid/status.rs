@@ -9,7 +9,7 @@ use sutra_core::crd::condition::reason;
 use sutra_core::crd::{Condition, ConditionStatus, StorageGrid, StorageNode, set_condition};
 
 use crate::controller::status::{DesiredStatus, condition, holds_all, is_ready};
-use crate::plan::{LossAction, Plan};
+use sutra_core::plan::{LossAction, Plan};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridStatus {

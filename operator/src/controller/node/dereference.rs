@@ -7,12 +7,12 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use sutra_core::crd::StorageNode;
+use sutra_core::plan::{Host, host_from_node};
 
 use super::build::{pod_name, pvc_name, service_name};
 use super::identity::{STORAGE_IDENTITY, VARIANT_RULES_CONFIG_MAP};
 use crate::controller::apply::get;
 use crate::controller::{Context, Error, Result, Verb};
-use crate::plan::{Host, host_from_node};
 
 /// The host a StorageNode is pinned to, as observed.
 #[derive(Debug, Clone, PartialEq)]

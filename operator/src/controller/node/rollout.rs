@@ -62,7 +62,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::Host;
+    use sutra_core::plan::Host;
 
     fn pod(ready: bool) -> Pod {
         Pod {

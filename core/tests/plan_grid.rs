@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Taint, Toleration};
 use sutra_core::crd::{NodeLossPolicy, StorageGrid, StorageGridSpec, VectorSpec};
 use sutra_core::labels;
-use sutra_core::variant::VariantCatalog;
-use sutra_grid::plan::{
+use sutra_core::plan::{
     ExistingNode, Host, LossAction, Plan, PlanOptions, host_from_node, plan_grid, tolerates,
 };
+use sutra_core::variant::VariantCatalog;
 
 fn grid(replicas: i32) -> StorageGrid {
     let mut spec: StorageGridSpec = serde_json::from_value(serde_json::json!({
@@ -426,14 +426,19 @@ fn a_deleted_host_with_reschedule_moves_the_node() {
     assert_eq!(plan.lost[0].host, "gone");
 }
 
+/// Host `a`, which holds g-0, NotReady for `seconds`, and a healthy host `b`.
+fn not_ready_for(seconds: i64) -> [Host; 2] {
+    let mut host = amd64("a");
+    host.ready = false;
+    host.not_ready_seconds = seconds;
+    [host, amd64("b")]
+}
+
 #[test]
 fn a_not_ready_host_within_the_grace_period_is_waited_for() {
-    let mut flaky = amd64("a");
-    flaky.ready = false;
-    flaky.not_ready_seconds = 299;
     let plan = plan(
         &rescheduling(1),
-        &[flaky, amd64("b")],
+        &not_ready_for(299),
         &[existing("g-0", 0, "a")],
     );
     assert_eq!(hosts_of(&plan), [("g-0", "a")]);
@@ -443,17 +448,11 @@ fn a_not_ready_host_within_the_grace_period_is_waited_for() {
 
 #[test]
 fn a_not_ready_host_past_the_grace_period_is_lost() {
-    let mut dead = amd64("a");
-    dead.ready = false;
-    dead.not_ready_seconds = 300;
-    let plan = plan(
-        &rescheduling(1),
-        &[dead.clone(), amd64("b")],
-        &[existing("g-0", 0, "a")],
-    );
+    let current = [existing("g-0", 0, "a")];
+    let plan = plan(&rescheduling(1), &not_ready_for(300), &current);
     assert_eq!(hosts_of(&plan), [("g-0", "b")]);
     assert!(plan.lost[0].why.contains("past the 300s grace period"));
-    let waiting = self::plan(&grid(1), &[dead, amd64("b")], &[existing("g-0", 0, "a")]);
+    let waiting = self::plan(&grid(1), &not_ready_for(300), &current);
     assert_eq!(hosts_of(&waiting), [("g-0", "a")]);
 }
 

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
 use k8s_openapi::jiff::Timestamp;
-use sutra_core::crd::PlacementSpec;
-use sutra_core::labels;
+
+use crate::crd::PlacementSpec;
+use crate::labels;
 
 /// One machine that may run storage nodes.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,14 +54,7 @@ impl Host {
             return Err(format!("host {} is not Ready", self.name));
         }
         self.keeps_existing(placement)?;
-        match self.untolerated(&placement.tolerations, &["NoSchedule"]) {
-            Some(taint) => Err(format!(
-                "host {} has taint {} that the grid does not tolerate",
-                self.name,
-                describe_taint(taint)
-            )),
-            None => Ok(()),
-        }
+        self.tolerated(placement, "NoSchedule", "the grid does not tolerate")
     }
 
     /// Whether a storage node already on this host may stay: its labels still match the
@@ -77,22 +71,28 @@ impl Host {
                 self.name
             ));
         }
-        match self.untolerated(&placement.tolerations, &["NoExecute"]) {
+        self.tolerated(placement, "NoExecute", "evicts storage nodes")
+    }
+
+    /// Whether the grid tolerates every taint with `effect`; if not, the error names the
+    /// first such taint and `what_it_does`.
+    fn tolerated(
+        &self,
+        placement: &PlacementSpec,
+        effect: &str,
+        what_it_does: &str,
+    ) -> Result<(), String> {
+        let untolerated = self.taints.iter().find(|taint| {
+            taint.effect == effect && !placement.tolerations.iter().any(|t| tolerates(t, taint))
+        });
+        match untolerated {
             Some(taint) => Err(format!(
-                "host {} has taint {} that evicts storage nodes",
+                "host {} has taint {} that {what_it_does}",
                 self.name,
                 describe_taint(taint)
             )),
             None => Ok(()),
         }
-    }
-
-    /// The first taint with one of `effects` that no toleration tolerates.
-    fn untolerated(&self, tolerations: &[Toleration], effects: &[&str]) -> Option<&Taint> {
-        self.taints
-            .iter()
-            .filter(|taint| effects.contains(&taint.effect.as_str()))
-            .find(|taint| !tolerations.iter().any(|t| tolerates(t, taint)))
     }
 }
 

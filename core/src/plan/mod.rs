@@ -20,8 +20,8 @@ mod placement;
 
 use std::collections::BTreeMap;
 
-use sutra_core::crd::{AUTO_VARIANT, NodeLossPolicy, StorageGrid};
-use sutra_core::variant::VariantCatalog;
+use crate::crd::{AUTO_VARIANT, NodeLossPolicy, StorageGrid};
+use crate::variant::VariantCatalog;
 
 pub use host::{Host, host_from_node, tolerates};
 use placement::Occupancy;
