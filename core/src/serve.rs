@@ -1,7 +1,8 @@
-//! The `sutra-storage serve` command line: the contract between the storage node and what
-//! starts it — the operator's Pod builder and the local agent's process and Docker backends.
-//! One function builds it so the three cannot drift apart; `sutra-storage`'s own tests parse
-//! its output with the real argument parser.
+//! The `sutra-storage serve` command line that the operator's Pod builder and the local
+//! agent's process and Docker backends start a storage node with. Building it here fixes the
+//! flag names and value spellings for all three; each caller still chooses the values (data
+//! directory, addresses, variant, rules file) for where its node runs. `sutra-storage`'s
+//! tests parse the output with its real argument parser (`tests/cli_serve_contract.rs`).
 
 use crate::crd::VectorSpec;
 
@@ -15,11 +16,13 @@ pub struct ServeCommand<'a> {
     pub grpc_addr: String,
     /// Metrics and probes listen address, e.g. `0.0.0.0:9090`.
     pub metrics_addr: String,
-    /// The variant to report as running; `None` lets the binary report the variant it was
-    /// built as (the local process backend, which runs whatever was built here).
+    /// `--variant`, the variant the node reports as running. `None` passes no flag: the node
+    /// then takes `SUTRA_VARIANT`, its config file, or else the variant its binary was built
+    /// as (what the local process backend wants, as it runs whatever was built here).
     pub variant: Option<&'a str>,
-    /// The variant rules file the node judges its hardware with (the operator's and the
-    /// agent's own table); `None` uses the rules built into the binary.
+    /// `--variant-rules`, the rules file the node judges its hardware with (the operator's or
+    /// the agent's table). `None` passes no flag: the node then takes `SUTRA_VARIANT_RULES`,
+    /// its config file, or else the rules built into the binary.
     pub variant_rules: Option<&'a str>,
 }
 
