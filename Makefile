@@ -105,7 +105,7 @@ deps-fuzz:
 deps-aarch64:
 	scripts/deps-aarch64.sh
 
-## test-aarch64: sutra-core and sutra-storage suites, built once for aarch64, under qemu per CPU.
+## test-aarch64: sutra-api, sutra-core and sutra-storage suites, built once for aarch64, under qemu per CPU.
 AARCH64_CPUS ?= neoverse-n1 neoverse-v1 cortex-a76
 test-aarch64: deps-aarch64 deps-python
 	scripts/test-aarch64.sh $(AARCH64_CPUS)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# `make test-aarch64`: the test suites of sutra-core and sutra-storage, cross-built for
-# aarch64 once, then run under qemu-user on each emulated CPU given (default below), with
-# the counts per CPU at the end. Then `sutra-storage detect` on each CPU must show that
-# CPU's features, SVE vector length and the kernels dispatch picks for them.
+# `make test-aarch64`: the test suites of sutra-api, sutra-core and sutra-storage,
+# cross-built for aarch64 once, then run under qemu-user on each emulated CPU given (default
+# below), with the counts per CPU at the end. Then `sutra-storage detect` on each CPU must
+# show that CPU's features, SVE vector length and the kernels dispatch picks for them.
 #
-# Run: sutra-core (lib, every tests/ suite) and sutra-storage (lib, every tests/ suite,
-# including the servers on loopback and the child processes they start, which run under
-# the same emulated CPU through SUTRA_TEST_RUNNER). Left out: sutra-grid, e2e and
+# Run: sutra-api (lib: the hand-written Vector against prost's), sutra-core (lib, every
+# tests/ suite) and sutra-storage (lib, every tests/ suite, including the servers on
+# loopback and the child processes they start, which run under the same emulated CPU
+# through SUTRA_TEST_RUNNER). Left out: sutra-grid, e2e and
 # sutra-pause (Docker, a cluster, the host's container runtime), doctests (not
 # cross-built) and the other benchmarks.
 #
@@ -27,7 +28,7 @@ logs="$CARGO_TARGET_DIR/test-logs"
 mkdir -p "$logs"
 # `--bench kernels` runs each kernel benchmark once, as a smoke test: timings under qemu
 # are not figures (docs/PERFORMANCE.md).
-suites=(--target "$AARCH64_TRIPLE" -p sutra-core -p sutra-storage --lib --tests --bench kernels)
+suites=(--target "$AARCH64_TRIPLE" -p sutra-api -p sutra-core -p sutra-storage --lib --tests --bench kernels)
 
 started=$SECONDS
 echo "== build the aarch64 test suites once ($CARGO_TARGET_DIR)"

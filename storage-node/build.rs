@@ -1,5 +1,4 @@
-//! Compiles the gRPC API with the vendored protoc, so no system protoc is needed, and the
-//! start-up guard (`src/cli/cpu_guard.c`) for the architecture baseline.
+//! Compiles the start-up guard (`src/cli/cpu_guard.c`) for the architecture baseline.
 
 /// Catalog feature names (config/variants.yaml) and the rustc target features they are.
 const CATALOG_FEATURES: [(&str, &str); 16] = [
@@ -21,30 +20,10 @@ const CATALOG_FEATURES: [(&str, &str); 16] = [
     ("lse", "lse"),
 ];
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    compile_protos()?;
-    compile_cpu_guard();
-    Ok(())
-}
-
-fn compile_protos() -> Result<(), Box<dyn std::error::Error>> {
-    let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // SAFETY: build scripts are single-threaded; nothing else reads the environment here.
-    unsafe { std::env::set_var("PROTOC", protoc) };
-    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    tonic_prost_build::configure()
-        .file_descriptor_set_path(out.join("storage_descriptor.bin"))
-        // Hand-written (src/proto_vector.rs): packed floats in one copy each way.
-        .extern_path(".sutra.storage.v1.Vector", "crate::proto::Vector")
-        .compile_protos(&["proto/storage.proto"], &["proto"])?;
-    println!("cargo:rerun-if-changed=proto/storage.proto");
-    Ok(())
-}
-
 /// The guard runs from `.preinit_array`, before any code compiled with the variant's
 /// target features (see the C file). ELF on Linux only; elsewhere binaries are built for
 /// the host they run on.
-fn compile_cpu_guard() {
+fn main() {
     println!("cargo:rerun-if-changed=src/cli/cpu_guard.c");
     println!("cargo:rerun-if-env-changed=SUTRA_BUILD_VARIANT");
     println!("cargo:rerun-if-env-changed=SUTRA_BUILD_FALLBACKS");

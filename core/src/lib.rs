@@ -10,3 +10,4 @@ pub mod plan;
 pub mod platform;
 pub mod serve;
 pub mod variant;
+pub mod vector;

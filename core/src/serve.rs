@@ -59,7 +59,7 @@ impl ServeCommand<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{Compression, Metric};
+    use crate::vector::{Compression, Metric};
 
     #[test]
     fn spells_every_setting_as_the_storage_cli_takes_it() {

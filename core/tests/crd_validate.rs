@@ -5,12 +5,13 @@
 use k8s_openapi::jiff::Timestamp;
 use sutra_core::crd::condition::{self, reason};
 use sutra_core::crd::{
-    Compression, ConditionStatus, FieldError, ManifestError, Metric, NodeLossPolicy, NodePhase,
-    PullPolicy, ReclaimPolicy, StorageGrid, StorageGridStatus, StorageNode, StorageNodeStatus,
-    Time, VectorSpec, find, is_quantity, is_true, new_condition, parse_storage_grid_yaml,
+    ConditionStatus, FieldError, ManifestError, NodeLossPolicy, NodePhase, PullPolicy,
+    ReclaimPolicy, StorageGrid, StorageGridStatus, StorageNode, StorageNodeStatus, Time,
+    VectorSpec, find, is_quantity, is_true, new_condition, parse_storage_grid_yaml,
     parse_storage_node_yaml, set_condition,
 };
 use sutra_core::variant::VariantCatalog;
+use sutra_core::vector::{Compression, Metric};
 
 const MINIMAL_GRID: &str = "
 apiVersion: grid.sutra.ai/v1alpha1

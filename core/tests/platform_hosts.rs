@@ -5,10 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use sutra_core::platform::{
-    Arch, Compression, CpuInfo, FixedProbes, LiveProbes, MemoryInfo, OptLevel, Os, PlatformConfig,
+    Arch, CpuInfo, FixedProbes, LiveProbes, MemoryInfo, OptLevel, Os, PlatformConfig,
     PlatformReport, Probes, SimdFeature, ThpMode, detect, detect_from, macos,
 };
 use sutra_core::variant::VariantCatalog;
+use sutra_core::vector::ResolvedCompression;
 
 use SimdFeature::*;
 
@@ -191,7 +192,7 @@ fn roomy(best_variant: &str, opt_level: OptLevel, simd_alignment: u32) -> Platfo
         simd_alignment,
         segment_bytes: 64 * MIB,
         huge_pages: true,
-        compression: Compression::None,
+        compression: ResolvedCompression::None,
         best_variant: best_variant.into(),
         opt_level,
         cache_line: 64,
@@ -203,7 +204,7 @@ fn lean(best_variant: &str, segment_bytes: u64, huge_pages: bool) -> PlatformCon
     PlatformConfig {
         segment_bytes,
         huge_pages,
-        compression: Compression::Int8,
+        compression: ResolvedCompression::Int8,
         ..roomy(best_variant, OptLevel::Simd128, 16)
     }
 }
@@ -518,7 +519,7 @@ fn empty_root_degrades_to_safe_defaults() {
     let config = derive(&report);
     assert_eq!(config.best_variant, "universal");
     assert_eq!(config.opt_level, OptLevel::Baseline);
-    assert_eq!(config.compression, Compression::Int8);
+    assert_eq!(config.compression, ResolvedCompression::Int8);
 }
 
 #[test]

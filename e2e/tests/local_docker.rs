@@ -45,14 +45,14 @@ use std::time::{Duration, Instant, SystemTime};
 use sutra_e2e::{Profile, bin, build_binaries, free_port_range, workspace_root};
 
 use anyhow::{Context, Result, bail, ensure};
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
 use sutra_core::crd::{DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, VectorSpec};
 use sutra_grid::backend::docker::{
     DockerBackend, DockerNetwork, LABEL_GRID_NAME, LABEL_ROLE, NetworkSetting, PAUSE_PATH,
     ROLE_PAUSE, pause_name,
 };
 use sutra_grid::backend::{Backend, DEFAULT_STOP_GRACE, NodeSpec, probe};
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
 
 const VARIANT: &str = "universal";
 const NODES: u32 = 3;

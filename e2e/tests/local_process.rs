@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use sutra_e2e::{Profile, bin, build_binaries, free_port_range, workspace_root};
 
 use serde_json::Value;
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
 
 const DIMENSION: usize = 128;
 const VECTORS_PER_NODE: u64 = 20;

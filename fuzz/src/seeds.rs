@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use prost::Message;
-use sutra_storage::proto::{UpsertRequest, Vector};
+use sutra_api::proto::{UpsertRequest, Vector};
 
 use super::manifest::manifest_body;
 use super::store::{Flavour, StoreCopy, values};

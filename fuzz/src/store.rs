@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use sutra_storage::simd::Metric;
+use sutra_core::vector::Metric;
 use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig};
 
 use super::Outcome;

@@ -5,11 +5,11 @@ use std::sync::{Arc, OnceLock};
 
 use prost::Message;
 use prost::bytes::Buf;
+use sutra_api::proto::storage_server::Storage;
+use sutra_api::proto::{GetRequest, UpsertRequest, Vector};
 use sutra_core::platform::detect;
 use sutra_core::variant::VariantCatalog;
 use sutra_storage::metrics::Metrics;
-use sutra_storage::proto::storage_server::Storage;
-use sutra_storage::proto::{GetRequest, UpsertRequest, Vector};
 use sutra_storage::server::StorageService;
 use sutra_storage::status::PlatformStatus;
 use sutra_storage::storage::{CompactionPolicy, Store};

@@ -928,18 +928,12 @@ fn rules_preferring_v3_over_v4() -> sutra_core::variant::VariantRules {
     )
 }
 
-/// The status the storage node writes, judged with `catalog` (its own patch function).
+/// The status the storage node writes when it judges the AVX-512 host with `catalog`: its
+/// `bestVariant` is the catalog's best for the host's report, as in the node (whose patch
+/// with a custom table storage-node/tests/server_status.rs checks).
 fn reported_with(sn: &mut Value, catalog: &sutra_core::variant::VariantCatalog) {
     let report = serde_json::from_value(avx512_report()).unwrap();
-    let status = sutra_storage::status::PlatformStatus::new(report, "x86-64-v3", catalog);
-    let patch = sutra_storage::status::status_patch(
-        "g-0",
-        &status,
-        Some(3),
-        &[],
-        sutra_core::crd::condition::now(),
-    );
-    sn["status"] = patch["status"].clone();
+    node_report(sn, &catalog.best_for_host(&report).variant);
     sn["status"]["variant"] = json!("x86-64-v3");
 }
 

@@ -12,7 +12,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sutra_storage::simd::{Metric, kernels};
+use sutra_core::vector::Metric;
+use sutra_storage::simd::kernels;
 use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig};
 
 const BATCH: usize = 1000;

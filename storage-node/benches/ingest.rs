@@ -10,13 +10,13 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{StatsRequest, UpsertRequest, Vector};
 use sutra_core::platform::detect;
 use sutra_core::variant::VariantCatalog;
+use sutra_core::vector::Metric;
 use sutra_storage::config::{PartialSettings, store_config};
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{StatsRequest, UpsertRequest, Vector};
 use sutra_storage::server::{ServerSettings, start};
-use sutra_storage::simd::Metric;
 use sutra_storage::status::PlatformStatus;
 use sutra_storage::storage::{Record, Store};
 
@@ -185,7 +185,7 @@ fn server_settings(data: &Path) -> ServerSettings {
         data: Some(data.to_path_buf()),
         dimension: Some(DIMENSION),
         metric: Some(Metric::Dot),
-        compression: Some(sutra_storage::config::CompressionChoice::None),
+        compression: Some(sutra_core::vector::Compression::None),
         grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         ..PartialSettings::default()

@@ -15,7 +15,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sutra_storage::simd::{Metric, kernels};
+use sutra_core::vector::Metric;
+use sutra_storage::simd::kernels;
 use sutra_storage::storage::{Hit, Record, SearchFilter, SearchResult, Store, StoreConfig};
 
 const DIM: usize = 768;

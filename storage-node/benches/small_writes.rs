@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use sutra_storage::simd::Metric;
+use sutra_core::vector::Metric;
 use sutra_storage::storage::{Record, Store, StoreConfig};
 
 const DIMENSION: u32 = 768;

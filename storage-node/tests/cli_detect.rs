@@ -141,7 +141,7 @@ fn serve_refuses_a_dimension_that_contradicts_the_collection() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut config =
-        sutra_storage::storage::StoreConfig::new(&data, 4, sutra_storage::simd::Metric::Dot);
+        sutra_storage::storage::StoreConfig::new(&data, 4, sutra_core::vector::Metric::Dot);
     config.segment_bytes = 1 << 20;
     sutra_storage::storage::Store::open(config)
         .unwrap()

@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use sutra_core::crd::{Compression, Metric, VectorSpec};
+use sutra_core::crd::VectorSpec;
 use sutra_core::serve::ServeCommand;
+use sutra_core::vector::{Compression, Metric};
 use sutra_storage::cli::{Cli, Command};
-use sutra_storage::config::CompressionChoice;
-use sutra_storage::simd;
 
 fn parse(command: &ServeCommand) -> sutra_storage::cli::ServeArgs {
     let argv = std::iter::once("sutra-storage".to_owned()).chain(command.args());
@@ -24,18 +23,10 @@ fn parse(command: &ServeCommand) -> sutra_storage::cli::ServeArgs {
 
 #[test]
 fn every_setting_parses_back_to_what_was_written() {
-    let metrics = [
-        (Metric::Cosine, simd::Metric::Cosine),
-        (Metric::Dot, simd::Metric::Dot),
-        (Metric::L2, simd::Metric::L2),
-    ];
-    let compressions = [
-        (Compression::Auto, CompressionChoice::Auto),
-        (Compression::None, CompressionChoice::None),
-        (Compression::Int8, CompressionChoice::Int8),
-    ];
-    for (metric, expected_metric) in metrics {
-        for (compression, expected_compression) in compressions {
+    let metrics = [Metric::Cosine, Metric::Dot, Metric::L2];
+    let compressions = [Compression::Auto, Compression::None, Compression::Int8];
+    for metric in metrics {
+        for compression in compressions {
             let vector = VectorSpec {
                 dimension: 1536,
                 metric,
@@ -52,8 +43,8 @@ fn every_setting_parses_back_to_what_was_written() {
             let args = parse(&command);
             assert_eq!(args.data, Some(PathBuf::from("/data")));
             assert_eq!(args.dimension, Some(1536));
-            assert_eq!(args.metric, Some(expected_metric));
-            assert_eq!(args.compression, Some(expected_compression));
+            assert_eq!(args.metric, Some(metric));
+            assert_eq!(args.compression, Some(compression));
             assert_eq!(args.grpc_addr, Some("0.0.0.0:50051".parse().unwrap()));
             assert_eq!(args.metrics_addr, Some("127.0.0.1:9090".parse().unwrap()));
             assert_eq!(args.variant.as_deref(), Some("x86-64-v3"));

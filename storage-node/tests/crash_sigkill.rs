@@ -17,8 +17,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use server_support::{ServeProcess, connect, spawn_serve, values};
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
 use tonic::transport::Channel;
 
 const ROUNDS: u64 = 20;

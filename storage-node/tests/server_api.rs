@@ -4,13 +4,13 @@
 mod server_support;
 
 use server_support::*;
-use sutra_core::platform::{Arch, PlatformConfig, PlatformReport};
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{
     DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, StatsRequest,
     UpsertRequest, Vector,
 };
-use sutra_storage::simd::Metric;
+use sutra_core::platform::{Arch, PlatformConfig, PlatformReport};
+use sutra_core::vector::Metric;
 use sutra_storage::storage::{CompactionPolicy, Store, StoreConfig};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -162,7 +162,7 @@ async fn get_delete_and_stats_follow_the_writes() {
     assert_eq!(got.missing, vec![42]);
 
     let replaced = UpsertRequest {
-        vectors: vec![sutra_storage::proto::Vector {
+        vectors: vec![sutra_api::proto::Vector {
             id: 3,
             values: values(333, DIM),
             payload: b"replaced".to_vec(),
@@ -180,7 +180,7 @@ async fn get_delete_and_stats_follow_the_writes() {
 
     // The same vector sent as packed little-endian bytes reads back as `values`.
     let packed_values = values(111, DIM);
-    let packed = sutra_storage::proto::Vector {
+    let packed = sutra_api::proto::Vector {
         id: 1,
         values: Vec::new(),
         payload: b"packed".to_vec(),
@@ -198,7 +198,7 @@ async fn get_delete_and_stats_follow_the_writes() {
         .await
         .unwrap()
         .into_inner();
-    let expected = sutra_storage::proto::Vector {
+    let expected = sutra_api::proto::Vector {
         id: 1,
         values: packed_values,
         payload: b"packed".to_vec(),
@@ -529,7 +529,7 @@ async fn writes_past_the_compaction_policy_compact_in_the_background() {
     // 10 overwrites (copy on write) and 40 more deletes: 80 dead of 110 slots.
     let overwritten = UpsertRequest {
         vectors: (91..=100)
-            .map(|id| sutra_storage::proto::Vector {
+            .map(|id| sutra_api::proto::Vector {
                 id,
                 values: values(id + 1000, DIM),
                 payload: format!("new-{id}").into_bytes(),

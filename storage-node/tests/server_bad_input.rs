@@ -4,11 +4,9 @@
 mod server_support;
 
 use server_support::*;
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{
-    DeleteRequest, GetRequest, IdRange, SearchRequest, UpsertRequest, Vector,
-};
-use sutra_storage::simd::Metric;
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{DeleteRequest, GetRequest, IdRange, SearchRequest, UpsertRequest, Vector};
+use sutra_core::vector::Metric;
 use tonic::Code;
 use tonic::transport::Channel;
 

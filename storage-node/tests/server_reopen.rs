@@ -9,8 +9,8 @@
 mod server_support;
 
 use server_support::{connect, spawn_serve};
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{GetRequest, SearchRequest, StatsRequest, UpsertRequest, Vector};
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{GetRequest, SearchRequest, StatsRequest, UpsertRequest, Vector};
 
 const DIMENSIONS: [u32; 9] = [1, 3, 8, 64, 100, 128, 768, 1536, 4096];
 const COMPRESSIONS: [&str; 3] = ["none", "int8", "auto"];

@@ -13,17 +13,14 @@ use std::path::{Path, PathBuf};
 
 use sutra_core::platform::{FixedProbes, PlatformConfig, detect_from};
 use sutra_core::variant::VariantCatalog;
-use sutra_storage::config::{CompressionChoice, PartialSettings, store_config};
-use sutra_storage::simd::Metric;
+use sutra_core::vector::Compression;
+use sutra_core::vector::Metric;
+use sutra_storage::config::{PartialSettings, store_config};
 use sutra_storage::storage::{Record, SearchFilter, Store, stored_layout};
 
 const DIMENSIONS: [u32; 9] = [1, 3, 8, 64, 100, 128, 768, 1536, 4096];
 const METRICS: [Metric; 3] = [Metric::Cosine, Metric::Dot, Metric::L2];
-const COMPRESSIONS: [CompressionChoice; 3] = [
-    CompressionChoice::None,
-    CompressionChoice::Int8,
-    CompressionChoice::Auto,
-];
+const COMPRESSIONS: [Compression; 3] = [Compression::None, Compression::Int8, Compression::Auto];
 const PAGE_SIZES: [u64; 3] = [4 << 10, 16 << 10, 64 << 10];
 const SIMD_ALIGNMENTS: [u32; 3] = [16, 32, 64];
 
@@ -94,7 +91,7 @@ fn settings(
     data: &Path,
     dimension: Option<u32>,
     metric: Option<Metric>,
-    compression: CompressionChoice,
+    compression: Compression,
 ) -> sutra_storage::config::ServeSettings {
     PartialSettings {
         data: Some(data.to_path_buf()),
@@ -160,7 +157,7 @@ enum Stop {
 
 fn reopen_case(
     platform: &PlatformConfig,
-    compression: CompressionChoice,
+    compression: Compression,
     metric: Metric,
     dimension: u32,
     stop: Stop,
@@ -188,7 +185,7 @@ fn reopen_case(
         .unwrap()
         .expect("a collection is stored");
     let reopened = store_config(
-        &settings(&data, None, None, CompressionChoice::Auto),
+        &settings(&data, None, None, Compression::Auto),
         platform,
         Some(stored),
     )

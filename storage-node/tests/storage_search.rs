@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use sutra_storage::simd::{Metric, scalar};
+use sutra_core::vector::Metric;
+use sutra_storage::simd::scalar;
 use sutra_storage::storage::{Hit, Record, SearchFilter, Store, StoreConfig};
 
 fn config(dir: &Path, dimension: u32, metric: Metric) -> StoreConfig {

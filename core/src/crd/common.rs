@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::rules;
+use crate::vector::{Compression, Metric};
 
 /// Repository used when a grid names none: where the release workflow pushes the images.
 pub const DEFAULT_IMAGE_REPOSITORY: &str = "ghcr.io/sutra-ai/sutra-storage";
@@ -107,49 +108,6 @@ impl VectorSpec {
             dimension,
             metric: Metric::default(),
             compression: Compression::default(),
-        }
-    }
-}
-
-/// Distance metric between vectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
-    #[default]
-    Cosine,
-    Dot,
-    L2,
-}
-
-impl Metric {
-    /// The manifest spelling, which `sutra-storage serve --metric` also takes.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metric::Cosine => "cosine",
-            Metric::Dot => "dot",
-            Metric::L2 => "l2",
-        }
-    }
-}
-
-/// How vectors are stored: `auto` lets the storage node choose from the hardware (int8
-/// copies on bandwidth- or memory-poor hosts: Raspberry Pi class or under 8 GiB usable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    #[default]
-    Auto,
-    None,
-    Int8,
-}
-
-impl Compression {
-    /// The manifest spelling, which `sutra-storage serve --compression` also takes.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Auto => "auto",
-            Compression::None => "none",
-            Compression::Int8 => "int8",
         }
     }
 }

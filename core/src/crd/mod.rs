@@ -16,9 +16,9 @@ pub mod structural;
 mod validate;
 
 pub use common::{
-    Compression, DEFAULT_GRPC_PORT, DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG,
-    DEFAULT_METRICS_PORT, DEFAULT_STORAGE_SIZE, ImageSpec, Metric, PortsSpec, PullPolicy,
-    ReclaimPolicy, StartupProbeSpec, StorageSpec, VariantPolicy, VectorSpec,
+    DEFAULT_GRPC_PORT, DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, DEFAULT_METRICS_PORT,
+    DEFAULT_STORAGE_SIZE, ImageSpec, PortsSpec, PullPolicy, ReclaimPolicy, StartupProbeSpec,
+    StorageSpec, VariantPolicy, VectorSpec,
 };
 pub use condition::{
     Condition, ConditionStatus, Time, find, is_true, new_condition, set_condition,
@@ -31,7 +31,7 @@ pub use grid::{
 pub use manifest::{ManifestError, parse_storage_grid_yaml, parse_storage_node_yaml};
 pub use node::{NodePhase, StorageNode, StorageNodeSpec, StorageNodeStatus, UnavailableImage};
 pub use quantity::{QUANTITY_FORMS, QuantityError, is_quantity, quantity_value};
-pub use rules::{AUTO_VARIANT, MAX_DIMENSION, MAX_VARIANT_NAME_LENGTH, catalog_names};
+pub use rules::{AUTO_VARIANT, MAX_VARIANT_NAME_LENGTH, catalog_names};
 pub use validate::{FieldError, InvalidSpec, MAX_LABEL_LENGTH, is_dns_label};
 
 /// API group of both kinds.

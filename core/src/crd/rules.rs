@@ -6,12 +6,10 @@
 use kube::core::Rule;
 
 use crate::variant::VariantCatalog;
+use crate::vector::MAX_DIMENSION;
 
 /// The value of `spec.variant` that lets the planner pick a variant per host.
 pub const AUTO_VARIANT: &str = "auto";
-
-/// Largest vector dimension a grid accepts.
-pub const MAX_DIMENSION: u32 = 65_536;
 
 /// Longest variant name; bounding the string keeps the API server's CEL cost estimate of
 /// the variant rule small.

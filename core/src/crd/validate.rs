@@ -13,7 +13,8 @@ use super::common::{ImageSpec, PortsSpec, StorageSpec, VectorSpec};
 use super::grid::{PlacementSpec, StorageGrid, StorageGridSpec};
 use super::node::{StorageNode, StorageNodeSpec};
 use super::quantity::{QUANTITY_FORMS, QuantityError, quantity_value};
-use super::rules::{AUTO_VARIANT, MAX_DIMENSION};
+use super::rules::AUTO_VARIANT;
+use crate::vector::MAX_DIMENSION;
 
 /// Longest DNS-1123 label: a Kubernetes Service name, and so a storage node's name.
 pub const MAX_LABEL_LENGTH: usize = 63;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{PlatformReport, SimdFeature, ThpMode};
 use crate::variant::VariantCatalog;
+use crate::vector::ResolvedCompression;
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
@@ -23,16 +24,6 @@ pub const TINY_HOST_BELOW: u64 = 2 * GIB;
 const LARGE_SEGMENT: u64 = 64 * MIB;
 const SMALL_SEGMENT: u64 = 16 * MIB;
 const TINY_SEGMENT: u64 = 4 * MIB;
-
-/// How vectors are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// f32 as given.
-    None,
-    /// Scalar-quantised to int8: a quarter of the memory and bandwidth.
-    Int8,
-}
 
 /// The widest SIMD the kernels may use.
 #[derive(
@@ -74,7 +65,8 @@ pub struct PlatformConfig {
     pub segment_bytes: u64,
     /// Whether to `madvise(MADV_HUGEPAGE)` segment mappings.
     pub huge_pages: bool,
-    pub compression: Compression,
+    /// What `compression: auto` comes to on this host.
+    pub compression: ResolvedCompression,
     /// The variant this host should run: the best of the catalog for its hardware (not
     /// the one this binary was built as, which the `Platform` RPC's `variant` names).
     pub best_variant: String,
@@ -123,11 +115,11 @@ pub fn opt_level(report: &PlatformReport) -> OptLevel {
 /// Pi-class boards have little memory bandwidth; hosts under 8 GiB little memory. Both
 /// gain from int8's 4x smaller scanned array, and lose no precision: the storage node's
 /// compressed search bounds the int8 error and re-ranks in f32, so its results are exact.
-pub fn compression(report: &PlatformReport) -> Compression {
+pub fn compression(report: &PlatformReport) -> ResolvedCompression {
     if report.pi_model.is_some() || report.memory.usable_bytes() < MEMORY_POOR_BELOW {
-        Compression::Int8
+        ResolvedCompression::Int8
     } else {
-        Compression::None
+        ResolvedCompression::None
     }
 }
 

@@ -14,7 +14,7 @@ mod probes;
 mod sysfs;
 
 pub use arm::{ArmCore, arm_core};
-pub use config::{Compression, OptLevel, PlatformConfig, transparent_huge_page_bytes};
+pub use config::{OptLevel, PlatformConfig, transparent_huge_page_bytes};
 pub use cpuinfo::{CpuinfoFacts, parse_cpuinfo};
 pub use features::x86_64_level;
 pub use linux::detect_from;

@@ -5,9 +5,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use sutra_api::proto::PlatformRequest;
+use sutra_api::proto::storage_client::StorageClient;
 use sutra_core::platform::PlatformReport;
-use sutra_storage::proto::PlatformRequest;
-use sutra_storage::proto::storage_client::StorageClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -570,7 +570,8 @@ pub fn last_lines(text: &str, count: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use sutra_core::crd::{Compression, Metric, VectorSpec};
+    use sutra_core::crd::VectorSpec;
+    use sutra_core::vector::{Compression, Metric};
 
     use super::*;
 

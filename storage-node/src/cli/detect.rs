@@ -125,9 +125,6 @@ fn rows(detected: &Detected<'_>) -> Vec<(&'static str, String)> {
         ("simd alignment", config.simd_alignment.to_string()),
         ("segment bytes", config.segment_bytes.to_string()),
         ("huge pages", config.huge_pages.to_string()),
-        (
-            "compression",
-            format!("{:?}", config.compression).to_lowercase(),
-        ),
+        ("compression", config.compression.as_str().to_owned()),
     ]
 }

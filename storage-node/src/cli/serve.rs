@@ -6,13 +6,12 @@ use std::path::PathBuf;
 
 use sutra_core::platform::PlatformReport;
 use sutra_core::variant::VariantRules;
+use sutra_core::vector::{Compression, Metric};
 
 use crate::config::{
-    CompressionChoice, ConfigError, LogFormat, PartialSettings, ServeSettings, read_ahead_bytes,
-    store_config,
+    ConfigError, LogFormat, PartialSettings, ServeSettings, read_ahead_bytes, store_config,
 };
 use crate::server::{ServeError, ServerSettings};
-use crate::simd::Metric;
 use crate::status::{ClusterIdentity, PlatformStatus, spawn_reporter};
 use crate::storage::{StoreConfig, StoredLayout, stored_layout};
 
@@ -43,7 +42,7 @@ pub struct ServeArgs {
     /// bytes); results stay exact, since only vectors the int8 scores cannot rule out are
     /// re-scored in f32.
     #[arg(long, env = "SUTRA_COMPRESSION", value_enum)]
-    pub compression: Option<CompressionChoice>,
+    pub compression: Option<Compression>,
     /// The image variant this process runs as [default: the variant it was built as].
     #[arg(long, env = "SUTRA_VARIANT", value_name = "NAME")]
     pub variant: Option<String>,

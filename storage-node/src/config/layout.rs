@@ -2,9 +2,10 @@
 //! collection; an existing collection keeps the layout it was created with, and a setting
 //! that contradicts it is an error naming both values.
 
-use sutra_core::platform::{Compression, PlatformConfig};
+use sutra_core::platform::PlatformConfig;
+use sutra_core::vector::ResolvedCompression;
 
-use super::{CompressionChoice, ConfigError, DEFAULT_METRIC, ServeSettings};
+use super::{ConfigError, DEFAULT_METRIC, ServeSettings};
 use crate::storage::{StoreConfig, StoredLayout};
 
 /// The store config for `settings` on a host with `platform`, given the collection
@@ -39,11 +40,8 @@ fn new_collection(
     config.alignment = platform.simd_alignment.max(16) as usize;
     config.segment_bytes = platform.segment_bytes;
     config.huge_pages = platform.huge_pages;
-    config.compression = match settings.compression {
-        CompressionChoice::Auto => platform.compression == Compression::Int8,
-        CompressionChoice::None => false,
-        CompressionChoice::Int8 => true,
-    };
+    config.compression =
+        settings.compression.resolve(platform.compression) == ResolvedCompression::Int8;
     Ok(config)
 }
 
@@ -71,20 +69,24 @@ fn existing_collection(
     if let Some(metric) = settings.metric.filter(|m| *m != stored.metric) {
         return Err(conflict(
             "metric",
-            metric.name().to_string(),
-            stored.metric.name().to_string(),
+            metric.as_str().to_string(),
+            stored.metric.as_str().to_string(),
         ));
     }
-    let explicit_compression = match settings.compression {
-        CompressionChoice::Auto => None,
-        CompressionChoice::None => Some(false),
-        CompressionChoice::Int8 => Some(true),
+    let stored_compression = if stored.compression {
+        ResolvedCompression::Int8
+    } else {
+        ResolvedCompression::None
     };
-    if let Some(wanted) = explicit_compression.filter(|c| *c != stored.compression) {
+    if let Some(wanted) = settings
+        .compression
+        .explicit()
+        .filter(|c| *c != stored_compression)
+    {
         return Err(conflict(
             "compression",
-            compression_name(wanted).to_string(),
-            compression_name(stored.compression).to_string(),
+            wanted.as_str().to_string(),
+            stored_compression.as_str().to_string(),
         ));
     }
     // The files' sizes follow from the layout the collection was created with, wherever it
@@ -98,19 +100,16 @@ fn existing_collection(
     Ok(config)
 }
 
-fn compression_name(int8: bool) -> &'static str {
-    if int8 { "int8" } else { "none" }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
 
     use sutra_core::platform::OptLevel;
 
+    use sutra_core::vector::{Compression, Metric};
+
     use super::*;
     use crate::config::PartialSettings;
-    use crate::simd::Metric;
 
     fn platform() -> PlatformConfig {
         PlatformConfig {
@@ -118,7 +117,7 @@ mod tests {
             simd_alignment: 32,
             segment_bytes: 64 << 20,
             huge_pages: true,
-            compression: Compression::Int8,
+            compression: ResolvedCompression::Int8,
             best_variant: "x86-64-v3".into(),
             opt_level: OptLevel::Simd256,
             cache_line: 64,
@@ -167,7 +166,7 @@ mod tests {
     fn explicit_compression_overrides_auto() {
         let flags = PartialSettings {
             dimension: Some(8),
-            compression: Some(CompressionChoice::None),
+            compression: Some(Compression::None),
             ..PartialSettings::default()
         };
         let config = store_config(&settings(flags), &platform(), None).unwrap();
@@ -203,32 +202,35 @@ mod tests {
     }
 
     #[test]
-    fn a_conflicting_dimension_names_both_values() {
-        let flags = PartialSettings {
-            dimension: Some(768),
-            ..PartialSettings::default()
-        };
-        let error = store_config(&settings(flags), &platform(), Some(stored()))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            error,
-            "dimension: 768 was given but the collection in /data was created with 3"
-        );
-    }
-
-    #[test]
-    fn a_conflicting_metric_names_both_values() {
-        let flags = PartialSettings {
-            metric: Some(Metric::Cosine),
-            ..PartialSettings::default()
-        };
-        let error = store_config(&settings(flags), &platform(), Some(stored()))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            error,
-            "metric: cosine was given but the collection in /data was created with dot"
-        );
+    fn a_conflicting_setting_names_both_values() {
+        let cases = [
+            (
+                PartialSettings {
+                    dimension: Some(768),
+                    ..PartialSettings::default()
+                },
+                "dimension: 768 was given but the collection in /data was created with 3",
+            ),
+            (
+                PartialSettings {
+                    metric: Some(Metric::Cosine),
+                    ..PartialSettings::default()
+                },
+                "metric: cosine was given but the collection in /data was created with dot",
+            ),
+            (
+                PartialSettings {
+                    compression: Some(Compression::Int8),
+                    ..PartialSettings::default()
+                },
+                "compression: int8 was given but the collection in /data was created with none",
+            ),
+        ];
+        for (flags, expected) in cases {
+            let error = store_config(&settings(flags), &platform(), Some(stored()))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(error, expected);
+        }
     }
 }

@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sutra_core::vector::{Compression, Metric};
 
 pub use layout::store_config;
 
-use crate::simd::Metric;
 use crate::storage::{
     CompactionPolicy, DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_DEAD_BYTES,
 };
@@ -44,16 +44,6 @@ pub fn build_variant() -> &'static str {
     option_env!("SUTRA_BUILD_VARIANT").unwrap_or(sutra_core::variant::UNIVERSAL)
 }
 
-/// `--compression`: `auto` follows the platform config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum CompressionChoice {
-    #[default]
-    Auto,
-    None,
-    Int8,
-}
-
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -73,7 +63,7 @@ pub struct PartialSettings {
     pub metric: Option<Metric>,
     pub grpc_addr: Option<SocketAddr>,
     pub metrics_addr: Option<SocketAddr>,
-    pub compression: Option<CompressionChoice>,
+    pub compression: Option<Compression>,
     pub variant: Option<String>,
     pub variant_rules: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
@@ -93,7 +83,7 @@ pub struct ServeSettings {
     pub metric: Option<Metric>,
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
-    pub compression: CompressionChoice,
+    pub compression: Compression,
     pub variant: String,
     /// The variant rules to judge the hardware with; `None` uses the builtin ones.
     pub variant_rules: Option<PathBuf>,
@@ -268,7 +258,7 @@ mod tests {
         let settings = PartialSettings::default().resolve().unwrap();
         assert_eq!(settings.data, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(settings.dimension, None);
-        assert_eq!(settings.compression, CompressionChoice::Auto);
+        assert_eq!(settings.compression, Compression::Auto);
         assert_eq!(settings.log_format, LogFormat::Text);
     }
 

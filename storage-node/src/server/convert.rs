@@ -1,8 +1,8 @@
 //! Between the wire types and the engine's, and from engine errors to gRPC statuses.
 
+use sutra_api::proto;
 use tonic::Status;
 
-use crate::proto;
 use crate::storage::{Record, SearchFilter, StoreError, StoreStats};
 
 /// Moves the values and payload out of the messages (`values` without a copy,
@@ -37,7 +37,7 @@ fn values(i: usize, values: Vec<f32>, values_le: &[u8]) -> Result<Vec<f32>, Stat
         )));
     }
     let mut values = Vec::with_capacity(values_le.len() / 4);
-    crate::proto_vector::extend_f32s_le(&mut values, values_le);
+    sutra_api::extend_f32s_le(&mut values, values_le);
     Ok(values)
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn stats(stats: StoreStats) -> proto::StatsResponse {
     proto::StatsResponse {
         vectors: stats.vectors,
         dimension: stats.dimension,
-        metric: stats.metric.name().to_string(),
+        metric: stats.metric.as_str().to_string(),
         segments: stats.segments,
         bytes_mapped: stats.bytes_mapped,
         wal_bytes: stats.wal_bytes,

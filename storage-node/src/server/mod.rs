@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use sutra_api::proto::storage_server::StorageServer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -28,7 +29,6 @@ use tonic_health::server::HealthReporter;
 pub use service::StorageService;
 
 use crate::metrics::{HttpState, Metrics, serve_http};
-use crate::proto::storage_server::StorageServer;
 use crate::status::PlatformStatus;
 use crate::storage::{CompactionPolicy, Store, StoreConfig, StoreError};
 
@@ -276,7 +276,7 @@ type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(sutra_api::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use sutra_api::proto::storage_server::Storage;
+use sutra_api::proto::{
+    DeleteRequest, DeleteResponse, GetRequest, GetResponse, Hit, PlatformRequest, PlatformResponse,
+    SearchRequest, SearchResponse, StatsRequest, StatsResponse, UpsertRequest, UpsertResponse,
+};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
 use crate::config::build_variant;
 use crate::metrics::Metrics;
-use crate::proto::storage_server::Storage;
-use crate::proto::{
-    DeleteRequest, DeleteResponse, GetRequest, GetResponse, Hit, PlatformRequest, PlatformResponse,
-    SearchRequest, SearchResponse, StatsRequest, StatsResponse, UpsertRequest, UpsertResponse,
-};
 use crate::status::PlatformStatus;
 use crate::storage::{BegunUpsert, CompactionPolicy, Placement, Store, StoreError};
 

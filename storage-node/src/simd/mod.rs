@@ -15,39 +15,6 @@ use std::sync::OnceLock;
 
 pub use dispatch::{CpuFeatures, Isa, Plan};
 
-/// Similarity metric of a collection. Scores are "higher is more similar" for all three.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
-    Dot,
-    Cosine,
-    L2,
-}
-
-impl Metric {
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Dot => "dot",
-            Metric::Cosine => "cosine",
-            Metric::L2 => "l2",
-        }
-    }
-}
-
-impl std::str::FromStr for Metric {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "dot" | "ip" | "inner-product" => Ok(Metric::Dot),
-            "cosine" | "cos" => Ok(Metric::Cosine),
-            "l2" | "euclidean" => Ok(Metric::L2),
-            other => Err(format!(
-                "unknown metric {other:?}: expected one of dot, cosine, l2"
-            )),
-        }
-    }
-}
-
 /// The dispatch table. Slices passed to one call have equal lengths (callers check).
 #[derive(Debug, Clone, Copy)]
 pub struct Kernels {

@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
+use sutra_core::vector::{MAX_DIMENSION, Metric};
+
 use super::error::StoreError;
-use crate::simd::Metric;
 
 /// Largest `k` a search accepts.
 pub const MAX_K: usize = 10_000;
-/// Largest vector dimension a store accepts.
-pub const MAX_DIMENSION: u32 = 65_536;
 /// Default payload limit (64 KiB, the limit the gRPC API documents).
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 65_536;
 /// Default WAL size that triggers a checkpoint: bounds replay at start-up to well under a

@@ -15,9 +15,9 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use sutra_core::vector::Metric;
 
 use super::error::{IoContext, StoreError};
-use crate::simd::Metric;
 
 pub(crate) const MANIFEST: &str = "MANIFEST";
 const MANIFEST_TMP: &str = "MANIFEST.tmp";

@@ -104,17 +104,20 @@ use std::sync::{
     Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 
+use sutra_api::f32_bytes;
+use sutra_core::vector::Metric;
+
 pub use compact::{
     CompactionPolicy, CompactionReport, DEFAULT_COMPACT_DEAD_RATIO, DEFAULT_COMPACT_MIN_DEAD_BYTES,
 };
 pub use config::{
     DEFAULT_CHECKPOINT_WAL_BYTES, DEFAULT_INLINE_VALUE_BYTES, DEFAULT_MAX_PAYLOAD_BYTES,
-    DEFAULT_SEGMENT_BYTES, MAX_BATCH_BYTES, MAX_DIMENSION, MAX_K, StoreConfig,
+    DEFAULT_SEGMENT_BYTES, MAX_BATCH_BYTES, MAX_K, StoreConfig,
 };
 pub use error::StoreError;
 pub use wal::{FSYNC_SECONDS_BOUNDS, GROUP_SIZE_BOUNDS, WalMetrics};
 
-use crate::simd::{Metric, kernels};
+use crate::simd::kernels;
 use config::Layout;
 use error::IoContext;
 use manifest::Manifest;
@@ -122,7 +125,6 @@ use ops::{KIND_DELETE, Op, Placed};
 
 use readahead::ReadAhead;
 use search::{PreparedQuery, QueryOutcome, ScanView, Scorer};
-pub(crate) use segment::f32_bytes;
 use segment::{MapHints, VectorFile};
 use state::{Reservation, State};
 use wal::{Frame, Wal};
@@ -647,7 +649,7 @@ impl Store {
             .into_iter()
             .zip(reserved_slots(reservations))
             .map(|(record, (segment, slot))| {
-                let values = segment::f32_bytes(&record.values).to_vec();
+                let values = f32_bytes(&record.values).to_vec();
                 Placed {
                     id: record.id,
                     segment,
@@ -687,7 +689,7 @@ impl Store {
                 id: record.id,
                 segment,
                 slot,
-                crc: crc32fast::hash(segment::f32_bytes(&record.values)),
+                crc: crc32fast::hash(f32_bytes(&record.values)),
                 payload: record.payload,
                 values: None,
             })
@@ -1208,8 +1210,8 @@ fn check_compatible(cfg: &StoreConfig, stored: &Manifest) -> Result<(), StoreErr
     if stored.metric != cfg.metric {
         return mismatch(
             "metric",
-            cfg.metric.name().into(),
-            stored.metric.name().into(),
+            cfg.metric.as_str().into(),
+            stored.metric.as_str().into(),
         );
     }
     if stored.alignment != cfg.alignment {

@@ -19,12 +19,14 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use sutra_core::vector::Metric;
+
 use super::error::StoreError;
 use super::payload::PayloadFile;
 use super::quant;
 use super::segment::{Segment, SlotMeta};
 use super::{Hit, SearchFilter};
-use crate::simd::{Kernels, Metric};
+use crate::simd::Kernels;
 
 /// Vectors scored against all queries of a batch before moving on.
 pub(crate) const BLOCK_SLOTS: usize = 64;

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::{Advice, MmapMut, MmapOptions};
+use sutra_api::f32_bytes;
 
 use super::config::Layout;
 use super::error::{IoContext, StoreError};
@@ -698,13 +699,6 @@ fn pwritev_all(
         }
     }
     Ok(())
-}
-
-/// The bytes of f32 values as stored in a slot (native order, which is little-endian on
-/// every supported target).
-pub(crate) fn f32_bytes(values: &[f32]) -> &[u8] {
-    // SAFETY: any initialised memory may be read as bytes; the length is the same memory.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
 }
 
 #[cfg(target_endian = "big")]

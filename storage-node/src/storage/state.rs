@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
+use sutra_core::vector::Metric;
+
 use super::Record;
 use super::config::Layout;
 use super::error::{IoContext, StoreError};
@@ -12,7 +14,6 @@ use super::ops::{Op, Placed};
 use super::payload::PayloadFile;
 use super::search::SlotLoc;
 use super::segment::{MapHints, SLOT_META_BYTES, Segment, VectorFile, segment_id_of};
-use crate::simd::Metric;
 
 pub(crate) struct State {
     pub dir: PathBuf,

@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
+use sutra_core::vector::Metric;
+
 use super::config::{MAX_BATCH_BYTES, MAX_K};
 use super::error::StoreError;
 use super::ops::largest_body_len;
 use super::{Record, SearchFilter};
-use crate::simd::Metric;
 
 pub(crate) fn upsert_batch(
     batch: &[Record],

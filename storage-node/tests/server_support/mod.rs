@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 
+use sutra_api::proto::storage_client::StorageClient;
+use sutra_api::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
 use sutra_core::platform::detect;
 use sutra_core::variant::VariantCatalog;
-use sutra_storage::proto::storage_client::StorageClient;
-use sutra_storage::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
+use sutra_core::vector::Metric;
 use sutra_storage::server::{RunningServer, ServerSettings, start};
-use sutra_storage::simd::Metric;
 use sutra_storage::status::PlatformStatus;
 use sutra_storage::storage::{CompactionPolicy, StoreConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -462,7 +462,8 @@ mod tests {
     use std::path::PathBuf;
 
     use bollard::models::ContainerConfig;
-    use sutra_core::crd::{Compression, Metric, VectorSpec};
+    use sutra_core::crd::VectorSpec;
+    use sutra_core::vector::{Compression, Metric};
 
     use super::*;
 

@@ -10,8 +10,6 @@ use prost::bytes::{Buf, BufMut};
 use prost::encoding::{self, DecodeContext, WireType};
 use prost::{DecodeError, Message};
 
-use crate::storage::f32_bytes;
-
 const ID: u32 = 1;
 const VALUES: u32 = 2;
 const PAYLOAD: u32 = 3;
@@ -111,9 +109,19 @@ impl Message for Vector {
     }
 }
 
+/// The bytes of f32 values in memory order, which is little-endian on every supported
+/// target: the packed wire form of `values`, and how the storage engine keeps them.
+pub fn f32_bytes(values: &[f32]) -> &[u8] {
+    // SAFETY: any initialised memory may be read as bytes; the length is the same memory.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) }
+}
+
+#[cfg(target_endian = "big")]
+compile_error!("the packed values are little-endian f32s, encoded and stored in place");
+
 /// Appends little-endian f32s (`bytes` holds a whole number of them), in one pass the
 /// compiler turns into a copy.
-pub(crate) fn extend_f32s_le(values: &mut Vec<f32>, bytes: &[u8]) {
+pub fn extend_f32s_le(values: &mut Vec<f32>, bytes: &[u8]) {
     values.extend(
         bytes
             .chunks_exact(4)
