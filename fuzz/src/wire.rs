@@ -10,8 +10,8 @@ use sutra_api::proto::{GetRequest, UpsertRequest, Vector};
 use sutra_core::platform::detect;
 use sutra_core::variant::VariantCatalog;
 use sutra_storage::metrics::Metrics;
+use sutra_storage::report::PlatformStatus;
 use sutra_storage::server::StorageService;
-use sutra_storage::status::PlatformStatus;
 use sutra_storage::storage::{CompactionPolicy, Store};
 
 use super::Outcome;

@@ -16,8 +16,8 @@ use sutra_core::platform::detect;
 use sutra_core::variant::VariantCatalog;
 use sutra_core::vector::Metric;
 use sutra_storage::config::{PartialSettings, store_config};
+use sutra_storage::report::PlatformStatus;
 use sutra_storage::server::{ServerSettings, start};
-use sutra_storage::status::PlatformStatus;
 use sutra_storage::storage::{Record, Store};
 
 const DIMENSION: u32 = 768;

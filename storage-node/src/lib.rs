@@ -3,7 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod report;
 pub mod server;
 pub mod simd;
-pub mod status;
 pub mod storage;

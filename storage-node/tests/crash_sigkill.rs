@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use server_support::{ServeProcess, connect, spawn_serve, values};
+use server_support::{ServeProcess, connect, get, spawn_serve, stats, values};
 use sutra_api::proto::storage_client::StorageClient;
-use sutra_api::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
+use sutra_api::proto::{UpsertRequest, Vector};
 use tonic::transport::Channel;
 
 const ROUNDS: u64 = 20;
@@ -128,13 +128,7 @@ async fn write_until_killed(
 async fn fetch(client: &mut StorageClient<Channel>, ids: &[u64]) -> BTreeMap<u64, Vector> {
     let mut found = BTreeMap::new();
     for chunk in ids.chunks(4096) {
-        let reply = client
-            .get(GetRequest {
-                ids: chunk.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let reply = get(client, chunk).await;
         found.extend(reply.vectors.into_iter().map(|v| (v.id, v)));
     }
     found
@@ -194,7 +188,7 @@ async fn verify(
             "round {round}: id {id} differs"
         );
     }
-    let stats = client.stats(StatsRequest {}).await.unwrap().into_inner();
+    let stats = stats(client).await;
     assert_eq!(
         stats.vectors,
         durable.len() as u64,

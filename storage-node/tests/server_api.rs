@@ -6,8 +6,7 @@ mod server_support;
 use server_support::*;
 use sutra_api::proto::storage_client::StorageClient;
 use sutra_api::proto::{
-    DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, StatsRequest,
-    UpsertRequest, Vector,
+    DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, UpsertRequest, Vector,
 };
 use sutra_core::platform::{Arch, PlatformConfig, PlatformReport};
 use sutra_core::vector::Metric;
@@ -150,14 +149,7 @@ async fn get_delete_and_stats_follow_the_writes() {
     let mut node = start_server(DIM, Metric::Cosine).await;
     node.client.upsert(batch(1..=10, DIM)).await.unwrap();
 
-    let got = node
-        .client
-        .get(GetRequest {
-            ids: vec![3, 42, 1],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get(&mut node.client, &[3, 42, 1]).await;
     assert_eq!(got.vectors, vec![vector(3, DIM), vector(1, DIM)]);
     assert_eq!(got.missing, vec![42]);
 
@@ -170,12 +162,7 @@ async fn get_delete_and_stats_follow_the_writes() {
         }],
     };
     node.client.upsert(replaced.clone()).await.unwrap();
-    let got = node
-        .client
-        .get(GetRequest { ids: vec![3] })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get(&mut node.client, &[3]).await;
     assert_eq!(got.vectors, replaced.vectors);
 
     // The same vector sent as packed little-endian bytes reads back as `values`.
@@ -192,12 +179,7 @@ async fn get_delete_and_stats_follow_the_writes() {
         })
         .await
         .unwrap();
-    let got = node
-        .client
-        .get(GetRequest { ids: vec![1] })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get(&mut node.client, &[1]).await;
     let expected = sutra_api::proto::Vector {
         id: 1,
         values: packed_values,
@@ -216,12 +198,7 @@ async fn get_delete_and_stats_follow_the_writes() {
         .into_inner();
     assert_eq!(deleted.deleted, 2);
 
-    let stats = node
-        .client
-        .stats(StatsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let stats = stats(&mut node.client).await;
     assert_eq!(stats.vectors, 8);
     assert_eq!(
         stats.deleted, 4,
@@ -232,12 +209,7 @@ async fn get_delete_and_stats_follow_the_writes() {
     assert!(stats.segments >= 1);
     assert!(stats.bytes_mapped > 0);
 
-    let got = node
-        .client
-        .get(GetRequest { ids: vec![2, 4] })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get(&mut node.client, &[2, 4]).await;
     assert!(got.vectors.is_empty());
     assert_eq!(got.missing, vec![2, 4]);
     node.server.shutdown().await.unwrap();
@@ -256,21 +228,9 @@ async fn upsert_stream_stores_every_batch_and_acks_the_total() {
         .unwrap()
         .into_inner();
     assert_eq!(reply.upserted, 500);
-    let stats = node
-        .client
-        .stats(StatsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let stats = stats(&mut node.client).await;
     assert_eq!(stats.vectors, 500);
-    let got = node
-        .client
-        .get(GetRequest {
-            ids: vec![1, 250, 500],
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get(&mut node.client, &[1, 250, 500]).await;
     assert_eq!(
         got.vectors,
         vec![vector(1, DIM), vector(250, DIM), vector(500, DIM)]

@@ -4,11 +4,9 @@
 mod server_support;
 
 use server_support::*;
-use sutra_api::proto::storage_client::StorageClient;
 use sutra_api::proto::{DeleteRequest, GetRequest, IdRange, SearchRequest, UpsertRequest, Vector};
 use sutra_core::vector::Metric;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const DIM: u32 = 8;
 /// Ids stored before each bad request, and an id the bad requests try to add.
@@ -27,26 +25,43 @@ async fn seeded_server_with(
     node
 }
 
-/// The request failed with `code`, its message contains every fragment, and the store
-/// looks the same as before it.
-async fn assert_rejected<T: std::fmt::Debug>(
-    client: &mut StorageClient<Channel>,
-    before: &Snapshot,
-    result: Result<T, tonic::Status>,
-    code: Code,
-    fragments: &[&str],
-) {
-    let status = result.expect_err("the request must be rejected");
-    assert_eq!(status.code(), code, "{status:?}");
-    for fragment in fragments {
-        assert!(
-            status.message().contains(fragment),
-            "{fragment:?} missing from {:?}",
-            status.message()
-        );
+/// One bad request.
+enum Call {
+    Upsert(UpsertRequest),
+    Stream(Vec<UpsertRequest>),
+    Search(SearchRequest),
+    Get(Vec<u64>),
+    Delete(Vec<u64>),
+}
+
+/// Sends each call to `node`: each must fail with its code and a message that contains
+/// every fragment, and leave the store looking the same as before it.
+async fn assert_rejected(node: &mut TestServer, cases: Vec<(Call, Code, Vec<&str>)>) {
+    let before = snapshot(&mut node.client, &PROBED).await;
+    for (call, code, fragments) in cases {
+        let client = &mut node.client;
+        let result = match call {
+            Call::Upsert(request) => client.upsert(request).await.map(drop),
+            Call::Stream(batches) => client
+                .upsert_stream(tokio_stream::iter(batches))
+                .await
+                .map(drop),
+            Call::Search(request) => client.search(request).await.map(drop),
+            Call::Get(ids) => client.get(GetRequest { ids }).await.map(drop),
+            Call::Delete(ids) => client.delete(DeleteRequest { ids }).await.map(drop),
+        };
+        let status = result.expect_err("the request must be rejected");
+        assert_eq!(status.code(), code, "{status:?}");
+        for fragment in fragments {
+            assert!(
+                status.message().contains(fragment),
+                "{fragment:?} missing from {:?}",
+                status.message()
+            );
+        }
+        let after = snapshot(&mut node.client, &PROBED).await;
+        assert_eq!(after, before, "a rejected request changed the store");
     }
-    let after = snapshot(client, &PROBED).await;
-    assert_eq!(&after, before, "a rejected request changed the store");
 }
 
 fn with_values(id: u64, values: Vec<f32>) -> Vector {
@@ -58,83 +73,77 @@ fn with_values(id: u64, values: Vec<f32>) -> Vector {
     }
 }
 
-#[tokio::test]
-async fn a_vector_of_the_wrong_dimension_is_rejected() {
-    let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
-    let request = UpsertRequest {
-        vectors: vec![vector(500, DIM), with_values(7, vec![0.5; 5])],
-    };
-    let result = node.client.upsert(request).await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::InvalidArgument,
-        &["vectors[1].values", "expected 8 values, got 5"],
-    )
-    .await;
-    node.server.shutdown().await.unwrap();
+/// `values_le` holding `values_le`, and no `values`.
+fn packed(id: u64, values_le: Vec<u8>) -> Vector {
+    Vector {
+        values_le,
+        ..with_values(id, Vec::new())
+    }
 }
 
-/// `values_le` carries the values as packed little-endian f32: a length that is not whole
-/// floats, both encodings at once, or the wrong dimension are each rejected.
+fn le(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A good vector, then `bad` at index 1.
+fn upsert_second(bad: Vector) -> Call {
+    Call::Upsert(UpsertRequest {
+        vectors: vec![vector(501, DIM), bad],
+    })
+}
+
+fn invalid(call: Call, fragments: &[&'static str]) -> (Call, Code, Vec<&'static str>) {
+    (call, Code::InvalidArgument, fragments.to_vec())
+}
+
+/// Wrong dimensions, malformed `values_le` (a length that is not whole floats, both
+/// encodings at once, the wrong dimension), NaN and infinite values, an empty batch and
+/// an id twice in one batch.
 #[tokio::test]
-async fn malformed_values_le_is_rejected() {
+async fn bad_vectors_in_an_upsert_are_rejected() {
     let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
-    let le = |values: &[f32]| {
-        values
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>()
-    };
-    let packed = |id: u64, values_le: Vec<u8>| Vector {
-        id,
-        values: Vec::new(),
-        payload: Vec::new(),
-        values_le,
-    };
     let mut ragged = le(&values(500, DIM));
     ragged.pop();
     let mut both = packed(500, le(&values(500, DIM)));
     both.values = values(500, DIM);
-    let cases = [
-        (
-            packed(500, ragged),
-            vec![
+    let mut cases = vec![
+        invalid(
+            Call::Upsert(UpsertRequest {
+                vectors: vec![vector(500, DIM), with_values(7, vec![0.5; 5])],
+            }),
+            &["vectors[1].values", "expected 8 values, got 5"],
+        ),
+        invalid(
+            upsert_second(packed(500, ragged)),
+            &[
                 "vectors[1].values_le",
                 "multiple of 4 bytes",
                 "got 31 bytes",
             ],
         ),
-        (both, vec!["vectors[1]", "both values and values_le"]),
-        (
-            packed(500, le(&[0.5; 5])),
-            vec!["vectors[1].values", "expected 8 values, got 5"],
+        invalid(
+            upsert_second(both),
+            &["vectors[1]", "both values and values_le"],
+        ),
+        invalid(
+            upsert_second(packed(500, le(&[0.5; 5]))),
+            &["vectors[1].values", "expected 8 values, got 5"],
+        ),
+        invalid(
+            Call::Upsert(UpsertRequest { vectors: vec![] }),
+            &["vectors", "empty", "at least one"],
+        ),
+        invalid(
+            Call::Upsert(UpsertRequest {
+                vectors: vec![vector(500, DIM), vector(7, DIM), vector(500, DIM)],
+            }),
+            &[
+                "vectors[2].id",
+                "id 500 already appears at vectors[0]",
+                "unique",
+            ],
         ),
     ];
-    for (bad, fragments) in cases {
-        let request = UpsertRequest {
-            vectors: vec![vector(501, DIM), bad],
-        };
-        let result = node.client.upsert(request).await;
-        assert_rejected(
-            &mut node.client,
-            &before,
-            result,
-            Code::InvalidArgument,
-            &fragments,
-        )
-        .await;
-    }
-    node.server.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn nan_and_infinite_values_are_rejected() {
-    let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
     for (bad, shown) in [
         (f32::NAN, "NaN"),
         (f32::INFINITY, "inf"),
@@ -142,193 +151,87 @@ async fn nan_and_infinite_values_are_rejected() {
     ] {
         let mut values = values(500, DIM);
         values[3] = bad;
-        let request = UpsertRequest {
-            vectors: vec![vector(501, DIM), with_values(500, values)],
-        };
-        let result = node.client.upsert(request).await;
-        assert_rejected(
-            &mut node.client,
-            &before,
-            result,
+        cases.push((
+            upsert_second(with_values(500, values)),
             Code::InvalidArgument,
-            &["vectors[1].values[3]", shown, "not a finite number"],
-        )
-        .await;
+            vec!["vectors[1].values[3]", shown, "not a finite number"],
+        ));
     }
+    assert_rejected(&mut node, cases).await;
     node.server.shutdown().await.unwrap();
 }
 
+/// `k` of zero or above the limit, a query of the wrong dimension, not finite or all
+/// zero, and an inverted id range.
 #[tokio::test]
-async fn an_empty_batch_is_rejected() {
+async fn bad_searches_are_rejected() {
     let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
-    let result = node.client.upsert(UpsertRequest { vectors: vec![] }).await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::InvalidArgument,
-        &["vectors", "empty", "at least one"],
-    )
-    .await;
-    node.server.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn duplicate_ids_in_one_batch_are_rejected() {
-    let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
-    let request = UpsertRequest {
-        vectors: vec![vector(500, DIM), vector(7, DIM), vector(500, DIM)],
-    };
-    let result = node.client.upsert(request).await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::InvalidArgument,
-        &[
-            "vectors[2].id",
-            "id 500 already appears at vectors[0]",
-            "unique",
-        ],
-    )
-    .await;
-    node.server.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn k_of_zero_or_above_the_limit_is_rejected() {
-    let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
-    let cases: [(u32, &[&str]); 2] = [
-        (0, &["k", "must be at least 1"]),
-        (10_001, &["k", "10001 exceeds the limit of 10000"]),
-    ];
-    for (k, fragments) in cases {
-        let request = SearchRequest {
-            query: values(1, DIM),
+    let search = |query: Vec<f32>, k: u32, id_range: Option<IdRange>| {
+        Call::Search(SearchRequest {
+            query,
             k,
+            id_range,
             ..SearchRequest::default()
-        };
-        let result = node.client.search(request).await;
-        assert_rejected(
-            &mut node.client,
-            &before,
-            result,
-            Code::InvalidArgument,
-            fragments,
-        )
-        .await;
-    }
-    node.server.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_bad_query_is_rejected() {
-    let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
+        })
+    };
     let mut nan = values(1, DIM);
     nan[0] = f32::NAN;
-    let cases: [(Vec<f32>, &[&str]); 3] = [
-        (vec![1.0; 3], &["query", "expected 8 values, got 3"]),
-        (nan, &["query[0]", "not a finite number"]),
-        (vec![0.0; DIM as usize], &["query", "non-zero"]),
+    let cases = vec![
+        invalid(
+            search(values(1, DIM), 0, None),
+            &["k", "must be at least 1"],
+        ),
+        invalid(
+            search(values(1, DIM), 10_001, None),
+            &["k", "10001 exceeds the limit of 10000"],
+        ),
+        invalid(
+            search(vec![1.0; 3], 3, None),
+            &["query", "expected 8 values, got 3"],
+        ),
+        invalid(search(nan, 3, None), &["query[0]", "not a finite number"]),
+        invalid(
+            search(vec![0.0; DIM as usize], 3, None),
+            &["query", "non-zero"],
+        ),
+        invalid(
+            search(values(1, DIM), 3, Some(IdRange { start: 9, end: 2 })),
+            &["id_range", "start 9 is after end 2"],
+        ),
     ];
-    for (query, fragments) in cases {
-        let request = SearchRequest {
-            query,
-            k: 3,
-            ..SearchRequest::default()
-        };
-        let result = node.client.search(request).await;
-        assert_rejected(
-            &mut node.client,
-            &before,
-            result,
-            Code::InvalidArgument,
-            fragments,
-        )
-        .await;
-    }
-    node.server.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn an_inverted_id_range_is_rejected() {
-    let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
-    let request = SearchRequest {
-        query: values(1, DIM),
-        k: 3,
-        id_range: Some(IdRange { start: 9, end: 2 }),
-        ..SearchRequest::default()
-    };
-    let result = node.client.search(request).await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::InvalidArgument,
-        &["id_range", "start 9 is after end 2"],
-    )
-    .await;
+    assert_rejected(&mut node, cases).await;
     node.server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn get_and_delete_without_ids_are_rejected() {
     let mut node = seeded_server().await;
-    let before = snapshot(&mut node.client, &PROBED).await;
-    let result = node.client.get(GetRequest { ids: vec![] }).await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::InvalidArgument,
-        &["ids", "at least one"],
-    )
-    .await;
-    let result = node.client.delete(DeleteRequest { ids: vec![] }).await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::InvalidArgument,
-        &["ids", "at least one"],
-    )
-    .await;
+    let cases = vec![
+        invalid(Call::Get(vec![]), &["ids", "at least one"]),
+        invalid(Call::Delete(vec![]), &["ids", "at least one"]),
+    ];
+    assert_rejected(&mut node, cases).await;
     node.server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn an_oversized_message_gets_resource_exhausted() {
     let mut node = seeded_server_with(|settings| settings.max_message_bytes = 64 << 10).await;
-    let before = snapshot(&mut node.client, &PROBED).await;
     // 3,000 vectors of 8 floats: about 110 KiB encoded, over the 64 KiB limit.
     let oversized = batch(1_000..4_000, DIM);
-    let result = node.client.upsert(oversized.clone()).await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::ResourceExhausted,
-        &["message length too large", "--max-message-bytes"],
-    )
-    .await;
-
-    let result = node
-        .client
-        .upsert_stream(tokio_stream::iter(vec![oversized]))
-        .await;
-    assert_rejected(
-        &mut node.client,
-        &before,
-        result,
-        Code::ResourceExhausted,
-        &["batch 0", "message length too large"],
-    )
-    .await;
+    let cases = vec![
+        (
+            Call::Upsert(oversized.clone()),
+            Code::ResourceExhausted,
+            vec!["message length too large", "--max-message-bytes"],
+        ),
+        (
+            Call::Stream(vec![oversized]),
+            Code::ResourceExhausted,
+            vec!["batch 0", "message length too large"],
+        ),
+    ];
+    assert_rejected(&mut node, cases).await;
     node.server.shutdown().await.unwrap();
 }
 

@@ -8,9 +8,9 @@
 
 mod server_support;
 
-use server_support::{connect, spawn_serve};
+use server_support::{connect, get, spawn_serve, stats};
 use sutra_api::proto::storage_client::StorageClient;
-use sutra_api::proto::{GetRequest, SearchRequest, StatsRequest, UpsertRequest, Vector};
+use sutra_api::proto::{SearchRequest, UpsertRequest, Vector};
 
 const DIMENSIONS: [u32; 9] = [1, 3, 8, 64, 100, 128, 768, 1536, 4096];
 const COMPRESSIONS: [&str; 3] = ["none", "int8", "auto"];
@@ -36,12 +36,7 @@ struct Seen {
 
 async fn observe(client: &mut StorageClient<tonic::transport::Channel>, dimension: u32) -> Seen {
     let ids: Vec<u64> = (0..40).collect();
-    let mut vectors = client
-        .get(GetRequest { ids })
-        .await
-        .unwrap()
-        .into_inner()
-        .vectors;
+    let mut vectors = get(client, &ids).await.vectors;
     vectors.sort_by_key(|v| v.id);
     let top = client
         .search(SearchRequest {
@@ -56,12 +51,7 @@ async fn observe(client: &mut StorageClient<tonic::transport::Channel>, dimensio
         .iter()
         .map(|hit| hit.id)
         .collect();
-    let count = client
-        .stats(StatsRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .vectors;
+    let count = stats(client).await.vectors;
     Seen {
         vectors,
         top,

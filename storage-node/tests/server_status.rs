@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sutra_core::crd::Time;
 use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, SimdFeature, ThpMode};
 use sutra_core::variant::VariantCatalog;
-use sutra_storage::status::{
+use sutra_storage::report::{
     Backoff, ClusterIdentity, PlatformStatus, report_at, report_with_retry,
 };
 use tower_test::mock;

@@ -8,8 +8,8 @@ use sutra_core::platform::{PlatformConfig, PlatformReport};
 use sutra_core::variant::VariantCatalog;
 
 use crate::config::build_variant;
+use crate::report::thp_name;
 use crate::simd;
-use crate::status::thp_name;
 
 /// What `detect` found and derived; the data formats print it whole.
 #[derive(Debug, Serialize)]

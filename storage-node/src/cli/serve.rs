@@ -11,8 +11,8 @@ use sutra_core::vector::{Compression, Metric};
 use crate::config::{
     ConfigError, LogFormat, PartialSettings, ServeSettings, read_ahead_bytes, store_config,
 };
+use crate::report::{ClusterIdentity, PlatformStatus, spawn_reporter};
 use crate::server::{ServeError, ServerSettings};
-use crate::status::{ClusterIdentity, PlatformStatus, spawn_reporter};
 use crate::storage::{StoreConfig, StoredLayout, stored_layout};
 
 /// The flags of `serve`; each falls back to its environment variable, then the config

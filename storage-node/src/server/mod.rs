@@ -10,9 +10,11 @@
 //! server stops accepting and finishes in-flight calls, the store checkpoints, and the
 //! metrics port closes last.
 
+mod blocking;
 mod convert;
 mod limits;
 mod service;
+mod upsert_stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use tonic_health::server::HealthReporter;
 pub use service::StorageService;
 
 use crate::metrics::{HttpState, Metrics, serve_http};
-use crate::status::PlatformStatus;
+use crate::report::PlatformStatus;
 use crate::storage::{CompactionPolicy, Store, StoreConfig, StoreError};
 
 /// The gRPC service name health reports on, besides the whole server (`""`).

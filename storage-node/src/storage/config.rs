@@ -1,4 +1,4 @@
-//! Store configuration and the slot layout derived from it.
+//! Store configuration and its validation.
 
 use std::path::PathBuf;
 
@@ -77,8 +77,8 @@ impl StoreConfig {
         }
     }
 
-    /// Checks every field and derives the slot layout.
-    pub(crate) fn layout(&self) -> Result<Layout, StoreError> {
+    /// Checks every field; the segment layout derives its sizes from a config that passes.
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
         if self.dimension == 0 || self.dimension > MAX_DIMENSION {
             return Err(StoreError::invalid(
                 "dimension",
@@ -115,8 +115,7 @@ impl StoreConfig {
                 ),
             ));
         }
-        let dim = self.dimension as usize;
-        let slot_bytes = round_up(dim * 4, self.alignment);
+        let slot_bytes = (self.dimension as usize * 4).div_ceil(self.alignment) * self.alignment;
         let slots_per_segment = (self.segment_bytes / slot_bytes as u64) as usize;
         if slots_per_segment == 0 {
             return Err(StoreError::invalid(
@@ -133,40 +132,8 @@ impl StoreConfig {
                 format!("must fit in 32 bits, got {}", self.max_payload_bytes),
             ));
         }
-        let page = self.page_size as usize;
-        Ok(Layout {
-            dim,
-            alignment: self.alignment,
-            page_size: self.page_size,
-            slot_bytes,
-            code_slot_bytes: round_up(dim, self.alignment),
-            slots_per_segment,
-            vector_file_bytes: self.segment_bytes as usize,
-            meta_file_bytes: round_up(slots_per_segment * super::segment::SLOT_META_BYTES, page),
-            code_file_bytes: round_up(slots_per_segment * round_up(dim, self.alignment), page),
-        })
+        Ok(())
     }
-}
-
-/// Byte sizes derived from a validated config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Layout {
-    pub dim: usize,
-    pub alignment: usize,
-    /// The page size the file sizes are rounded to.
-    pub page_size: u64,
-    /// Bytes per f32 vector slot (dim * 4 rounded up to the alignment).
-    pub slot_bytes: usize,
-    /// Bytes per int8 slot (dim rounded up to the alignment).
-    pub code_slot_bytes: usize,
-    pub slots_per_segment: usize,
-    pub vector_file_bytes: usize,
-    pub meta_file_bytes: usize,
-    pub code_file_bytes: usize,
-}
-
-pub(crate) fn round_up(n: usize, multiple: usize) -> usize {
-    n.div_ceil(multiple) * multiple
 }
 
 fn host_page_size() -> u64 {

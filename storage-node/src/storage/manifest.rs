@@ -17,6 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sutra_core::vector::Metric;
 
+use super::config::StoreConfig;
 use super::error::{IoContext, StoreError};
 
 pub(crate) const MANIFEST: &str = "MANIFEST";
@@ -31,15 +32,9 @@ pub(crate) const FORMAT_VERSION: u32 = 2;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Manifest {
     pub format_version: u32,
-    pub dimension: u32,
-    pub metric: Metric,
-    /// Byte alignment of every slot; the slot sizes follow from it and the dimension.
-    pub alignment: usize,
-    /// The page size the file sizes were rounded to when the store was created.
-    pub page_size: u64,
-    pub segment_bytes: u64,
-    /// Whether the segments carry int8 files.
-    pub compression: bool,
+    /// Stored as top-level fields of the body, next to `format_version`.
+    #[serde(flatten)]
+    pub layout: StoredLayout,
     /// Every WAL record up to this LSN is reflected in the files below.
     pub checkpoint_lsn: u64,
     pub next_segment_id: u32,
@@ -47,6 +42,34 @@ pub(crate) struct Manifest {
     /// The payload file is `payloads-<generation>.dat`; compaction writes the next one.
     pub payload_generation: u32,
     pub payload_bytes: u64,
+}
+
+/// How the store in a directory was created, read from its manifest without opening it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLayout {
+    pub dimension: u32,
+    pub metric: Metric,
+    /// Slot alignment and page size as created: together with the dimension and segment
+    /// size they fix every file size, so a reopen must use them, whatever this host has.
+    pub alignment: usize,
+    pub page_size: u64,
+    pub segment_bytes: u64,
+    /// Whether the segments carry int8 files.
+    pub compression: bool,
+}
+
+impl StoredLayout {
+    /// The layout `cfg` creates a store with.
+    pub(crate) fn of(cfg: &StoreConfig) -> StoredLayout {
+        StoredLayout {
+            dimension: cfg.dimension,
+            metric: cfg.metric,
+            alignment: cfg.alignment,
+            page_size: cfg.page_size,
+            segment_bytes: cfg.segment_bytes,
+            compression: cfg.compression,
+        }
+    }
 }
 
 pub(crate) fn payload_file_name(generation: u32) -> String {
@@ -155,12 +178,14 @@ mod tests {
     fn sample() -> Manifest {
         Manifest {
             format_version: FORMAT_VERSION,
-            dimension: 4,
-            metric: Metric::Cosine,
-            alignment: 16,
-            page_size: 4096,
-            segment_bytes: 4096,
-            compression: false,
+            layout: StoredLayout {
+                dimension: 4,
+                metric: Metric::Cosine,
+                alignment: 16,
+                page_size: 4096,
+                segment_bytes: 4096,
+                compression: false,
+            },
             checkpoint_lsn: 9,
             next_segment_id: 2,
             segments: vec![SegmentEntry { id: 1, used: 3 }],

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use sutra_core::vector::Metric;
 
 use super::Record;
-use super::config::Layout;
 use super::error::{IoContext, StoreError};
-use super::manifest::{self, Manifest, SegmentEntry};
+use super::manifest::{self, Manifest, SegmentEntry, StoredLayout};
 use super::ops::{Op, Placed};
 use super::payload::PayloadFile;
 use super::search::SlotLoc;
+use super::segment::Layout;
 use super::segment::{MapHints, SLOT_META_BYTES, Segment, VectorFile, segment_id_of};
 
 pub(crate) struct State {
@@ -57,7 +57,7 @@ impl State {
             dir: dir.to_path_buf(),
             layout,
             hints,
-            metric: manifest.metric,
+            metric: manifest.layout.metric,
             segments: Vec::with_capacity(manifest.segments.len()),
             index: HashMap::new(),
             payloads,
@@ -66,7 +66,7 @@ impl State {
             doubled: HashMap::new(),
         };
         for entry in &manifest.segments {
-            state.map_segment(entry, manifest.compression)?;
+            state.map_segment(entry, manifest.layout.compression)?;
         }
         Ok(state)
     }
@@ -367,12 +367,14 @@ impl State {
     pub fn manifest(&self, checkpoint_lsn: u64) -> Manifest {
         Manifest {
             format_version: manifest::FORMAT_VERSION,
-            dimension: self.layout.dim as u32,
-            metric: self.metric,
-            alignment: self.layout.alignment,
-            page_size: self.layout.page_size,
-            segment_bytes: self.layout.vector_file_bytes as u64,
-            compression: self.hints.compression,
+            layout: StoredLayout {
+                dimension: self.layout.dim as u32,
+                metric: self.metric,
+                alignment: self.layout.alignment,
+                page_size: self.layout.page_size,
+                segment_bytes: self.layout.vector_file_bytes as u64,
+                compression: self.hints.compression,
+            },
             checkpoint_lsn,
             next_segment_id: self.next_segment_id,
             segments: self

@@ -5,12 +5,14 @@
 use std::net::SocketAddr;
 
 use sutra_api::proto::storage_client::StorageClient;
-use sutra_api::proto::{GetRequest, StatsRequest, UpsertRequest, Vector};
+use sutra_api::proto::{
+    GetRequest, GetResponse, StatsRequest, StatsResponse, UpsertRequest, Vector,
+};
 use sutra_core::platform::detect;
 use sutra_core::variant::VariantCatalog;
 use sutra_core::vector::Metric;
+use sutra_storage::report::PlatformStatus;
 use sutra_storage::server::{RunningServer, ServerSettings, start};
-use sutra_storage::status::PlatformStatus;
 use sutra_storage::storage::{CompactionPolicy, StoreConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
@@ -110,13 +112,23 @@ pub struct Snapshot {
     pub missing: Vec<u64>,
 }
 
-pub async fn snapshot(client: &mut StorageClient<Channel>, ids: &[u64]) -> Snapshot {
-    let stats = client.stats(StatsRequest {}).await.unwrap().into_inner();
-    let got = client
+/// The store's stats; the call must succeed.
+pub async fn stats(client: &mut StorageClient<Channel>) -> StatsResponse {
+    client.stats(StatsRequest {}).await.unwrap().into_inner()
+}
+
+/// The records of `ids`, and the ids not stored; the call must succeed.
+pub async fn get(client: &mut StorageClient<Channel>, ids: &[u64]) -> GetResponse {
+    client
         .get(GetRequest { ids: ids.to_vec() })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+}
+
+pub async fn snapshot(client: &mut StorageClient<Channel>, ids: &[u64]) -> Snapshot {
+    let stats = stats(client).await;
+    let got = get(client, ids).await;
     Snapshot {
         vectors: stats.vectors,
         deleted: stats.deleted,

@@ -80,7 +80,7 @@ mod tests {
     use sutra_core::variant::VariantCatalog;
 
     use super::*;
-    use crate::status::tests::graviton3;
+    use crate::report::tests::graviton3;
 
     fn time(text: &str) -> Time {
         Time(text.parse().unwrap())

@@ -23,97 +23,24 @@
 //! names the slot ([`VectorFile`]); an upsert of an existing id moves it to the new slot and
 //! leaves the old one dead until compaction rewrites the segments.
 
-use std::fs::{File, OpenOptions};
-use std::io::IoSlice;
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod bytes;
+mod file;
+mod layout;
+mod meta;
+
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use memmap2::{Advice, MmapMut, MmapOptions};
+use memmap2::{Advice, MmapMut};
 use sutra_api::f32_bytes;
 
-use super::config::Layout;
 use super::error::{IoContext, StoreError};
 use super::quant;
-
-/// Bytes of one [`SlotMeta`] on disk.
-pub(crate) const SLOT_META_BYTES: usize = 48;
-/// The bytes of a [`SlotMeta`] its own checksum covers: all but the checksum.
-const SEALED_BYTES: usize = SLOT_META_BYTES - 4;
-
-const LIVE: u32 = 1;
-
-/// Per-slot metadata, stored little-endian in native layout (the engine targets x86_64 and
-/// aarch64, both little-endian). Every change goes through [`SlotMeta::sealed`], which
-/// writes `meta_crc`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct SlotMeta {
-    pub id: u64,
-    pub payload_offset: u64,
-    pub payload_len: u32,
-    flags: u32,
-    /// Euclidean norm of the stored vector (cosine and L2 use it).
-    pub norm: f32,
-    /// Scale of the int8 codes (0 when compression is off).
-    pub code_scale: f32,
-    /// CRC-32 of the slot's `dimension * 4` value bytes.
-    pub values_crc: u32,
-    /// CRC-32 of the slot's `dimension` int8 codes (0 when compression is off).
-    pub codes_crc: u32,
-    /// CRC-32 of the payload bytes (0 for an empty payload).
-    pub payload_crc: u32,
-    /// CRC-32 of the fields above; 0 in a slot never applied, whose bytes are all zero.
-    meta_crc: u32,
-}
-
-const _: () = assert!(std::mem::size_of::<SlotMeta>() == SLOT_META_BYTES);
-
-impl SlotMeta {
-    pub fn is_live(&self) -> bool {
-        self.flags & LIVE != 0
-    }
-
-    /// The payload's location and checksum.
-    pub fn payload(&self) -> PayloadRef {
-        PayloadRef {
-            offset: self.payload_offset,
-            len: self.payload_len,
-            crc: self.payload_crc,
-        }
-    }
-
-    /// This metadata with its liveness set and its checksum written.
-    fn sealed(mut self, live: bool) -> SlotMeta {
-        self.flags = if live { LIVE } else { 0 };
-        self.meta_crc = crc32fast::hash(&self.bytes()[..SEALED_BYTES]);
-        self
-    }
-
-    /// Whether the checksum matches, or the slot was never applied (all zero).
-    fn intact(&self) -> bool {
-        let sealed = &self.bytes()[..SEALED_BYTES];
-        if self.meta_crc == 0 && sealed.iter().all(|&b| b == 0) {
-            return true;
-        }
-        crc32fast::hash(sealed) == self.meta_crc
-    }
-
-    fn bytes(&self) -> &[u8; SLOT_META_BYTES] {
-        // SAFETY: SlotMeta is repr(C) with no padding (checked by the size assertion:
-        // 2 u64 then 8 four-byte fields) and every byte of it is initialised.
-        unsafe { &*(self as *const SlotMeta).cast::<[u8; SLOT_META_BYTES]>() }
-    }
-}
-
-/// Where a slot's payload lives in the payload file, and the CRC-32 of its bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct PayloadRef {
-    pub offset: u64,
-    pub len: u32,
-    pub crc: u32,
-}
+use bytes::{as_f32, as_f32_mut, as_i8, as_i8_mut, as_u8};
+use file::{Mapping, advise, map};
+pub(crate) use file::{SegmentPaths, VectorFile, segment_id_of};
+pub(crate) use layout::Layout;
+pub(crate) use meta::{PayloadRef, SLOT_META_BYTES, SlotMeta};
 
 pub(crate) struct Segment {
     pub id: u32,
@@ -128,94 +55,6 @@ pub(crate) struct Segment {
     codes: Option<MmapMut>,
     paths: SegmentPaths,
     read_ahead_window: u64,
-}
-
-/// The vector file of a segment, for writing values into reserved slots without holding
-/// the store's state lock. The same page cache backs the segment's mapping, so what is
-/// written here is what searches read once the slot is applied.
-#[derive(Clone)]
-pub(crate) struct VectorFile {
-    file: Arc<File>,
-    path: Arc<PathBuf>,
-    slot_bytes: usize,
-}
-
-impl VectorFile {
-    /// Writes one vector per slot from `first_slot` on, straight from the vectors' memory
-    /// with `pwritev` (no staging copy): each slot gets the vector's f32s, then zeros up to
-    /// `slot_bytes`. Every vector must hold the same number of values, at most a slot.
-    pub fn write_vectors(&self, first_slot: usize, vectors: &[&[f32]]) -> Result<(), StoreError> {
-        let Some(first) = vectors.first() else {
-            return Ok(());
-        };
-        let value_bytes = std::mem::size_of_val(*first);
-        assert!(
-            value_bytes <= self.slot_bytes,
-            "a vector larger than its slot"
-        );
-        let zeros = vec![0u8; self.slot_bytes - value_bytes];
-        // Two iovecs a vector when slots are padded; IOV_MAX is 1024 on Linux and macOS.
-        let per_call = if zeros.is_empty() { 1024 } else { 512 };
-        let mut offset = (first_slot * self.slot_bytes) as u64;
-        let mut slices = Vec::with_capacity(vectors.len().min(per_call) * 2);
-        for chunk in vectors.chunks(per_call) {
-            slices.clear();
-            for values in chunk {
-                assert_eq!(
-                    std::mem::size_of_val(*values),
-                    value_bytes,
-                    "vectors differ in length"
-                );
-                slices.push(IoSlice::new(f32_bytes(values)));
-                if !zeros.is_empty() {
-                    slices.push(IoSlice::new(&zeros));
-                }
-            }
-            pwritev_all(&self.file, &mut slices, offset).at(&self.path)?;
-            offset += (chunk.len() * self.slot_bytes) as u64;
-        }
-        Ok(())
-    }
-
-    /// `fdatasync`: the written slots (and the blocks allocated for them) are on disk.
-    pub fn sync(&self) -> Result<(), StoreError> {
-        self.file.sync_data().at(&self.path)
-    }
-
-    /// Whether two handles write the same file.
-    pub fn same_file(&self, other: &VectorFile) -> bool {
-        Arc::ptr_eq(&self.file, &other.file)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct SegmentPaths {
-    pub vectors: PathBuf,
-    pub meta: PathBuf,
-    pub codes: PathBuf,
-}
-
-impl SegmentPaths {
-    pub fn new(dir: &Path, id: u32) -> SegmentPaths {
-        SegmentPaths {
-            vectors: dir.join(format!("seg-{id:06}.vec")),
-            meta: dir.join(format!("seg-{id:06}.meta")),
-            codes: dir.join(format!("seg-{id:06}.i8")),
-        }
-    }
-
-    pub fn all(&self) -> [&Path; 3] {
-        [&self.vectors, &self.meta, &self.codes]
-    }
-}
-
-/// Parses `seg-000042.vec` (or `.meta`, `.i8`) into 42.
-pub(crate) fn segment_id_of(file_name: &str) -> Option<u32> {
-    let rest = file_name.strip_prefix("seg-")?;
-    let (digits, ext) = rest.split_once('.')?;
-    matches!(ext, "vec" | "meta" | "i8")
-        .then(|| digits.parse().ok())
-        .flatten()
 }
 
 /// Mapping hints, decided once per store.
@@ -237,29 +76,8 @@ impl Segment {
         hints: MapHints,
     ) -> Result<Segment, StoreError> {
         let paths = SegmentPaths::new(dir, id);
-        let (vectors, file) = map_new(&paths.vectors, layout.vector_file_bytes)?;
-        let (meta, _) = map_new(&paths.meta, layout.meta_file_bytes)?;
-        let codes = if hints.compression {
-            Some(map_new(&paths.codes, layout.code_file_bytes)?.0)
-        } else {
-            None
-        };
-        let segment = Segment {
-            id,
-            used: 0,
-            dirty: AtomicBool::new(true),
-            layout,
-            vectors,
-            vector_file: VectorFile {
-                file: Arc::new(file),
-                path: Arc::new(paths.vectors.clone()),
-                slot_bytes: layout.slot_bytes,
-            },
-            meta,
-            codes,
-            paths,
-            read_ahead_window: hints.read_ahead_window,
-        };
+        let codes = hints.compression.then_some(Mapping::Create);
+        let segment = Segment::map(id, 0, paths, layout, hints, Mapping::Create, codes)?;
         segment.apply_hints(hints);
         Ok(segment)
     }
@@ -276,30 +94,13 @@ impl Segment {
         codes_expected: bool,
     ) -> Result<Segment, StoreError> {
         let paths = SegmentPaths::new(dir, id);
-        let (vectors, file) = map_existing(&paths.vectors, layout.vector_file_bytes)?;
-        let (meta, _) = map_existing(&paths.meta, layout.meta_file_bytes)?;
         let rebuild_codes = hints.compression && !(codes_expected && paths.codes.exists());
         let codes = match (hints.compression, rebuild_codes) {
-            (true, false) => Some(map_existing(&paths.codes, layout.code_file_bytes)?.0),
-            (true, true) => Some(map_new(&paths.codes, layout.code_file_bytes)?.0),
+            (true, false) => Some(Mapping::Existing),
+            (true, true) => Some(Mapping::Create),
             (false, _) => None,
         };
-        let mut segment = Segment {
-            id,
-            used,
-            dirty: AtomicBool::new(false),
-            layout,
-            vectors,
-            vector_file: VectorFile {
-                file: Arc::new(file),
-                path: Arc::new(paths.vectors.clone()),
-                slot_bytes: layout.slot_bytes,
-            },
-            meta,
-            codes,
-            paths,
-            read_ahead_window: hints.read_ahead_window,
-        };
+        let mut segment = Segment::map(id, used, paths, layout, hints, Mapping::Existing, codes)?;
         for slot in 0..used {
             segment.verify_meta(slot)?;
         }
@@ -309,6 +110,37 @@ impl Segment {
         }
         segment.apply_hints(hints);
         Ok(segment)
+    }
+
+    /// Maps the vector and metadata files as `files` says, and the int8 file as `codes`
+    /// says (`None`: no int8 file). A created segment counts as dirty.
+    fn map(
+        id: u32,
+        used: usize,
+        paths: SegmentPaths,
+        layout: Layout,
+        hints: MapHints,
+        files: Mapping,
+        codes: Option<Mapping>,
+    ) -> Result<Segment, StoreError> {
+        let (vectors, file) = map(&paths.vectors, layout.vector_file_bytes, files)?;
+        let (meta, _) = map(&paths.meta, layout.meta_file_bytes, files)?;
+        let codes = match codes {
+            Some(how) => Some(map(&paths.codes, layout.code_file_bytes, how)?.0),
+            None => None,
+        };
+        Ok(Segment {
+            id,
+            used,
+            dirty: AtomicBool::new(files == Mapping::Create),
+            layout,
+            vectors,
+            vector_file: VectorFile::new(file, &paths.vectors, layout.slot_bytes),
+            meta,
+            codes,
+            paths,
+            read_ahead_window: hints.read_ahead_window,
+        })
     }
 
     /// Huge pages when asked (the kernel ignores it where THP cannot back file mappings)
@@ -623,153 +455,4 @@ fn check_crc(
             what()
         ),
     ))
-}
-
-fn map_new(path: &Path, len: usize) -> Result<(MmapMut, File), StoreError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .at(path)?;
-    file.set_len(len as u64).at(path)?;
-    Ok((map_file(&file, path, len)?, file))
-}
-
-fn map_existing(path: &Path, len: usize) -> Result<(MmapMut, File), StoreError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .at(path)?;
-    let actual = file.metadata().at(path)?.len();
-    if actual != len as u64 {
-        return Err(StoreError::corrupt(
-            path,
-            actual,
-            format!("file is {actual} bytes, the layout needs exactly {len}"),
-        ));
-    }
-    Ok((map_file(&file, path, len)?, file))
-}
-
-fn map_file(file: &File, path: &Path, len: usize) -> Result<MmapMut, StoreError> {
-    // SAFETY: the store owns its directory (guarded by an exclusive lock file) and never
-    // truncates a mapped file, so the mapping stays valid while the MmapMut lives.
-    unsafe { MmapOptions::new().len(len).map_mut(file) }.at(path)
-}
-
-fn advise(map: &MmapMut, advice: Advice) {
-    if let Err(error) = map.advise(advice) {
-        tracing::debug!(?advice, %error, "madvise hint not applied");
-    }
-}
-
-/// Writes all of `slices` at `offset`, resuming after short writes and interrupts.
-fn pwritev_all(
-    file: &File,
-    mut slices: &mut [IoSlice<'_>],
-    mut offset: u64,
-) -> std::io::Result<()> {
-    while !slices.is_empty() {
-        let count = slices.len().min(1024) as libc::c_int;
-        // SAFETY: `IoSlice` is ABI-compatible with `struct iovec` on Unix, and every slice
-        // borrows memory that outlives the call; the descriptor is owned by `file`.
-        let written = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                slices.as_ptr().cast::<libc::iovec>(),
-                count,
-                offset as libc::off_t,
-            )
-        };
-        match written {
-            -1 => {
-                let error = std::io::Error::last_os_error();
-                if error.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-            0 => return Err(std::io::ErrorKind::WriteZero.into()),
-            written => {
-                offset += written as u64;
-                IoSlice::advance_slices(&mut slices, written as usize);
-            }
-        }
-    }
-    Ok(())
-}
-
-#[cfg(target_endian = "big")]
-compile_error!("segment files and WAL records hold little-endian f32s, read in place");
-
-fn as_f32(bytes: &[u8]) -> &[f32] {
-    // SAFETY: every bit pattern is a valid f32; slots start at multiples of the alignment
-    // (>= 16) from a page-aligned base, so the head is empty, checked below.
-    let (head, floats, tail) = unsafe { bytes.align_to::<f32>() };
-    assert!(head.is_empty() && tail.is_empty(), "misaligned f32 slot");
-    floats
-}
-
-fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
-    // SAFETY: as in `as_f32`.
-    let (head, floats, tail) = unsafe { bytes.align_to_mut::<f32>() };
-    assert!(head.is_empty() && tail.is_empty(), "misaligned f32 slot");
-    floats
-}
-
-fn as_i8(bytes: &[u8]) -> &[i8] {
-    // SAFETY: u8 and i8 have the same size and alignment and every bit pattern is valid.
-    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<i8>(), bytes.len()) }
-}
-
-fn as_u8(codes: &[i8]) -> &[u8] {
-    // SAFETY: as in `as_i8`, the other way round.
-    unsafe { std::slice::from_raw_parts(codes.as_ptr().cast::<u8>(), codes.len()) }
-}
-
-fn as_i8_mut(bytes: &mut [u8]) -> &mut [i8] {
-    // SAFETY: as in `as_i8`; the exclusive borrow carries over.
-    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<i8>(), bytes.len()) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Padded slots, more vectors than one `pwritev` takes, at an offset: each slot holds
-    /// its vector's bytes then zeros, and bytes outside the slots are untouched.
-    #[test]
-    fn write_vectors_fills_whole_slots_across_several_pwritev_calls() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v");
-        std::fs::write(&path, vec![0xEEu8; 48 * 1600]).unwrap();
-        let file = VectorFile {
-            file: Arc::new(OpenOptions::new().write(true).open(&path).unwrap()),
-            path: Arc::new(path.clone()),
-            slot_bytes: 48,
-        };
-        let vectors: Vec<Vec<f32>> = (0..1500)
-            .map(|i| (0..10).map(|d| (i * 10 + d) as f32).collect())
-            .collect();
-        let slices: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
-        file.write_vectors(3, &slices).unwrap();
-
-        let mut expected = vec![0xEEu8; 48 * 3];
-        for values in &vectors {
-            expected.extend(values.iter().flat_map(|v| v.to_le_bytes()));
-            expected.extend([0u8; 8]);
-        }
-        expected.resize(48 * 1600, 0xEE);
-        assert!(std::fs::read(&path).unwrap() == expected);
-    }
-
-    #[test]
-    fn parses_segment_file_names() {
-        assert_eq!(segment_id_of("seg-000042.vec"), Some(42));
-        assert_eq!(segment_id_of("seg-000007.i8"), Some(7));
-        assert_eq!(segment_id_of("seg-000007.tmp"), None);
-        assert_eq!(segment_id_of("wal-1.log"), None);
-    }
 }
