@@ -72,6 +72,11 @@ impl StoredLayout {
     }
 }
 
+/// The layout of the store in `dir`; `None` when `dir` holds no store yet.
+pub fn stored_layout(dir: &Path) -> Result<Option<StoredLayout>, StoreError> {
+    Ok(load(dir)?.map(|m| m.layout))
+}
+
 pub(crate) fn payload_file_name(generation: u32) -> String {
     format!("payloads-{generation:06}.dat")
 }

@@ -83,8 +83,7 @@ pub use config::{
     DEFAULT_SEGMENT_BYTES, MAX_BATCH_BYTES, MAX_K, StoreConfig,
 };
 pub use error::StoreError;
-pub use manifest::StoredLayout;
-pub use open::stored_layout;
+pub use manifest::{StoredLayout, stored_layout};
 pub use wal::{FSYNC_SECONDS_BOUNDS, GROUP_SIZE_BOUNDS, WalMetrics};
 pub use write::{BegunUpsert, Placement};
 

@@ -98,11 +98,6 @@ impl Store {
     }
 }
 
-/// The layout of the store in `dir`; `None` when `dir` holds no store yet.
-pub fn stored_layout(dir: &std::path::Path) -> Result<Option<StoredLayout>, StoreError> {
-    Ok(manifest::load(dir)?.map(|m| m.layout))
-}
-
 /// Takes an exclusive `flock` on `dir/LOCK`, held for the life of the store.
 fn lock_dir(cfg: &StoreConfig) -> Result<File, StoreError> {
     let path = cfg.dir.join("LOCK");

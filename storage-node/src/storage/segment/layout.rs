@@ -1,6 +1,6 @@
 //! The byte sizes of a segment's slots and files, derived from a validated config.
 
-use super::SLOT_META_BYTES;
+use super::meta::SLOT_META_BYTES;
 use crate::storage::config::StoreConfig;
 use crate::storage::error::StoreError;
 

@@ -14,7 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{HEADER_BYTES, header_crc, lsn_of_file};
+use super::format::{HEADER_BYTES, header_crc, lsn_of_file};
 use crate::storage::config::MAX_BATCH_BYTES;
 use crate::storage::error::{IoContext, StoreError};
 use crate::storage::ops::{self, Op};
@@ -320,7 +320,7 @@ fn find_valid_record(bytes: &[u8], last_lsn: u64) -> Option<(usize, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::wal::Frame;
+    use crate::storage::wal::format::Frame;
 
     fn record(lsn: u64, body: &[u8]) -> Vec<u8> {
         Frame::build(ops::KIND_DELETE, body.len(), |out| {
