@@ -193,15 +193,8 @@ fn server_settings(data: &Path) -> ServerSettings {
     .resolve()
     .unwrap();
     let platform = PlatformStatus::new(detect(), &settings.variant, VariantCatalog::builtin());
-    ServerSettings {
-        store: store_config(&settings, &platform.config, None).unwrap(),
-        grpc_addr: settings.grpc_addr,
-        metrics_addr: settings.metrics_addr,
-        max_message_bytes: settings.max_message_bytes,
-        compaction: settings.compaction,
-        scrub_mib_per_second: settings.scrub_mib_per_second,
-        platform,
-    }
+    let store = store_config(&settings, &platform.config, None).unwrap();
+    ServerSettings::new(&settings, store, platform)
 }
 
 async fn upsert_stream(data: &Path, batches: Vec<UpsertRequest>) -> Duration {

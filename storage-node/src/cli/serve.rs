@@ -126,15 +126,7 @@ pub fn serve(args: &ServeArgs, report: PlatformReport) -> Result<(), ServeFailur
     log_platform(&platform);
     let stored = stored_layout(&settings.data).map_err(ConfigError::Store)?;
     let store = memory_sized_store(&settings, &platform, stored)?;
-    let server = ServerSettings {
-        store,
-        grpc_addr: settings.grpc_addr,
-        metrics_addr: settings.metrics_addr,
-        max_message_bytes: settings.max_message_bytes,
-        compaction: settings.compaction,
-        scrub_mib_per_second: settings.scrub_mib_per_second,
-        platform,
-    };
+    let server = ServerSettings::new(&settings, store, platform);
     tokio::runtime::Runtime::new()
         .map_err(ServeFailure::Runtime)?
         .block_on(run(server))

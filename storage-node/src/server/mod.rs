@@ -30,6 +30,7 @@ use tonic_health::server::HealthReporter;
 
 pub use service::StorageService;
 
+use crate::config::ServeSettings;
 use crate::metrics::{HttpState, Metrics, serve_http};
 use crate::report::PlatformStatus;
 use crate::storage::{CompactionPolicy, Store, StoreConfig, StoreError};
@@ -58,6 +59,21 @@ pub struct ServerSettings {
     /// Pace of the background scrub after start-up, in MiB/s of vector values; 0 runs none.
     pub scrub_mib_per_second: u64,
     pub platform: PlatformStatus,
+}
+
+impl ServerSettings {
+    /// The server part of `settings`, with the store config and platform derived from them.
+    pub fn new(settings: &ServeSettings, store: StoreConfig, platform: PlatformStatus) -> Self {
+        ServerSettings {
+            store,
+            grpc_addr: settings.grpc_addr,
+            metrics_addr: settings.metrics_addr,
+            max_message_bytes: settings.max_message_bytes,
+            compaction: settings.compaction,
+            scrub_mib_per_second: settings.scrub_mib_per_second,
+            platform,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
