@@ -6,7 +6,7 @@ mod server_support;
 
 use std::process::Output;
 
-use server_support::sutra_storage_command;
+use server_support::{assert_contains_all, sutra_storage_command};
 
 use sutra_core::platform::{Arch, PlatformReport};
 use sutra_core::variant::VariantCatalog;
@@ -27,6 +27,14 @@ fn stdout(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// Runs `args`, which must exit with `code` and a stderr that contains every fragment.
+fn fails_with(args: &[&str], code: i32, fragments: &[&str]) {
+    let output = sutra_storage(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert_contains_all(&stderr, fragments);
 }
 
 #[test]
@@ -127,13 +135,7 @@ fn detect_json_holds_everything_the_table_shows() {
 
 #[test]
 fn an_unknown_output_format_is_a_usage_error() {
-    let output = sutra_storage(&["detect", "--output", "xml"]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("xml") && stderr.contains("json"),
-        "{stderr}"
-    );
+    fails_with(&["detect", "--output", "xml"], 2, &["xml", "json"]);
 }
 
 #[test]
@@ -150,21 +152,18 @@ fn serve_refuses_a_dimension_that_contradicts_the_collection() {
 
     let data = data.to_str().unwrap();
     let common = ["serve", "--data", data, "--grpc-addr", "127.0.0.1:0"];
-    let output = sutra_storage(&[&common[..], &["--dimension", "768"]].concat());
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("dimension: 768 was given but the collection in")
-            && stderr.contains("was created with 4"),
-        "{stderr}"
+    fails_with(
+        &[&common[..], &["--dimension", "768"]].concat(),
+        1,
+        &[
+            "dimension: 768 was given but the collection in",
+            "was created with 4",
+        ],
     );
-
-    let output = sutra_storage(&[&common[..], &["--metric", "l2"]].concat());
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("metric: l2 was given") && stderr.contains("created with dot"),
-        "{stderr}"
+    fails_with(
+        &[&common[..], &["--metric", "l2"]].concat(),
+        1,
+        &["metric: l2 was given", "created with dot"],
     );
 }
 
@@ -172,11 +171,9 @@ fn serve_refuses_a_dimension_that_contradicts_the_collection() {
 fn serve_without_a_dimension_for_a_new_collection_says_how_to_give_one() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh");
-    let output = sutra_storage(&["serve", "--data", data.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("dimension: required") && stderr.contains("--dimension N"),
-        "{stderr}"
+    fails_with(
+        &["serve", "--data", data.to_str().unwrap()],
+        1,
+        &["dimension: required", "--dimension N"],
     );
 }

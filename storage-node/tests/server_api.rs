@@ -402,17 +402,18 @@ async fn reflection_lists_the_services_and_describes_the_storage_api() {
     // The serialised FileDescriptorProto of storage.proto names its package and methods.
     let file = String::from_utf8_lossy(&files.file_descriptor_proto[0]).into_owned();
     assert!(file.contains("sutra.storage.v1"), "{file:?}");
-    for method in [
-        "Upsert",
-        "UpsertStream",
-        "Get",
-        "Delete",
-        "Search",
-        "Stats",
-        "Platform",
-    ] {
-        assert!(file.contains(method), "{method} missing from {file:?}");
-    }
+    assert_contains_all(
+        &file,
+        &[
+            "Upsert",
+            "UpsertStream",
+            "Get",
+            "Delete",
+            "Search",
+            "Stats",
+            "Platform",
+        ],
+    );
     node.server.shutdown().await.unwrap();
 }
 
@@ -433,27 +434,28 @@ async fn the_metrics_port_serves_probes_and_request_metrics() {
     assert_eq!(http_get(metrics_addr, "/readyz").await.0, 200);
     let (status, text) = http_get(metrics_addr, "/metrics").await;
     assert_eq!(status, 200);
-    for expected in [
-        "sutra_storage_requests_total{code=\"OK\",rpc=\"Upsert\"} 1",
-        "sutra_storage_requests_total{code=\"OK\",rpc=\"Search\"} 1",
-        "sutra_storage_request_duration_seconds_count{rpc=\"Upsert\"} 1",
-        "sutra_storage_vectors 7",
-        "sutra_storage_search_vectors_scanned_total 7",
-        "sutra_storage_search_vectors_reranked_total 0",
-        "sutra_storage_wal_batch_size_sum 1",
-        "sutra_storage_wal_batch_size_bucket{le=\"1\"} 1",
-        "sutra_storage_wal_batch_size_bucket{le=\"+Inf\"} 1",
-        "# TYPE sutra_storage_wal_fsync_seconds histogram",
-        "sutra_storage_wal_fsync_seconds_bucket{le=\"2.5\"} 1",
-        "sutra_storage_wal_fsync_seconds_count 1",
-        "sutra_storage_bytes_mapped",
-        "sutra_storage_checkpoints_total 0",
-        "sutra_storage_compactions_total 0",
-        "# TYPE sutra_storage_scrubbed_vectors_total counter",
-        "sutra_storage_platform_info{arch=",
-    ] {
-        assert!(text.contains(expected), "{expected} missing from\n{text}");
-    }
+    assert_contains_all(
+        &text,
+        &[
+            "sutra_storage_requests_total{code=\"OK\",rpc=\"Upsert\"} 1",
+            "sutra_storage_requests_total{code=\"OK\",rpc=\"Search\"} 1",
+            "sutra_storage_request_duration_seconds_count{rpc=\"Upsert\"} 1",
+            "sutra_storage_vectors 7",
+            "sutra_storage_search_vectors_scanned_total 7",
+            "sutra_storage_search_vectors_reranked_total 0",
+            "sutra_storage_wal_batch_size_sum 1",
+            "sutra_storage_wal_batch_size_bucket{le=\"1\"} 1",
+            "sutra_storage_wal_batch_size_bucket{le=\"+Inf\"} 1",
+            "# TYPE sutra_storage_wal_fsync_seconds histogram",
+            "sutra_storage_wal_fsync_seconds_bucket{le=\"2.5\"} 1",
+            "sutra_storage_wal_fsync_seconds_count 1",
+            "sutra_storage_bytes_mapped",
+            "sutra_storage_checkpoints_total 0",
+            "sutra_storage_compactions_total 0",
+            "# TYPE sutra_storage_scrubbed_vectors_total counter",
+            "sutra_storage_platform_info{arch=",
+        ],
+    );
     node.server.shutdown().await.unwrap();
 }
 

@@ -52,13 +52,7 @@ async fn assert_rejected(node: &mut TestServer, cases: Vec<(Call, Code, Vec<&str
         };
         let status = result.expect_err("the request must be rejected");
         assert_eq!(status.code(), code, "{status:?}");
-        for fragment in fragments {
-            assert!(
-                status.message().contains(fragment),
-                "{fragment:?} missing from {:?}",
-                status.message()
-            );
-        }
+        assert_contains_all(status.message(), &fragments);
         let after = snapshot(&mut node.client, &PROBED).await;
         assert_eq!(after, before, "a rejected request changed the store");
     }

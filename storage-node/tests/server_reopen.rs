@@ -1,9 +1,9 @@
 //! The reopen matrix with the real binary: `sutra-storage serve` with each compression
 //! setting (none, int8, auto), metric and dimension, real upserts over gRPC, then SIGTERM
 //! (a graceful stop) or SIGKILL, and a restart on the same directory with no collection
-//! flags: it must start and serve exactly what was acknowledged. A store created with
-//! `--compression int8` used to fail its restart ("seg-000001.i8 ... the layout needs
-//! exactly 67108864"). Every page size and SIMD alignment is covered in-process by
+//! flags: it must start and serve exactly what was acknowledged, in particular a store
+//! created with `--compression int8`, whose restart derives the int8 file size from the
+//! stored layout. Every page size and SIMD alignment is covered in-process by
 //! `storage_reopen.rs`; a process uses this host's.
 
 mod server_support;

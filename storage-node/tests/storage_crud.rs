@@ -1,8 +1,11 @@
 //! CRUD, validation and reopen behaviour of the storage engine, on real files.
 
+mod storage_support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use storage_support::{Rng, tempdir};
 use sutra_core::vector::Metric;
 use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig, StoreError, StoreStats};
 
@@ -17,34 +20,10 @@ fn config(dir: &Path, metric: Metric) -> StoreConfig {
     cfg
 }
 
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn vector(&mut self) -> Vec<f32> {
-        (0..DIM).map(|_| self.unit()).collect()
-    }
-}
-
 fn record(rng: &mut Rng, id: u64) -> Record {
     Record {
         id,
-        values: rng.vector(),
+        values: rng.vector(DIM as usize),
         payload: format!("payload-{id}").into_bytes(),
     }
 }
@@ -262,7 +241,7 @@ fn every_rejected_call_leaves_the_store_unchanged() {
     );
 
     assert_eq!(field_of(store.delete(&[]).unwrap_err()), "ids");
-    let query = rng.vector();
+    let query = rng.vector(DIM as usize);
     let none = SearchFilter::default();
     assert_eq!(field_of(store.search(&query, 0, &none).unwrap_err()), "k");
     assert_eq!(

@@ -6,9 +6,12 @@
 //! int8 slots), 4 KiB pages and segments (128 slots), so id `i` of a single batch sits in
 //! segment 1, slot `i`; its metadata at `48 * i` of `seg-000001.meta`.
 
+mod storage_support;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+use storage_support::{corrupt, flip};
 use sutra_core::vector::Metric;
 use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig, StoreError};
 
@@ -46,32 +49,15 @@ fn stored(compression: bool) -> tempfile::TempDir {
     dir
 }
 
-fn flip(path: &Path, offset: u64, mask: u8) {
-    let mut bytes = std::fs::read(path).unwrap();
-    bytes[offset as usize] ^= mask;
-    std::fs::write(path, bytes).unwrap();
-}
-
 fn file(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
 /// The error is `Corrupt` at exactly this file and offset, with `detail` in its text.
 fn assert_corrupt(error: StoreError, path: &Path, offset: u64, detail: &str) {
-    match &error {
-        StoreError::Corrupt {
-            file,
-            offset: at,
-            detail: found,
-        } => {
-            assert_eq!((file.as_path(), *at), (path, offset), "{error}");
-            assert!(found.contains(detail), "{error}");
-        }
-        other => panic!(
-            "expected Corrupt at {}:{offset}, got {other:?}",
-            path.display()
-        ),
-    }
+    let (file, at, found) = corrupt::<()>(Err(error));
+    assert_eq!((file.as_path(), at), (path, offset), "{found}");
+    assert!(found.contains(detail), "{found}");
 }
 
 fn open_err(dir: &Path, compression: bool) -> StoreError {

@@ -1,11 +1,14 @@
 //! Crash recovery, corruption detection, group commit, checkpoints and compaction, with
 //! real files.
 
+mod storage_support;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
+use storage_support::{corrupt, tempdir};
 use sutra_core::vector::Metric;
 use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig, StoreError};
 
@@ -26,10 +29,6 @@ fn placed_config(dir: &Path) -> StoreConfig {
         inline_value_bytes: 0,
         ..config(dir)
     }
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
 fn record(id: u64) -> Record {
@@ -145,19 +144,10 @@ fn bad_record_followed_by_good_ones_is_corruption_naming_file_and_offset() {
     bytes[offsets[2] as usize + 40] ^= 0xFF;
     std::fs::write(&wal, bytes).unwrap();
 
-    match Store::open(config(dir.path())) {
-        Err(StoreError::Corrupt {
-            file,
-            offset,
-            detail,
-        }) => {
-            assert_eq!(file, wal);
-            assert_eq!(offset, offsets[2]);
-            assert!(detail.contains("valid record"), "{detail}");
-        }
-        Err(other) => panic!("expected Corrupt, got {other}"),
-        Ok(_) => panic!("a store with a corrupt WAL must not open"),
-    }
+    let (file, offset, detail) = corrupt(Store::open(config(dir.path())));
+    assert_eq!(file, wal);
+    assert_eq!(offset, offsets[2]);
+    assert!(detail.contains("valid record"), "{detail}");
     // Refusing is stable: nothing was truncated or rewritten.
     assert!(matches!(
         Store::open(config(dir.path())),
@@ -175,15 +165,8 @@ fn damaged_manifest_and_segment_files_are_reported() {
     let segment = dir.path().join("seg-000001.vec");
     let good = std::fs::read(&segment).unwrap();
     std::fs::write(&segment, &good[..1000]).unwrap();
-    match Store::open(config(dir.path())) {
-        Err(StoreError::Corrupt { file, offset, .. }) => {
-            assert_eq!((file, offset), (segment.clone(), 1000))
-        }
-        other => panic!(
-            "expected Corrupt for a short segment, got {:?}",
-            other.err()
-        ),
-    }
+    let (file, offset, _) = corrupt(Store::open(config(dir.path())));
+    assert_eq!((file, offset), (segment.clone(), 1000), "a short segment");
     std::fs::write(&segment, &good).unwrap();
 
     let manifest = dir.path().join("MANIFEST");
@@ -223,17 +206,9 @@ fn damaged_values_of_a_logged_upsert_are_reported_with_file_and_offset() {
     let mut bytes = std::fs::read(&segment).unwrap();
     bytes[5 * 64 + 3] ^= 0x40;
     std::fs::write(&segment, &bytes).unwrap();
-    match Store::open(config(dir.path())) {
-        Err(StoreError::Corrupt {
-            file,
-            offset,
-            detail,
-        }) => {
-            assert_eq!((file, offset), (segment.clone(), 5 * 64));
-            assert!(detail.contains("id 69"), "{detail}");
-        }
-        other => panic!("expected Corrupt, got {:?}", other.err()),
-    }
+    let (file, offset, detail) = corrupt(Store::open(config(dir.path())));
+    assert_eq!((file, offset), (segment.clone(), 5 * 64));
+    assert!(detail.contains("id 69"), "{detail}");
 
     bytes[5 * 64 + 3] ^= 0x40;
     std::fs::write(&segment, &bytes).unwrap();
@@ -601,13 +576,9 @@ fn an_id_left_live_in_two_slots_by_a_crash_is_resolved_by_replay() {
     store.close().unwrap();
 
     revive_slot(dir.path(), 0);
-    match Store::open(config(dir.path())) {
-        Err(StoreError::Corrupt { file, detail, .. }) => {
-            assert_eq!(file, dir.path().join("seg-000001.meta"));
-            assert!(detail.contains("id 5 is live in two slots"), "{detail}");
-        }
-        other => panic!("expected Corrupt, got {:?}", other.err()),
-    }
+    let (file, _, detail) = corrupt(Store::open(config(dir.path())));
+    assert_eq!(file, dir.path().join("seg-000001.meta"));
+    assert!(detail.contains("id 5 is live in two slots"), "{detail}");
 }
 
 /// Compaction while another thread upserts, replaces and deletes and a third searches:
@@ -687,21 +658,13 @@ fn checkpointed_store(dir: &Path) {
 }
 
 fn assert_corrupt_at(error: StoreError, dir: &Path, file: &str, offset: u64, id: u64) {
-    match error {
-        StoreError::Corrupt {
-            file: found,
-            offset: at,
-            detail,
-        } => {
-            assert_eq!((found, at), (dir.join(file), offset), "{detail}");
-            assert!(
-                detail.contains(&format!("the values of id {id} in slot"))
-                    && detail.contains("its metadata holds"),
-                "{detail}"
-            );
-        }
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
+    let (found, at, detail) = corrupt::<()>(Err(error));
+    assert_eq!((found, at), (dir.join(file), offset), "{detail}");
+    assert!(
+        detail.contains(&format!("the values of id {id} in slot"))
+            && detail.contains("its metadata holds"),
+        "{detail}"
+    );
 }
 
 /// Values damaged at rest after a checkpoint (no WAL record left to check them against)

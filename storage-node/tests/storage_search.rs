@@ -1,8 +1,11 @@
 //! Search results checked against a brute-force reference, for every metric and filter,
 //! and the compressed (int8 with bounds, then f32) search against the f32 scan.
 
+mod storage_support;
+
 use std::path::Path;
 
+use storage_support::{Rng, tempdir};
 use sutra_core::vector::Metric;
 use sutra_storage::simd::scalar;
 use sutra_storage::storage::{Hit, Record, SearchFilter, Store, StoreConfig};
@@ -12,30 +15,6 @@ fn config(dir: &Path, dimension: u32, metric: Metric) -> StoreConfig {
     cfg.page_size = 4096;
     cfg.segment_bytes = 16 * 4096;
     cfg
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.unit()).collect()
-    }
 }
 
 fn reference_score(metric: Metric, query: &[f32], values: &[f32]) -> f32 {

@@ -103,6 +103,13 @@ pub fn batch(ids: impl IntoIterator<Item = u64>, dimension: u32) -> UpsertReques
     }
 }
 
+/// Fails naming the first of `fragments` that `text` does not contain.
+pub fn assert_contains_all(text: &str, fragments: &[&str]) {
+    for fragment in fragments {
+        assert!(text.contains(fragment), "{fragment:?} missing from\n{text}");
+    }
+}
+
 /// What a client can see of the store: its stats and the records of `ids`.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
