@@ -6,7 +6,7 @@ mod server_support;
 use server_support::*;
 use sutra_api::proto::storage_client::StorageClient;
 use sutra_api::proto::{
-    DeleteRequest, GetRequest, IdRange, PlatformRequest, SearchRequest, UpsertRequest, Vector,
+    GetRequest, IdRange, PlatformRequest, SearchRequest, UpsertRequest, Vector,
 };
 use sutra_core::platform::{Arch, PlatformConfig, PlatformReport};
 use sutra_core::vector::Metric;
@@ -66,16 +66,7 @@ async fn search_returns_the_exact_top_k_for_every_metric() {
         for query_seed in [10_001, 10_002, 10_003] {
             let query = values(query_seed, DIM);
             let expected = brute_force_top_k(metric, &query, &ids, 10);
-            let reply = node
-                .client
-                .search(SearchRequest {
-                    query: query.clone(),
-                    k: 10,
-                    ..SearchRequest::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
+            let reply = search(&mut node.client, query.clone(), 10).await;
             assert_eq!(reply.scanned, ids.len() as u64, "{metric:?}");
             let got: Vec<u64> = reply.hits.iter().map(|hit| hit.id).collect();
             let want: Vec<u64> = expected.iter().map(|(id, _)| *id).collect();
@@ -188,15 +179,8 @@ async fn get_delete_and_stats_follow_the_writes() {
     };
     assert_eq!(got.vectors, vec![expected]);
 
-    let deleted = node
-        .client
-        .delete(DeleteRequest {
-            ids: vec![2, 4, 99],
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(deleted.deleted, 2);
+    let deleted = delete(&mut node.client, vec![2, 4, 99]).await;
+    assert_eq!(deleted, 2);
 
     let stats = stats(&mut node.client).await;
     assert_eq!(stats.vectors, 8);
@@ -421,14 +405,7 @@ async fn reflection_lists_the_services_and_describes_the_storage_api() {
 async fn the_metrics_port_serves_probes_and_request_metrics() {
     let mut node = start_server(DIM, Metric::Cosine).await;
     node.client.upsert(batch(1..=7, DIM)).await.unwrap();
-    node.client
-        .search(SearchRequest {
-            query: values(1, DIM),
-            k: 3,
-            ..SearchRequest::default()
-        })
-        .await
-        .unwrap();
+    search(&mut node.client, values(1, DIM), 3).await;
     let metrics_addr = node.server.metrics_addr();
     assert_eq!(http_get(metrics_addr, "/healthz").await.0, 200);
     assert_eq!(http_get(metrics_addr, "/readyz").await.0, 200);
@@ -474,12 +451,7 @@ async fn writes_past_the_compaction_policy_compact_in_the_background() {
     .await;
     node.client.upsert(batch(1..=100, DIM)).await.unwrap();
     // 30 dead of 100: under both the ratio and the 40-slot floor.
-    node.client
-        .delete(DeleteRequest {
-            ids: (1..=30).collect(),
-        })
-        .await
-        .unwrap();
+    delete(&mut node.client, (1..=30).collect()).await;
     let metrics_addr = node.server.metrics_addr();
     let (_, text) = http_get(metrics_addr, "/metrics").await;
     assert!(
@@ -500,12 +472,7 @@ async fn writes_past_the_compaction_policy_compact_in_the_background() {
             .collect(),
     };
     node.client.upsert(overwritten.clone()).await.unwrap();
-    node.client
-        .delete(DeleteRequest {
-            ids: (31..=70).collect(),
-        })
-        .await
-        .unwrap();
+    delete(&mut node.client, (31..=70).collect()).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let ids: Vec<u64> = (1..=100).collect();
     let after = loop {
@@ -538,10 +505,7 @@ async fn writes_past_the_compaction_policy_compact_in_the_background() {
 async fn shutdown_checkpoints_the_store_and_keeps_every_write() {
     let mut node = start_server(DIM, Metric::Dot).await;
     node.client.upsert(batch(1..=50, DIM)).await.unwrap();
-    node.client
-        .delete(DeleteRequest { ids: vec![10] })
-        .await
-        .unwrap();
+    delete(&mut node.client, vec![10]).await;
     let dir = node.dir.path().to_path_buf();
     node.server.shutdown().await.unwrap();
 

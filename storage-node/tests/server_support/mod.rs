@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use sutra_api::proto::storage_client::StorageClient;
 use sutra_api::proto::{
-    GetRequest, GetResponse, StatsRequest, StatsResponse, UpsertRequest, Vector,
+    DeleteRequest, GetRequest, GetResponse, SearchRequest, SearchResponse, StatsRequest,
+    StatsResponse, UpsertRequest, Vector,
 };
 use sutra_core::platform::detect;
 use sutra_core::variant::VariantCatalog;
@@ -117,6 +118,33 @@ pub struct Snapshot {
     pub deleted: u64,
     pub records: Vec<Vector>,
     pub missing: Vec<u64>,
+}
+
+/// Deletes `ids`; returns how many existed. The call must succeed.
+pub async fn delete(client: &mut StorageClient<Channel>, ids: Vec<u64>) -> u64 {
+    client
+        .delete(DeleteRequest { ids })
+        .await
+        .unwrap()
+        .into_inner()
+        .deleted
+}
+
+/// The `k` nearest to `query`, unfiltered; the call must succeed.
+pub async fn search(
+    client: &mut StorageClient<Channel>,
+    query: Vec<f32>,
+    k: u32,
+) -> SearchResponse {
+    client
+        .search(SearchRequest {
+            query,
+            k,
+            ..SearchRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// The store's stats; the call must succeed.
