@@ -205,13 +205,8 @@ async fn upsert_stream_stores_every_batch_and_acks_the_total() {
     let batches: Vec<UpsertRequest> = (0..5u64)
         .map(|b| batch(b * 100 + 1..=b * 100 + 100, DIM))
         .collect();
-    let reply = node
-        .client
-        .upsert_stream(tokio_stream::iter(batches))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(reply.upserted, 500);
+    let upserted = upsert_stream(&mut node.client, batches).await;
+    assert_eq!(upserted, 500);
     let stats = stats(&mut node.client).await;
     assert_eq!(stats.vectors, 500);
     let got = get(&mut node.client, &[1, 250, 500]).await;
@@ -257,13 +252,8 @@ async fn a_stream_of_bulk_and_small_batches_stores_every_vector_whole_in_order()
         }
     };
 
-    let reply = node
-        .client
-        .upsert_stream(tokio_stream::iter(batches))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(reply.upserted, stored + BULK);
+    let upserted = upsert_stream(&mut node.client, batches).await;
+    assert_eq!(upserted, stored + BULK);
     let ids: Vec<u64> = (1..=stored).collect();
     // In chunks: one reply for every id would pass the client's 4 MiB message limit.
     for chunk in ids.chunks(4000) {

@@ -120,6 +120,20 @@ pub struct Snapshot {
     pub missing: Vec<u64>,
 }
 
+/// Sends `batches` as one `UpsertStream`; returns how many vectors it stored. The call must
+/// succeed.
+pub async fn upsert_stream(
+    client: &mut StorageClient<Channel>,
+    batches: Vec<UpsertRequest>,
+) -> u64 {
+    client
+        .upsert_stream(tokio_stream::iter(batches))
+        .await
+        .unwrap()
+        .into_inner()
+        .upserted
+}
+
 /// Deletes `ids`; returns how many existed. The call must succeed.
 pub async fn delete(client: &mut StorageClient<Channel>, ids: Vec<u64>) -> u64 {
     client
