@@ -1,5 +1,6 @@
-//! The StorageNode status write, checked at the HTTP level against a mocked API server
-//! (`tower_test::mock::pair` behind a real `kube::Client`).
+//! The platform report: its summary and verdict, and the StorageNode status write, checked
+//! at the HTTP level against a mocked API server (`tower_test::mock::pair` behind a real
+//! `kube::Client`).
 
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
@@ -63,6 +64,31 @@ fn graviton3_report() -> PlatformReport {
             limit_bytes: None,
         },
     }
+}
+
+#[test]
+fn summary_names_model_arch_simd_and_page_size() {
+    assert_eq!(graviton3_report().summary(), "Neoverse-V1 arm64 sve 64KiB");
+}
+
+#[test]
+fn summary_falls_back_to_the_instance_type_and_scalar() {
+    let mut report = graviton3_report();
+    report.cpu.model = String::new();
+    report.simd.clear();
+    report.page_size = 4096;
+    assert_eq!(report.summary(), "c7g.xlarge arm64 scalar 4KiB");
+}
+
+#[test]
+fn the_verdict_compares_the_running_variant_with_the_best() {
+    let catalog = VariantCatalog::builtin();
+    let status = PlatformStatus::new(graviton3_report(), "universal", catalog);
+    let best = catalog.best_for_host(&graviton3_report()).variant;
+    assert_eq!(status.verdict.best, best);
+    assert_eq!(status.config.best_variant, best);
+    assert_eq!(status.metric_labels("neon").variant, "universal");
+    assert_eq!(status.metric_labels("neon").thp, "madvise");
 }
 
 fn time(text: &str) -> Time {

@@ -77,18 +77,19 @@ fn platform_detected(
 
 #[cfg(test)]
 mod tests {
+    use sutra_core::platform::detect;
     use sutra_core::variant::VariantCatalog;
 
     use super::*;
-    use crate::report::tests::graviton3;
 
     fn time(text: &str) -> Time {
         Time(text.parse().unwrap())
     }
 
+    /// Any report will do: the transition time follows the condition's status alone.
     #[test]
     fn a_changed_status_moves_the_transition_time_and_an_unchanged_one_keeps_it() {
-        let status = PlatformStatus::new(graviton3(), "universal", VariantCatalog::builtin());
+        let status = PlatformStatus::new(detect(), "universal", VariantCatalog::builtin());
         let earlier = time("2025-01-01T00:00:00Z");
         let first = platform_detected(&status, Some(1), &[], earlier.clone());
         let later = time("2025-06-01T00:00:00Z");
