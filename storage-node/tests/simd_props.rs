@@ -84,12 +84,15 @@ fn check_i8(k: &Kernels, a: &[i8], b: &[i8]) {
 }
 
 /// Two buffers and, for each, an offset and a common length that fit inside them.
-fn f32_case() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize, usize, usize)> {
-    (0..=MAX_LEN, 0..=MAX_OFFSET, 0..=MAX_OFFSET).prop_flat_map(|(len, off_a, off_b)| {
-        let values = -100.0f32..100.0;
+type Case<T> = (Vec<T>, Vec<T>, usize, usize, usize);
+
+fn case<T: std::fmt::Debug>(
+    element: impl Strategy<Value = T> + Clone,
+) -> impl Strategy<Value = Case<T>> {
+    (0..=MAX_LEN, 0..=MAX_OFFSET, 0..=MAX_OFFSET).prop_flat_map(move |(len, off_a, off_b)| {
         (
-            prop::collection::vec(values.clone(), len + off_a),
-            prop::collection::vec(values, len + off_b),
+            prop::collection::vec(element.clone(), len + off_a),
+            prop::collection::vec(element.clone(), len + off_b),
             Just(off_a),
             Just(off_b),
             Just(len),
@@ -97,37 +100,27 @@ fn f32_case() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize, usize, usize)
     })
 }
 
-fn i8_case() -> impl Strategy<Value = (Vec<i8>, Vec<i8>, usize, usize, usize)> {
-    (0..=MAX_LEN, 0..=MAX_OFFSET, 0..=MAX_OFFSET).prop_flat_map(|(len, off_a, off_b)| {
-        (
-            prop::collection::vec(any::<i8>(), len + off_a),
-            prop::collection::vec(any::<i8>(), len + off_b),
-            Just(off_a),
-            Just(off_b),
-            Just(len),
-        )
-    })
+/// Runs `check` on the case's slices with every kernel table this CPU can run, and with
+/// the one dispatch picked.
+fn check_case<T>((a, b, off_a, off_b, len): Case<T>, check: fn(&Kernels, &[T], &[T])) {
+    let (a, b) = (&a[off_a..off_a + len], &b[off_b..off_b + len]);
+    for k in simd_tables() {
+        check(&k, a, b);
+    }
+    check(simd::kernels(), a, b);
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn f32_kernels_match_scalar((a, b, off_a, off_b, len) in f32_case()) {
-        let (a, b) = (&a[off_a..off_a + len], &b[off_b..off_b + len]);
-        for k in simd_tables() {
-            check_f32(&k, a, b);
-        }
-        check_f32(simd::kernels(), a, b);
+    fn f32_kernels_match_scalar(case in case(-100.0f32..100.0)) {
+        check_case(case, check_f32);
     }
 
     #[test]
-    fn i8_kernels_match_scalar_exactly((a, b, off_a, off_b, len) in i8_case()) {
-        let (a, b) = (&a[off_a..off_a + len], &b[off_b..off_b + len]);
-        for k in simd_tables() {
-            check_i8(&k, a, b);
-        }
-        check_i8(simd::kernels(), a, b);
+    fn i8_kernels_match_scalar_exactly(case in case(any::<i8>())) {
+        check_case(case, check_i8);
     }
 }
 
