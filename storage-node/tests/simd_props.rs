@@ -44,33 +44,31 @@ fn assert_close(what: &str, isa: &str, got: f32, want: f32, scale: f32) {
 }
 
 fn check_f32(k: &Kernels, a: &[f32], b: &[f32]) {
-    assert_close(
-        "dot_f32",
-        k.isa,
-        (k.dot_f32)(a, b),
-        scalar::dot_f32(a, b),
-        sum_abs_products(a, b),
-    );
-    assert_close(
-        "l2sq_f32",
-        k.isa,
-        (k.l2sq_f32)(a, b),
-        scalar::l2sq_f32(a, b),
-        sum_abs_sq_diffs(a, b),
-    );
     let norms = scalar::dot_f32(a, a).sqrt() * scalar::dot_f32(b, b).sqrt();
     let cosine_scale = if norms == 0.0 {
         0.0
     } else {
         sum_abs_products(a, b) / norms
     };
-    assert_close(
-        "cosine_f32",
-        k.isa,
-        (k.cosine_f32)(a, b),
-        scalar::cosine_f32(a, b),
-        cosine_scale,
-    );
+    type F32Kernel = fn(&[f32], &[f32]) -> f32;
+    let kernels: [(&str, F32Kernel, F32Kernel, f32); 3] = [
+        (
+            "dot_f32",
+            k.dot_f32,
+            scalar::dot_f32,
+            sum_abs_products(a, b),
+        ),
+        (
+            "l2sq_f32",
+            k.l2sq_f32,
+            scalar::l2sq_f32,
+            sum_abs_sq_diffs(a, b),
+        ),
+        ("cosine_f32", k.cosine_f32, scalar::cosine_f32, cosine_scale),
+    ];
+    for (what, kernel, reference, scale) in kernels {
+        assert_close(what, k.isa, kernel(a, b), reference(a, b), scale);
+    }
 }
 
 fn check_i8(k: &Kernels, a: &[i8], b: &[i8]) {
