@@ -182,14 +182,8 @@ fn startup(dir: &Path, rows: &mut Vec<Row>) {
 fn cold_startup(dir: &Path, rows: &mut Vec<Row>) {
     let (store, opened, answered) = cold_open_and_search(dir, false);
     store.close().unwrap();
-    evict_page_cache(dir);
-    let started = Instant::now();
-    let bytes = read_store_files(dir);
-    let read = started.elapsed();
-    evict_page_cache(dir);
-    let started = Instant::now();
-    let parallel_bytes = read_files_parallel(&store_files(dir), 4);
-    let parallel = started.elapsed();
+    let (bytes, read) = cold_read(dir, || read_store_files(dir));
+    let (parallel_bytes, parallel) = cold_read(dir, || read_files_parallel(&store_files(dir), 4));
     ms_row(rows, "start-up, cold cache: open", opened);
     ms_row(
         rows,
@@ -208,6 +202,15 @@ fn cold_startup(dir: &Path, rows: &mut Vec<Row>) {
         parallel,
         parallel_bytes,
     );
+}
+
+/// Evicts every cached page of the store, then times `read`; returns what it read, in
+/// bytes, and how long it took.
+fn cold_read(dir: &Path, read: impl FnOnce() -> u64) -> (u64, Duration) {
+    evict_page_cache(dir);
+    let started = Instant::now();
+    let bytes = read();
+    (bytes, started.elapsed())
 }
 
 /// Evicts every cached page of the store, opens it and answers one top-10 search; returns
@@ -476,14 +479,11 @@ fn cold_startup_int8(dir: &Path, rows: &mut Vec<Row>) {
     );
     let second = again.elapsed();
     store.close().unwrap();
-    evict_page_cache(dir);
     let codes: Vec<PathBuf> = store_files(dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "i8"))
         .collect();
-    let started = Instant::now();
-    let code_bytes = read_files_parallel(&codes, 4);
-    let read = started.elapsed();
+    let (code_bytes, read) = cold_read(dir, || read_files_parallel(&codes, 4));
     ms_row(rows, "start-up, cold cache, compression on: open", opened);
     ms_row(
         rows,
