@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p sutra-storage --bench kernels`
 
+#[path = "../tests/xorshift/mod.rs"]
+mod xorshift;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -12,19 +15,15 @@ use criterion::{
 };
 use simsimd::SpatialSimilarity;
 use sutra_storage::simd::{self, Kernels, SCALAR};
+use xorshift::xorshift;
 
 const DIMS: [usize; 2] = [768, 1536];
 
 /// Deterministic values in [-1, 1) (xorshift), the range of normalised embeddings.
 fn vector_f32(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
+    xorshift(seed)
+        .take(len)
+        .map(|state| (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
         .collect()
 }
 

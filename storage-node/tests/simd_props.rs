@@ -12,8 +12,11 @@
 //! which follows from the dot bound because the norms are sums of positive terms.
 //! int8 results must be exactly equal.
 
+mod xorshift;
+
 use proptest::prelude::*;
 use sutra_storage::simd::{self, Isa, Kernels, SCALAR, scalar};
+use xorshift::xorshift;
 
 const MAX_LEN: usize = 2100;
 /// Slices start at up to this many elements into a larger buffer, so loads are unaligned.
@@ -124,14 +127,9 @@ proptest! {
 
 /// Deterministic pseudo-random values (xorshift), so edge-case tests need no strategy.
 fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % 2001) as f32 / 100.0 - 10.0
-        })
+    xorshift(seed)
+        .take(len)
+        .map(|state| (state % 2001) as f32 / 100.0 - 10.0)
         .collect()
 }
 
