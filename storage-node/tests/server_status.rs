@@ -5,12 +5,11 @@
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
 use serde_json::{Value, json};
+use sutra_core::backoff::Backoff;
 use sutra_core::crd::Time;
 use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, SimdFeature, ThpMode};
 use sutra_core::variant::VariantCatalog;
-use sutra_storage::report::{
-    Backoff, ClusterIdentity, PlatformStatus, report_at, report_with_retry,
-};
+use sutra_storage::report::{ClusterIdentity, PlatformStatus, report_at, report_with_retry};
 use tower_test::mock;
 
 type ApiHandle = mock::Handle<Request<Body>, Response<Body>>;
@@ -250,10 +249,10 @@ async fn a_failed_write_is_retried_until_it_succeeds() {
         respond.send_response(json_response(StatusCode::INTERNAL_SERVER_ERROR, &failure));
         expect_get_then_apply(&mut handle).await
     });
-    let backoff = Backoff {
-        first: std::time::Duration::from_millis(1),
-        max: std::time::Duration::from_millis(4),
-    };
+    let backoff = Backoff::new(
+        std::time::Duration::from_millis(1),
+        std::time::Duration::from_millis(4),
+    );
 
     let attempts = report_with_retry(client, &identity(), &status, backoff).await;
     let body = api.await.unwrap();

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use sutra_core::backoff;
+
 use super::Error;
 
 const FIRST: Duration = Duration::from_secs(1);
@@ -11,7 +13,7 @@ const MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default)]
 pub struct Backoff {
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, backoff::Backoff>>,
 }
 
 impl Backoff {
@@ -29,10 +31,10 @@ impl Backoff {
             .failures
             .lock()
             .expect("backoff lock is never poisoned");
-        let count = failures.entry(key.to_owned()).or_default();
-        let delay = FIRST.saturating_mul(1 << (*count).min(16)).min(MAX);
-        *count += 1;
-        delay
+        failures
+            .entry(key.to_owned())
+            .or_insert(backoff::Backoff::new(FIRST, MAX))
+            .next_delay()
     }
 
     pub fn reset(&self, key: &str) {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::ResourceRequirements;
+use sutra_core::signal::shutdown_signal;
 use sutra_core::variant::VariantRules;
 use tokio::sync::watch;
 
@@ -68,19 +69,4 @@ pub async fn run(options: OperatorOptions) -> anyhow::Result<()> {
     };
     server.abort();
     result
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use sutra_core::platform::PlatformReport;
+use sutra_core::signal::shutdown_signal;
 use sutra_core::variant::VariantRules;
 use sutra_core::vector::{Compression, Metric};
 
@@ -154,7 +155,7 @@ async fn run(settings: ServerSettings) -> Result<(), ServeFailure> {
     }
     let server = crate::server::start(settings).await?;
     announce(&server);
-    wait_for_stop_signal().await;
+    shutdown_signal().await;
     tracing::info!("stop signal received; shutting down");
     server.shutdown().await?;
     Ok(())
@@ -171,34 +172,6 @@ fn announce(server: &crate::server::RunningServer) {
         server.metrics_addr()
     );
     let _ = stdout.flush();
-}
-
-async fn wait_for_stop_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -8,9 +8,7 @@ use sutra_core::platform::{PlatformConfig, PlatformReport, ThpMode};
 use sutra_core::variant::{VariantCatalog, VariantMatch};
 
 pub use patch::{FIELD_MANAGER, status_patch};
-pub use reporter::{
-    Backoff, ClusterIdentity, report_at, report_once, report_with_retry, spawn_reporter,
-};
+pub use reporter::{ClusterIdentity, report_at, report_once, report_with_retry, spawn_reporter};
 
 use crate::metrics::PlatformLabels;
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+use sutra_core::backoff::Backoff;
 use sutra_core::crd::StorageNode;
 use sutra_core::crd::Time;
 use sutra_core::crd::condition::now;
@@ -72,32 +73,19 @@ pub async fn report_at(
     Ok(())
 }
 
-/// Delays between attempts: doubling from `first` up to `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub first: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            first: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        }
-    }
-}
+/// Delays between attempts: doubling from one second up to a minute.
+const REPORT_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 /// Reports until one attempt succeeds; returns how many attempts it took.
 pub async fn report_with_retry(
     client: kube::Client,
     identity: &ClusterIdentity,
     status: &PlatformStatus,
-    backoff: Backoff,
+    mut backoff: Backoff,
 ) -> u32 {
-    let mut delay = backoff.first;
     let mut attempts = 1;
     while let Err(error) = report_once(client.clone(), identity, status).await {
+        let delay = backoff.next_delay();
         tracing::warn!(
             %error,
             storagenode = %identity.name,
@@ -106,7 +94,6 @@ pub async fn report_with_retry(
             "writing the StorageNode status failed"
         );
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(backoff.max);
         attempts += 1;
     }
     tracing::info!(
@@ -125,18 +112,17 @@ pub fn spawn_reporter(
     status: PlatformStatus,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let backoff = Backoff::default();
-        let mut delay = backoff.first;
+        let mut connecting = REPORT_BACKOFF;
         let client = loop {
             match kube::Client::try_default().await {
                 Ok(client) => break client,
                 Err(error) => {
+                    let delay = connecting.next_delay();
                     tracing::warn!(%error, retry_in = ?delay, "no Kubernetes client for the status reporter");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(backoff.max);
                 }
             }
         };
-        report_with_retry(client, &identity, &status, backoff).await;
+        report_with_retry(client, &identity, &status, REPORT_BACKOFF).await;
     })
 }
