@@ -48,11 +48,12 @@ use anyhow::{Context, Result, bail, ensure};
 use sutra_api::proto::storage_client::StorageClient;
 use sutra_api::proto::{GetRequest, SearchRequest, UpsertRequest, Vector};
 use sutra_core::crd::{DEFAULT_IMAGE_REPOSITORY, DEFAULT_IMAGE_TAG, VectorSpec};
+use sutra_grid::agent::DEFAULT_STOP_GRACE;
 use sutra_grid::backend::docker::{
     DockerBackend, DockerNetwork, LABEL_GRID_NAME, LABEL_ROLE, NetworkSetting, PAUSE_PATH,
     ROLE_PAUSE, pause_name,
 };
-use sutra_grid::backend::{Backend, DEFAULT_STOP_GRACE, NodeSpec, probe};
+use sutra_grid::backend::{Backend, NodeSpec, probe};
 
 const VARIANT: &str = "universal";
 const NODES: u32 = 3;

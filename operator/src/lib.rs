@@ -3,4 +3,6 @@ pub mod agent;
 pub mod backend;
 pub mod cli;
 pub mod controller;
+pub mod host;
 pub mod manager;
+pub mod state_dir;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{AgentError, AgentResult};
-use super::supervisor::log_line;
+use super::error::AgentResult;
+use super::log::log_line;
 use crate::backend::docker::{DockerBackend, DockerNetwork, NetworkSetting, volume_name};
 use crate::backend::process::{ProcessBackend, built_variant, locate_storage_bin};
 use crate::backend::{
@@ -43,7 +43,7 @@ pub enum AgentBackend {
 
 /// Opens the backend `kind` for `grid`. `storage_bin` is the recorded or requested
 /// `sutra-storage` path; it is located (and its absence reported) only when `must_spawn`.
-pub fn open_backend(
+pub async fn open_backend(
     kind: BackendKind,
     state_dir: &Path,
     grid: &str,
@@ -63,13 +63,7 @@ pub fn open_backend(
                 storage_bin,
             )))
         }
-        // Connecting asks the engine its API version; the agent runs on a multi-threaded
-        // runtime, where this one blocking wait is allowed.
-        BackendKind::Docker => tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(DockerBackend::connect(grid))
-        })
-        .map(AgentBackend::Docker)
-        .map_err(AgentError::from),
+        BackendKind::Docker => Ok(AgentBackend::Docker(DockerBackend::connect(grid).await?)),
     }
 }
 
@@ -125,9 +119,7 @@ impl AgentBackend {
     /// Where the grid's data lives with this backend, for messages.
     pub fn data_location(&self) -> String {
         match self {
-            AgentBackend::Process(backend) => {
-                backend.dir().root().join("data").display().to_string()
-            }
+            AgentBackend::Process(backend) => backend.dir().data_root().display().to_string(),
             AgentBackend::Docker(backend) => format!(
                 "the Docker volumes {}",
                 volume_name(backend.grid(), "<node>")

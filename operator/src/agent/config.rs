@@ -10,23 +10,46 @@ use serde::Deserialize;
 use super::backends::BackendKind;
 use super::error::{AgentError, AgentResult};
 use crate::backend::docker::NetworkSetting;
+use crate::state_dir::default_state_dir;
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
-pub const DEFAULT_STOP_GRACE_SECONDS: u64 = 10;
+/// How long a node may take to stop between SIGTERM and SIGKILL.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_READY_TIMEOUT_SECONDS: u64 = 60;
 
-/// The agent config file; every key is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The agent's settings from one source: the config file, where every key is optional,
+/// or the flags of `agent up`, which document each setting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
+    /// Where nodes run [default: process].
+    #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// Docker backend: host network where the engine runs on this machine's kernel, else
+    /// a pause container per node publishing its ports [default: auto].
+    #[arg(long, value_enum, value_name = "NETWORK")]
     pub docker_network: Option<NetworkSetting>,
+    /// State directory [default: $XDG_STATE_HOME/sutra-grid or ~/.local/state/sutra-grid].
+    #[arg(long, env = "SUTRA_GRID_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The sutra-storage binary [default: $SUTRA_STORAGE_BIN, next to sutra-grid, PATH].
+    #[arg(long, value_name = "PATH")]
     pub storage_bin: Option<PathBuf>,
+    /// Node i listens on gRPC PORT+2i and metrics PORT+2i+1 [default: the manifest's ports].
+    #[arg(long, value_name = "PORT")]
     pub port_base: Option<u16>,
+    /// Address of the agent's aggregated /metrics [default: 127.0.0.1:9100].
+    #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Seconds between SIGTERM and SIGKILL when stopping a node [default: 10].
+    #[arg(long = "grace", value_name = "SECONDS")]
     pub stop_grace_seconds: Option<u64>,
+    /// Seconds to wait for every node to become ready [default: 60].
+    #[arg(long = "ready-timeout", value_name = "SECONDS")]
     pub ready_timeout_seconds: Option<u64>,
+    /// Variant rules (the format of config/variants.yaml) to plan with; every node judges
+    /// its hardware with the same file [default: the builtin rules].
+    #[arg(long, value_name = "FILE.yaml")]
     pub variant_rules: Option<PathBuf>,
 }
 
@@ -86,12 +109,10 @@ impl UpSettings {
                 .metrics_addr
                 .or(file.metrics_addr)
                 .unwrap_or_else(|| DEFAULT_METRICS_ADDR.parse().expect("a valid address")),
-            stop_grace: Duration::from_secs(
-                flags
-                    .stop_grace_seconds
-                    .or(file.stop_grace_seconds)
-                    .unwrap_or(DEFAULT_STOP_GRACE_SECONDS),
-            ),
+            stop_grace: flags
+                .stop_grace_seconds
+                .or(file.stop_grace_seconds)
+                .map_or(DEFAULT_STOP_GRACE, Duration::from_secs),
             ready_timeout: Duration::from_secs(
                 flags
                     .ready_timeout_seconds
@@ -115,25 +136,6 @@ pub fn resolve_state_dir(flags: &AgentConfig, file: &AgentConfig) -> PathBuf {
         .unwrap_or_else(default_state_dir)
 }
 
-/// `$XDG_STATE_HOME/sutra-grid`, else `~/.local/state/sutra-grid`, else `./.sutra-grid`.
-pub fn default_state_dir() -> PathBuf {
-    state_dir_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
-}
-
-fn state_dir_from(
-    xdg_state_home: Option<std::ffi::OsString>,
-    home: Option<std::ffi::OsString>,
-) -> PathBuf {
-    let non_empty =
-        |value: Option<std::ffi::OsString>| value.filter(|v| !v.is_empty()).map(PathBuf::from);
-    non_empty(xdg_state_home)
-        .or_else(|| non_empty(home).map(|home| home.join(".local/state")))
-        .map_or_else(
-            || PathBuf::from(".sutra-grid"),
-            |base| base.join("sutra-grid"),
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +145,10 @@ mod tests {
         let text = include_str!("../../../config/agent.example.toml");
         let config = AgentConfig::parse(text).unwrap();
         assert_eq!(config.backend, Some(BackendKind::Process));
-        assert_eq!(config.stop_grace_seconds, Some(DEFAULT_STOP_GRACE_SECONDS));
+        assert_eq!(
+            config.stop_grace_seconds,
+            Some(DEFAULT_STOP_GRACE.as_secs())
+        );
     }
 
     #[test]
@@ -190,18 +195,6 @@ mod tests {
         assert!(
             error.contains("overlay") && error.contains("bridge"),
             "{error}"
-        );
-    }
-
-    #[test]
-    fn state_dir_prefers_xdg_then_home() {
-        assert_eq!(
-            state_dir_from(Some("/xdg".into()), Some("/home/u".into())),
-            PathBuf::from("/xdg/sutra-grid")
-        );
-        assert_eq!(
-            state_dir_from(None, Some("/home/u".into())),
-            PathBuf::from("/home/u/.local/state/sutra-grid")
         );
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use sutra_core::crd::{InvalidSpec, ManifestError};
 
 use crate::backend::BackendError;
+use crate::host::IoError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -54,12 +55,8 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]
@@ -67,11 +64,9 @@ pub enum AgentError {
 }
 
 impl AgentError {
+    /// An I/O error with what was being done when it happened.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> AgentError {
-        AgentError::Io {
-            context: context.into(),
-            source,
-        }
+        IoError::new(context, source).into()
     }
 }
 

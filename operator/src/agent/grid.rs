@@ -11,7 +11,7 @@ use sutra_core::variant::{VariantCatalog, host_labels};
 
 use super::error::{AgentError, AgentResult};
 use crate::backend::NodeSpec;
-use crate::backend::process::GridDir;
+use crate::state_dir::GridDir;
 
 /// Reads and checks a StorageGrid manifest; nothing is started when this fails.
 pub fn load_grid(path: &Path) -> AgentResult<StorageGrid> {

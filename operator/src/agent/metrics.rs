@@ -16,6 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use sutra_core::crd::NodePhase;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use super::error::{AgentError, AgentResult};
 use crate::backend::{Backend, NodeStatus, probe};
@@ -195,23 +196,22 @@ pub async fn render<B: Backend>(backend: &B) -> String {
     out
 }
 
-/// Binds the metrics address; done before any node starts so a taken port fails early.
-pub async fn bind(addr: SocketAddr) -> AgentResult<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| AgentError::MetricsAddr { addr, source })
-}
-
-/// Serves `/metrics` (and `/healthz`) until the task is dropped.
-pub async fn serve<B: Backend + 'static>(
-    listener: TcpListener,
+/// Binds the metrics address and serves `/metrics` (and `/healthz`) on it until the
+/// returned task is aborted. Called before any node starts, so a taken port fails early.
+pub async fn start_server<B: Backend + 'static>(
+    addr: SocketAddr,
     backend: Arc<B>,
-) -> std::io::Result<()> {
+) -> AgentResult<JoinHandle<std::io::Result<()>>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::MetricsAddr { addr, source })?;
     let router = Router::new()
         .route("/metrics", get(metrics_handler::<B>))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(backend);
-    axum::serve(listener, router).await
+    Ok(tokio::spawn(
+        async move { axum::serve(listener, router).await },
+    ))
 }
 
 async fn metrics_handler<B: Backend + 'static>(State(backend): State<Arc<B>>) -> impl IntoResponse {

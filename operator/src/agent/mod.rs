@@ -3,31 +3,35 @@
 //!
 //! `up` checks the manifest, detects the host, plans, starts the nodes and supervises them
 //! (restarting crashed ones with backoff), in the foreground or detached; `status`,
-//! `logs` and `down` work from the grid's state files under the state directory.
+//! `logs` and `down` find the grid in the state directory ([`crate::state_dir`]) and work
+//! from its files.
 //!
 //! [`Backend`]: crate::backend::Backend
 
 mod backends;
-mod backoff;
 mod config;
+mod down;
 mod error;
 mod grid;
-mod manage;
+mod locate;
+mod log;
 mod metrics;
 mod progress;
 mod record;
+mod status;
 mod supervisor;
 mod table;
 mod up;
 mod words;
 
 pub use backends::{AgentBackend, BackendKind, open_backend};
-pub use backoff::Backoff;
-pub use config::{AgentConfig, UpSettings, default_state_dir, resolve_state_dir};
+pub use config::{AgentConfig, DEFAULT_STOP_GRACE, UpSettings, resolve_state_dir};
+pub use down::down;
 pub use error::{AgentError, AgentResult};
 pub use grid::{assign_ports, load_grid, local_host, node_specs, plan_local};
-pub use manage::{OutputFormat, down, logs, node_statuses, resolve_grid, status};
+pub use locate::resolve_grid;
 pub use metrics::{agent_metrics, merge_node_metrics, with_node_label};
 pub use record::AgentRecord;
+pub use status::{OutputFormat, logs, node_statuses, status};
 pub use supervisor::{start_nodes, stop_all, supervise};
 pub use up::{UpRequest, supervise_detached, up};

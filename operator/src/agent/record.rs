@@ -11,7 +11,8 @@ use super::backends::BackendKind;
 use super::error::{AgentError, AgentResult};
 use crate::backend::NodeSpec;
 use crate::backend::docker::DockerNetwork;
-use crate::backend::process::{GridDir, ProcessId, write_atomically};
+use crate::host::{ProcessId, remove_path, write_atomically};
+use crate::state_dir::GridDir;
 
 /// One grid's agent record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,8 +20,8 @@ use crate::backend::process::{GridDir, ProcessId, write_atomically};
 pub struct AgentRecord {
     pub grid: String,
     pub backend: BackendKind,
-    /// The network of the grid's node containers (Docker backend), chosen by `up`; records
-    /// of older agents have none, which means bridge.
+    /// The network of the grid's node containers (Docker backend), chosen by `up`; none
+    /// means bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_network: Option<DockerNetwork>,
     /// The supervising agent process, while one runs.
@@ -37,25 +38,21 @@ pub struct AgentRecord {
 }
 
 impl AgentRecord {
-    pub fn path(dir: &GridDir) -> PathBuf {
-        dir.root().join("agent.json")
-    }
-
     /// The grid's record, `None` when the grid was never started or is down.
     pub fn load(dir: &GridDir) -> AgentResult<Option<AgentRecord>> {
         load_json(
-            AgentRecord::path(dir),
+            dir.agent_record(),
             "is not an agent record; delete it after stopping the grid's processes",
         )
     }
 
     pub fn save(&self, dir: &GridDir) -> AgentResult<()> {
         let text = serde_json::to_string_pretty(self).expect("the agent record serialises");
-        save_json(dir, &AgentRecord::path(dir), &text)
+        save_json(dir, &dir.agent_record(), &text)
     }
 
     pub fn remove(dir: &GridDir) -> AgentResult<()> {
-        remove_file(&AgentRecord::path(dir))
+        remove(&dir.agent_record())
     }
 
     /// The supervisor, when it still runs.
@@ -74,14 +71,10 @@ pub struct DataRecord {
 }
 
 impl DataRecord {
-    pub fn path(dir: &GridDir) -> PathBuf {
-        dir.root().join("data.json")
-    }
-
     /// The grid's data record; `None` when no `up` ran since the last `down --purge`.
     pub fn load(dir: &GridDir) -> AgentResult<Option<DataRecord>> {
         load_json(
-            DataRecord::path(dir),
+            dir.data_record(),
             "is not a data record; it should list the grid's backends, e.g. {\"backends\":[\"docker\"]}",
         )
     }
@@ -94,7 +87,7 @@ impl DataRecord {
         }
         record.backends.push(backend);
         let text = serde_json::to_string(&record).expect("the data record serialises");
-        save_json(dir, &DataRecord::path(dir), &text)
+        save_json(dir, &dir.data_record(), &text)
     }
 }
 
@@ -121,15 +114,9 @@ fn save_json(dir: &GridDir, path: &Path, text: &str) -> AgentResult<()> {
         .map_err(|error| AgentError::io(format!("writing {}", path.display()), error))
 }
 
-/// Removes `path`; a file that is already gone is fine.
-pub(super) fn remove_file(path: &Path) -> AgentResult<()> {
-    match std::fs::remove_file(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(AgentError::io(
-            format!("removing {}", path.display()),
-            error,
-        )),
-        _ => Ok(()),
-    }
+/// Removes a file or a directory of the grid's; one that is already gone is fine.
+pub(super) fn remove(path: &Path) -> AgentResult<()> {
+    remove_path(path).map_err(|error| AgentError::io(format!("removing {}", path.display()), error))
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
 //! Keeping a grid's nodes running: start (or adopt) them, then restart any that exits, with
-//! [`Backoff`] between attempts, until told to stop.
+//! a [`Backoff`] between attempts, until told to stop.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use sutra_core::backoff::Backoff;
 
-use super::backoff::Backoff;
 use super::error::AgentResult;
-use crate::backend::process::human_bytes;
+use super::log::log_line;
 use crate::backend::{Backend, BackendError, ExitFeed, NodeSpec};
+use crate::host::human_bytes;
 
 /// How often nodes are checked for having exited when the backend pushes no exits; a
 /// restart starts within this of a crash (plus the backoff delay).
@@ -19,10 +19,14 @@ const POLL: Duration = Duration::from_millis(20);
 /// for an exit the feed missed, not the way crashes are found.
 const POLL_WITH_FEED: Duration = Duration::from_secs(2);
 
-/// A line in the agent's log, timestamped.
-pub fn log_line(message: &str) {
-    println!("{} {message}", Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"));
-}
+/// Restart delays of a crashed node: the first crash after a healthy run restarts at once,
+/// a node that crashes again waits 200 ms, doubling up to 30 s. A node that crashes at
+/// start-up does not spin the CPU, and one that crashes rarely comes back as fast as a
+/// process can start.
+const RESTART_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(30)).retrying_first_at_once();
+/// Uptime after which a crash counts as a first one again.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 
 /// Starts every node that does not run yet and adopts the ones that do, all at once: a
 /// Docker engine creates and starts containers in parallel.
@@ -151,18 +155,38 @@ async fn next_exit(exits: &mut Option<ExitFeed>) -> Option<String> {
 /// One node's restart state.
 struct Watch {
     backoff: Backoff,
+    /// When the node's current run started, while it runs.
+    started_at: Option<Instant>,
     /// When a restart is due, while the node is down.
     restart_at: Option<Instant>,
 }
 
 impl Watch {
+    /// A node that runs since `now`.
     fn running(now: Instant) -> Watch {
-        let mut backoff = Backoff::default();
-        backoff.started(now);
         Watch {
-            backoff,
+            backoff: RESTART_BACKOFF,
+            started_at: Some(now),
             restart_at: None,
         }
+    }
+
+    /// The node (re)started at `now`.
+    fn started(&mut self, now: Instant) {
+        self.started_at = Some(now);
+    }
+
+    /// The node was found dead at `now`: how long to wait before restarting it. A run of
+    /// at least [`HEALTHY_AFTER`] makes this crash a first one.
+    fn exited(&mut self, now: Instant) -> Duration {
+        let ran_long_enough = self
+            .started_at
+            .take()
+            .is_some_and(|started| now.saturating_duration_since(started) >= HEALTHY_AFTER);
+        if ran_long_enough {
+            self.backoff.reset();
+        }
+        self.backoff.next_delay()
     }
 }
 
@@ -176,7 +200,7 @@ async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch)
             return false;
         }
         let now = Instant::now();
-        let delay = watch.backoff.exited(now);
+        let delay = watch.exited(now);
         watch.restart_at = Some(now + delay);
         log_line(&format!("{} exited; {}", spec.name, restart_words(delay)));
     }
@@ -187,19 +211,19 @@ async fn check_node<B: Backend>(backend: &B, spec: &NodeSpec, watch: &mut Watch)
     match backend.spawn(spec).await {
         Ok(handle) => {
             watch.restart_at = None;
-            watch.backoff.started(now);
+            watch.started(now);
             log_line(&format!("{} restarted ({})", spec.name, handle.id));
             true
         }
         // Something else (the Docker engine's restart policy) brought it back first.
         Err(BackendError::AlreadyRunning { .. }) => {
             watch.restart_at = None;
-            watch.backoff.started(now);
+            watch.started(now);
             log_line(&format!("{} runs again", spec.name));
             false
         }
         Err(error) => {
-            let delay = watch.backoff.exited(now);
+            let delay = watch.exited(now);
             watch.restart_at = Some(now + delay);
             log_line(&format!(
                 "{} could not be restarted: {error}; next try in {delay:?}",
@@ -231,16 +255,6 @@ fn restart_words(delay: Duration) -> String {
         0 => "restarting now".to_owned(),
         millis @ 1..1000 => format!("restarting in {millis} ms"),
         _ => format!("restarting in {} s", delay.as_secs_f32()),
-    }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }
 
@@ -356,6 +370,39 @@ mod tests {
                 variant_rules: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn restart_delays_double_up_to_the_cap() {
+        let now = Instant::now();
+        let mut watch = Watch::running(now);
+        let delays: Vec<u128> = (0..10)
+            .map(|_| {
+                watch.started(now);
+                watch.exited(now).as_millis()
+            })
+            .collect();
+        assert_eq!(
+            delays,
+            [0, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000]
+        );
+    }
+
+    #[test]
+    fn a_minute_of_uptime_resets_the_restart_delay() {
+        let start = Instant::now();
+        let mut watch = Watch::running(start);
+        for _ in 0..4 {
+            watch.started(start);
+            watch.exited(start);
+        }
+        watch.started(start);
+        assert_eq!(watch.exited(start + HEALTHY_AFTER), Duration::ZERO);
+        watch.started(start);
+        assert_eq!(
+            watch.exited(start + Duration::from_secs(1)),
+            Duration::from_millis(200)
+        );
     }
 
     /// Time stands still (`start_paused`) until every task waits: the supervisor can only

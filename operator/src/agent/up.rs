@@ -11,21 +11,22 @@ use std::time::{Duration, Instant};
 
 use sutra_core::plan::ExistingNode;
 use sutra_core::platform::detect;
+use sutra_core::signal::shutdown_signal;
 use sutra_core::variant::VariantRules;
 
 use super::backends::{AgentBackend, open_backend};
 use super::config::UpSettings;
 use super::error::{AgentError, AgentResult};
 use super::grid::{grid_name, load_grid, local_host, node_specs, plan_local};
+use super::log::log_line;
 use super::metrics;
 use super::progress::wait_until_ready;
 use super::record::{AgentRecord, DataRecord};
-use super::supervisor::{
-    log_line, shutdown_signal, start_nodes, stop_all, stop_changed, supervise,
-};
+use super::supervisor::{start_nodes, stop_all, stop_changed, supervise};
 use super::words::{agent_command, nodes};
-use crate::backend::process::{GridDir, ProcessId, check_port_free, last_lines};
-use crate::backend::{Backend, NodeSpec};
+use crate::backend::{Backend, NodeSpec, check_node_ports};
+use crate::host::{ProcessId, last_lines};
+use crate::state_dir::GridDir;
 
 /// What `agent up` was asked to do.
 #[derive(Debug, Clone)]
@@ -49,7 +50,8 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
         &name,
         settings.storage_bin.as_deref(),
         true,
-    )?;
+    )
+    .await?;
     let docker_network = backend
         .choose_docker_network(settings.docker_network)
         .await?;
@@ -154,8 +156,7 @@ fn check_ports(nodes: &[NodeSpec], running: &[&str], settings: &UpSettings) -> A
         .iter()
         .filter(|node| !running.contains(&node.name.as_str()))
     {
-        check_port_free(&node.name, "gRPC port", node.grpc_port)?;
-        check_port_free(&node.name, "metrics port", node.metrics_port)?;
+        check_node_ports(node)?;
     }
     std::net::TcpListener::bind(settings.metrics_addr)
         .map(drop)
@@ -175,8 +176,7 @@ async fn up_foreground(
     record.supervisor = Some(ProcessId::current());
     record.save(dir)?;
     let backend = Arc::new(backend);
-    let listener = metrics::bind(record.metrics_addr).await?;
-    let server = tokio::spawn(metrics::serve(listener, Arc::clone(&backend)));
+    let server = metrics::start_server(record.metrics_addr, Arc::clone(&backend)).await?;
     let result = match start_nodes(&*backend, &record.nodes).await {
         Ok(()) => supervise_until_signal(&*backend, &record, settings, started).await,
         Err(error) => Err(error),
@@ -248,7 +248,7 @@ async fn up_detached(
     started: Instant,
 ) -> AgentResult<()> {
     record.save(dir)?;
-    let log = dir.logs_dir().join("agent.log");
+    let log = dir.agent_log();
     let mut child = spawn_supervisor(&settings.state_dir, &record.grid, &log)?;
     record.supervisor = Some(ProcessId::of(child.id()));
     record.save(dir)?;
@@ -338,11 +338,11 @@ pub async fn supervise_detached(state_dir: &Path, grid: &str) -> AgentResult<()>
         grid,
         record.storage_bin.as_deref(),
         true,
-    )?;
+    )
+    .await?;
     backend.use_docker_network(record.docker_network.unwrap_or_default());
     let backend = Arc::new(backend);
-    let listener = metrics::bind(record.metrics_addr).await?;
-    let server = tokio::spawn(metrics::serve(listener, Arc::clone(&backend)));
+    let server = metrics::start_server(record.metrics_addr, Arc::clone(&backend)).await?;
     start_nodes(&*backend, &record.nodes).await?;
     log_line(&format!(
         "supervising {} of grid {grid}",

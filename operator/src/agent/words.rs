@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::config::default_state_dir;
+use crate::state_dir::default_state_dir;
 
 /// `1 node`, `3 nodes`.
 pub fn nodes(count: usize) -> String {

@@ -23,6 +23,7 @@
 mod container;
 mod engine;
 pub mod network;
+mod requests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,16 +31,8 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::errors::Error as ApiError;
-use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, VolumeCreateRequest,
-};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
-    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StartContainerOptions,
-    StopContainerOptionsBuilder,
-};
+use bollard::models::ContainerInspectResponse;
+use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder};
 use futures::{StreamExt, TryStreamExt};
 
 pub use container::{
@@ -51,10 +44,12 @@ pub use engine::{DEFAULT_SOCKET, DockerError, build_command, local_socket};
 pub use network::{DockerNetwork, NetworkSetting};
 
 use self::container::{Carried, Liveness};
-use super::process::check_port_free;
+use self::requests::api;
 use super::{
-    Backend, BackendError, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus, probe,
+    Backend, BackendError, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus,
+    check_node_ports, probe,
 };
+use crate::host::loopback;
 
 /// Storage nodes of one grid as Docker containers.
 #[derive(Debug, Clone)]
@@ -73,7 +68,7 @@ struct Node {
 
 impl Node {
     /// Whether the server runs (or the engine is restarting it) in a network that is up.
-    /// A container of an older agent that owns its network itself needs no pause container.
+    /// A node container that owns its network itself needs no pause container.
     fn liveness(&self) -> Liveness {
         let network_up = match container::network_container(&self.container) {
             None => true,
@@ -150,226 +145,6 @@ impl DockerBackend {
             &engine,
             network::local_kernel().as_deref(),
         ))
-    }
-
-    /// Names of the data volumes the grid holds, including those of removed containers.
-    pub async fn volumes(&self) -> BackendResult<Vec<String>> {
-        let options = ListVolumesOptionsBuilder::default()
-            .filters(&self.grid_filter())
-            .build();
-        let listed = self
-            .docker
-            .list_volumes(Some(options))
-            .await
-            .map_err(|error| api(format!("list volumes of grid {}", self.grid), error))?;
-        let mut names: Vec<String> = listed
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|volume| volume.name)
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// Deletes every container and data volume that carries the grid's label, whether or
-    /// not a node of it is known: what `down --purge` must also clear after an earlier
-    /// `down` removed the containers but kept the volumes.
-    pub async fn purge_leftovers(&self) -> BackendResult<()> {
-        let containers = self.grid_containers().await?;
-        for id in containers
-            .iter()
-            .filter_map(|summary| summary.id.as_deref())
-        {
-            self.remove_container(id).await?;
-        }
-        for volume in self.volumes().await? {
-            self.remove_volume(&volume).await?;
-        }
-        Ok(())
-    }
-
-    /// Every container (node and pause, running or not) with the grid's label.
-    async fn grid_containers(&self) -> BackendResult<Vec<ContainerSummary>> {
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&self.grid_filter())
-            .build();
-        self.docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|error| api(format!("list containers of grid {}", self.grid), error))
-    }
-
-    fn grid_filter(&self) -> HashMap<&'static str, Vec<String>> {
-        HashMap::from([("label", vec![format!("{LABEL_GRID_NAME}={}", self.grid)])])
-    }
-
-    fn container_name(&self, node: &str) -> String {
-        container_name(&self.grid, node)
-    }
-
-    fn pause_name(&self, node: &str) -> String {
-        pause_name(&self.grid, node)
-    }
-
-    async fn inspect(&self, container: &str) -> BackendResult<Option<ContainerInspectResponse>> {
-        match self
-            .docker
-            .inspect_container(container, None::<InspectContainerOptions>)
-            .await
-        {
-            Ok(inspected) => Ok(Some(inspected)),
-            Err(error) if is_not_found(&error) => Ok(None),
-            Err(error) => Err(api(format!("inspect container {container}"), error)),
-        }
-    }
-
-    /// The node container and its pause container, both asked at once.
-    async fn inspect_pair(
-        &self,
-        node: &str,
-    ) -> BackendResult<(
-        Option<ContainerInspectResponse>,
-        Option<ContainerInspectResponse>,
-    )> {
-        let (container, pause) = (self.container_name(node), self.pause_name(node));
-        let (container, pause) = tokio::join!(self.inspect(&container), self.inspect(&pause));
-        Ok((container?, pause?))
-    }
-
-    async fn inspect_node(&self, node: &str) -> BackendResult<Node> {
-        match self.inspect_pair(node).await? {
-            (Some(container), pause) => Ok(Node { container, pause }),
-            (None, _) => Err(BackendError::UnknownNode {
-                grid: self.grid.clone(),
-                name: node.to_owned(),
-            }),
-        }
-    }
-
-    async fn create_volume(&self, spec: &NodeSpec) -> BackendResult<()> {
-        let name = volume_name(&spec.grid, &spec.name);
-        let request = VolumeCreateRequest {
-            name: Some(name.clone()),
-            labels: Some(container::volume_labels(&spec.grid, &spec.name)),
-            ..Default::default()
-        };
-        // Creating an existing volume returns it unchanged: the data of an earlier run stays.
-        self.docker
-            .create_volume(request)
-            .await
-            .map(drop)
-            .map_err(|error| api(format!("create volume {name}"), error))
-    }
-
-    /// Creates a container; a missing image is reported with the command that builds it,
-    /// since there is no registry to pull from.
-    async fn create(
-        &self,
-        spec: &NodeSpec,
-        name: &str,
-        body: ContainerCreateBody,
-    ) -> BackendResult<String> {
-        let options = CreateContainerOptionsBuilder::default().name(name).build();
-        match self.docker.create_container(Some(options), body).await {
-            Ok(created) => Ok(created.id),
-            Err(error) if is_not_found(&error) => Err(DockerError::ImageMissing {
-                image: spec.image.clone(),
-                build_command: build_command(&spec.image, &spec.variant),
-            }
-            .into()),
-            Err(error) => Err(api(format!("create container {name}"), error)),
-        }
-    }
-
-    async fn start(&self, spec: &NodeSpec, name: &str) -> BackendResult<()> {
-        self.docker
-            .start_container(name, None::<StartContainerOptions>)
-            .await
-            .map_err(|error| start_error(spec, name, error))
-    }
-
-    /// Creates the pause container and starts it while the volume and the node container
-    /// are created; returns the node container's id. On failure nothing of the node is left
-    /// but its volume.
-    async fn create_pause_and_node(
-        &self,
-        spec: &NodeSpec,
-        carried: &Carried,
-    ) -> BackendResult<String> {
-        let pause = self.pause_name(&spec.name);
-        self.create(spec, &pause, container::pause_body(spec))
-            .await?;
-        let (started, created) = tokio::join!(self.start(spec, &pause), async {
-            self.create_volume(spec).await?;
-            self.create_node(spec, carried).await
-        });
-        match started.and(created) {
-            Ok(id) => Ok(id),
-            Err(error) => {
-                self.remove_node_containers(&spec.name).await?;
-                Err(error)
-            }
-        }
-    }
-
-    /// Removes the node container and its pause container, whichever exist; returns
-    /// whether any did.
-    async fn remove_node_containers(&self, node: &str) -> BackendResult<bool> {
-        let removed_container = self.remove_container(&self.container_name(node)).await?;
-        let removed_pause = self.remove_container(&self.pause_name(node)).await?;
-        Ok(removed_container || removed_pause)
-    }
-
-    async fn create_node(&self, spec: &NodeSpec, carried: &Carried) -> BackendResult<String> {
-        let name = self.container_name(&spec.name);
-        let body = container::create_body(spec, carried, self.network);
-        self.create(spec, &name, body).await
-    }
-
-    /// Removes a container, running or not, with its anonymous volumes (never the node's
-    /// named data volume).
-    async fn remove_container(&self, container: &str) -> BackendResult<bool> {
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        match self.docker.remove_container(container, Some(options)).await {
-            Ok(()) => Ok(true),
-            Err(error) if is_not_found(&error) => Ok(false),
-            Err(error) => Err(api(format!("remove container {container}"), error)),
-        }
-    }
-
-    async fn stop_container(&self, container: &str, grace: Duration) -> BackendResult<()> {
-        let seconds = i32::try_from(grace.as_secs_f64().ceil() as u64).unwrap_or(i32::MAX);
-        let options = StopContainerOptionsBuilder::default().t(seconds).build();
-        match self.docker.stop_container(container, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(error) if is_not_found(&error) => Ok(()),
-            Err(error) => Err(api(format!("stop container {container}"), error)),
-        }
-    }
-
-    async fn remove_volume(&self, volume: &str) -> BackendResult<bool> {
-        match self
-            .docker
-            .remove_volume(volume, None::<RemoveVolumeOptions>)
-            .await
-        {
-            Ok(()) => Ok(true),
-            Err(error) if is_not_found(&error) => Ok(false),
-            Err(error) => Err(api(format!("remove volume {volume}"), error)),
-        }
-    }
-
-    async fn volume_exists(&self, volume: &str) -> BackendResult<bool> {
-        match self.docker.inspect_volume(volume).await {
-            Ok(_) => Ok(true),
-            Err(error) if is_not_found(&error) => Ok(false),
-            Err(error) => Err(api(format!("inspect volume {volume}"), error)),
-        }
     }
 
     /// The node's status from its containers, with readiness and platform asked from the
@@ -466,8 +241,7 @@ impl Backend for DockerBackend {
         if host {
             // A taken port would only show as a server that fails to bind, again and
             // again under the restart policy: refuse it here, naming the port.
-            check_port_free(&spec.name, "gRPC port", spec.grpc_port)?;
-            check_port_free(&spec.name, "metrics port", spec.metrics_port)?;
+            check_node_ports(spec)?;
         }
         let id = if host || pause_serves {
             self.create_volume(spec).await?;
@@ -483,8 +257,8 @@ impl Backend for DockerBackend {
         Ok(NodeHandle {
             name: spec.name.clone(),
             id,
-            grpc_addr: SocketAddr::from(([127, 0, 0, 1], spec.grpc_port)),
-            metrics_addr: SocketAddr::from(([127, 0, 0, 1], spec.metrics_port)),
+            grpc_addr: loopback(spec.grpc_port),
+            metrics_addr: loopback(spec.metrics_port),
         })
     }
 
@@ -621,47 +395,5 @@ impl Backend for DockerBackend {
             }
         });
         Some(feed)
-    }
-}
-
-fn is_not_found(error: &ApiError) -> bool {
-    matches!(
-        error,
-        ApiError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
-
-fn api(action: String, source: ApiError) -> BackendError {
-    DockerError::Api { action, source }.into()
-}
-
-/// A start that failed on a taken host port becomes [`BackendError::PortInUse`], which says
-/// how to pick other ports; an image without the pause program says how to rebuild it.
-fn start_error(spec: &NodeSpec, container: &str, error: ApiError) -> BackendError {
-    let message = error.to_string();
-    if message.contains(PAUSE_PATH) && message.contains("no such file") {
-        return DockerError::PauseMissing {
-            image: spec.image.clone(),
-            build_command: build_command(&spec.image, &spec.variant),
-        }
-        .into();
-    }
-    let port_taken =
-        message.contains("port is already allocated") || message.contains("address already in use");
-    if !port_taken {
-        return api(format!("start container {container}"), error);
-    }
-    let (purpose, port) = if message.contains(&format!(":{}", spec.metrics_port)) {
-        ("metrics", spec.metrics_port)
-    } else {
-        ("gRPC", spec.grpc_port)
-    };
-    BackendError::PortInUse {
-        node: spec.name.clone(),
-        purpose,
-        port,
     }
 }

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use sutra_core::crd::{NodePhase, VectorSpec};
 use sutra_core::platform::PlatformReport;
 
+use crate::host::{IoError, port_is_free};
+
 /// Everything a backend needs to start one storage node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -219,12 +221,8 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error(
         "state file {} is unreadable: {message}; stop leftover nodes by their pids and delete the file",
         path.display()
@@ -240,12 +238,58 @@ pub enum BackendError {
 impl BackendError {
     /// An I/O error with what was being done when it happened.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> BackendError {
-        BackendError::Io {
-            context: context.into(),
-            source,
-        }
+        IoError::new(context, source).into()
     }
 }
 
-/// How long a backend waits for a node between SIGTERM and SIGKILL unless told otherwise.
-pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+/// Fails with [`BackendError::PortInUse`] when something listens on the node's gRPC or
+/// metrics port already, so the user reads which port is taken instead of a node dying on
+/// a bind error.
+pub fn check_node_ports(spec: &NodeSpec) -> BackendResult<()> {
+    for (purpose, port) in [
+        ("gRPC port", spec.grpc_port),
+        ("metrics port", spec.metrics_port),
+    ] {
+        if !port_is_free(port) {
+            return Err(BackendError::PortInUse {
+                node: spec.name.clone(),
+                purpose,
+                port,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use sutra_core::crd::VectorSpec;
+
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_named() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spec = NodeSpec {
+            grid: "local".to_owned(),
+            name: "local-0".to_owned(),
+            ordinal: 0,
+            variant: "universal".to_owned(),
+            image: String::new(),
+            vector: VectorSpec::with_dimension(4),
+            grpc_port: port,
+            metrics_port: 0,
+            data_dir: PathBuf::new(),
+            memory_limit: None,
+            variant_rules: None,
+        };
+        let error = check_node_ports(&spec).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("port {port} (gRPC port of node local-0)")),
+            "{error}"
+        );
+    }
+}

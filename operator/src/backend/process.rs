@@ -7,34 +7,35 @@
 //! previous agent started are followed by pid and start time.
 
 mod binary;
+mod launch;
 mod memory;
-mod pid;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Mutex;
 use std::time::Duration;
-use sutra_core::serve::ServeCommand;
 
 use chrono::{DateTime, Utc};
 use sutra_core::crd::NodePhase;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-pub use binary::{STORAGE_BIN, STORAGE_BIN_ENV, locate_storage_bin};
-pub use memory::{human_bytes, parse_status, unreclaimable_bytes};
-pub use pid::{ProcStat, ProcessId, parse_stat};
-pub use state::{GridDir, GridState, NodeRecord, StateStore, write_atomically};
+pub use binary::{STORAGE_BIN, STORAGE_BIN_ENV, built_variant, locate_storage_bin};
+pub use launch::{grpc_addr, metrics_addr, serve_args};
+pub use state::{GridState, NodeRecord, StateStore};
 
+use self::memory::{oom_killed, unreclaimable_bytes};
 use super::{
     Backend, BackendError, BackendResult, MemoryKill, NodeHandle, NodeSpec, NodeStatus,
     Termination, TerminationReason, probe,
 };
+use crate::host::{ProcessId, last_lines, read_tail, remove_path};
+use crate::state_dir::GridDir;
 
 /// How often a stopping node is checked for having exited.
 const EXIT_POLL: Duration = Duration::from_millis(10);
@@ -113,30 +114,6 @@ impl ProcessBackend {
             return false;
         }
         process.is_some_and(|process| process.is_running())
-    }
-
-    fn start_process(&self, spec: &NodeSpec) -> BackendResult<Child> {
-        check_port_free(&spec.name, "gRPC port", spec.grpc_port)?;
-        check_port_free(&spec.name, "metrics port", spec.metrics_port)?;
-        create_dir(&spec.data_dir)?;
-        create_dir(&self.dir.logs_dir())?;
-        let log = open_log(&self.dir.node_log(&spec.name), &spec.name)?;
-        let stderr = log
-            .try_clone()
-            .map_err(|error| BackendError::io("duplicating the log file handle", error))?;
-        Command::new(&self.storage_bin)
-            .args(serve_args(spec))
-            // The log is a file: colour escapes would only clutter it.
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
-            .process_group(0)
-            .spawn()
-            .map_err(|source| BackendError::Spawn {
-                name: spec.name.clone(),
-                source,
-            })
     }
 
     async fn wait_for_exit(&self, name: &str, process: ProcessId, limit: Duration) -> bool {
@@ -281,20 +258,6 @@ fn exited(status: ExitStatus, finished_at: DateTime<Utc>) -> Termination {
     }
 }
 
-/// The termination the watchdog records for a node it killed.
-fn oom_killed(kill: &MemoryKill, finished_at: DateTime<Utc>) -> Termination {
-    Termination {
-        reason: TerminationReason::OomKilled,
-        message: format!(
-            "used {} of memory, over its limit of {}",
-            human_bytes(kill.used),
-            human_bytes(kill.limit)
-        ),
-        exit_code: Some(128 + libc::SIGKILL),
-        finished_at,
-    }
-}
-
 impl Backend for ProcessBackend {
     async fn spawn(&self, spec: &NodeSpec) -> BackendResult<NodeHandle> {
         let previous = self.store.load()?.nodes.remove(&spec.name);
@@ -307,7 +270,7 @@ impl Backend for ProcessBackend {
                 id: format!("pid {}", process.pid),
             });
         }
-        let child = self.start_process(spec)?;
+        let child = launch::start(&self.storage_bin, &self.dir, spec)?;
         let pid = child.id().ok_or_else(|| BackendError::Spawn {
             name: spec.name.clone(),
             source: io::Error::other("the process exited before its pid was read"),
@@ -341,14 +304,7 @@ impl Backend for ProcessBackend {
     async fn stop(&self, name: &str, grace: Duration) -> BackendResult<()> {
         let record = self.record(name)?;
         if let Some(process) = record.process {
-            let signal = |signal| {
-                process.signal(signal).map_err(|error| {
-                    BackendError::io(
-                        format!("signalling node {name} (pid {})", process.pid),
-                        error,
-                    )
-                })
-            };
+            let signal = |signal| process.signal_naming(signal, &format!("node {name}"));
             signal(libc::SIGTERM)?;
             if !self.wait_for_exit(name, process, grace).await {
                 signal(libc::SIGKILL)?;
@@ -383,8 +339,11 @@ impl Backend for ProcessBackend {
         }
         self.store.update(|state| state.nodes.remove(name))?;
         if purge {
-            remove_path(&record.spec.data_dir)?;
-            remove_path(&self.dir.node_log(name))?;
+            for path in [&record.spec.data_dir, &self.dir.node_log(name)] {
+                remove_path(path).map_err(|error| {
+                    BackendError::io(format!("removing {}", path.display()), error)
+                })?;
+            }
         }
         Ok(())
     }
@@ -407,7 +366,7 @@ impl Backend for ProcessBackend {
     async fn logs(&self, name: &str, tail_lines: usize) -> BackendResult<String> {
         self.record(name)?;
         let path = self.dir.node_log(name);
-        let text = read_tail(&path)
+        let text = read_tail(&path, LOG_TAIL_BYTES)
             .map_err(|error| BackendError::io(format!("reading {}", path.display()), error))?;
         Ok(last_lines(&text, tail_lines))
     }
@@ -431,368 +390,5 @@ impl Backend for ProcessBackend {
             })?;
         }
         Ok(kills)
-    }
-}
-
-/// The variant `storage_bin` was built as, from its `detect --output json` (a few
-/// milliseconds): every process node runs that build, whatever variant the plan picked.
-pub fn built_variant(storage_bin: &Path) -> BackendResult<String> {
-    let context = || {
-        format!(
-            "asking {} which variant it was built as",
-            storage_bin.display()
-        )
-    };
-    let output = std::process::Command::new(storage_bin)
-        .args(["detect", "--output", "json"])
-        .output()
-        .map_err(|error| BackendError::io(context(), error))?;
-    let detected: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .ok()
-        .filter(|_| output.status.success())
-        .ok_or_else(|| BackendError::Engine {
-            backend: "process",
-            message: format!(
-                "{}: {}",
-                context(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        })?;
-    detected["builtVariant"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| BackendError::Engine {
-            backend: "process",
-            message: format!("{}: its detect output names no builtVariant", context()),
-        })
-}
-
-/// The `sutra-storage serve` arguments for a node.
-///
-/// No `--variant`: a process runs the one `sutra-storage` binary that was built here, which
-/// knows the variant it was compiled as and reports it; claiming the planned variant would
-/// label a universal build as, say, `x86-64-v4`.
-pub fn serve_args(spec: &NodeSpec) -> Vec<String> {
-    let rules = spec.variant_rules.as_ref().map(|p| p.display().to_string());
-    ServeCommand {
-        data_dir: &spec.data_dir.display().to_string(),
-        vector: &spec.vector,
-        grpc_addr: grpc_addr(spec).to_string(),
-        metrics_addr: metrics_addr(spec).to_string(),
-        variant: None,
-        variant_rules: rules.as_deref(),
-    }
-    .args()
-}
-
-/// Nodes listen on loopback only: the local agent serves this machine.
-pub fn grpc_addr(spec: &NodeSpec) -> SocketAddr {
-    loopback(spec.grpc_port)
-}
-
-pub fn metrics_addr(spec: &NodeSpec) -> SocketAddr {
-    loopback(spec.metrics_port)
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
-}
-
-/// Fails with [`BackendError::PortInUse`] when something listens on the port already, so
-/// the user reads which port is taken instead of a node dying on a bind error.
-pub fn check_port_free(node: &str, purpose: &'static str, port: u16) -> BackendResult<()> {
-    TcpListener::bind(loopback(port))
-        .map(drop)
-        .map_err(|_| BackendError::PortInUse {
-            node: node.to_owned(),
-            purpose,
-            port,
-        })
-}
-
-fn create_dir(path: &Path) -> BackendResult<()> {
-    fs::create_dir_all(path)
-        .map_err(|error| BackendError::io(format!("creating {}", path.display()), error))
-}
-
-fn remove_path(path: &Path) -> BackendResult<()> {
-    let result = if path.is_dir() {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
-    };
-    match result {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(BackendError::io(
-            format!("removing {}", path.display()),
-            error,
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Opens a node's log for appending and marks where this run starts.
-fn open_log(path: &Path, node: &str) -> BackendResult<File> {
-    let open = || -> io::Result<File> {
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(
-            file,
-            "--- sutra-grid agent: starting {node} at {} ---",
-            Utc::now().to_rfc3339()
-        )?;
-        Ok(file)
-    };
-    open().map_err(|error| BackendError::io(format!("opening {}", path.display()), error))
-}
-
-/// The end of a file, at most [`LOG_TAIL_BYTES`]; an absent file reads as empty.
-fn read_tail(path: &Path) -> io::Result<String> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
-        Err(error) => return Err(error),
-    };
-    let length = file.metadata()?.len();
-    file.seek(SeekFrom::Start(length.saturating_sub(LOG_TAIL_BYTES)))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// The last `count` lines of `text`, each ending in a newline.
-pub fn last_lines(text: &str, count: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(count);
-    lines[start..]
-        .iter()
-        .map(|line| format!("{line}\n"))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use sutra_core::crd::VectorSpec;
-    use sutra_core::vector::{Compression, Metric};
-
-    use super::*;
-
-    fn spec(dir: &Path) -> NodeSpec {
-        NodeSpec {
-            grid: "local".to_owned(),
-            name: "local-1".to_owned(),
-            ordinal: 1,
-            variant: "x86-64-v3".to_owned(),
-            image: String::new(),
-            vector: VectorSpec {
-                dimension: 128,
-                metric: Metric::L2,
-                compression: Compression::Int8,
-            },
-            grpc_port: 50052,
-            metrics_port: 9091,
-            data_dir: dir.join("data/local-1"),
-            memory_limit: None,
-            variant_rules: None,
-        }
-    }
-
-    #[test]
-    fn serve_arguments_follow_the_storage_contract() {
-        let args = serve_args(&spec(Path::new("/state/local")));
-        assert_eq!(
-            args.join(" "),
-            "serve --data /state/local/data/local-1 --dimension 128 --metric l2 --compression int8 \
-             --grpc-addr 127.0.0.1:50052 --metrics-addr 127.0.0.1:9091"
-        );
-        let mut with_rules = spec(Path::new("/state/local"));
-        with_rules.variant_rules = Some(PathBuf::from("/home/me/variants.yaml"));
-        assert!(
-            serve_args(&with_rules)
-                .join(" ")
-                .ends_with("--variant-rules /home/me/variants.yaml")
-        );
-    }
-
-    #[test]
-    fn a_taken_port_is_named() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let error = check_port_free("local-0", "gRPC port", port)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains(&format!("port {port} (gRPC port of node local-0)")),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn keeps_the_last_lines() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc\n");
-        assert_eq!(last_lines("a\n", 5), "a\n");
-    }
-
-    /// A stand-in `sutra-storage` (a shell script) exercises spawning, the log file, the
-    /// state file, SIGTERM handling and purging with a real process.
-    #[tokio::test]
-    async fn spawns_logs_stops_and_purges_a_real_process() {
-        let temp = tempfile::tempdir().unwrap();
-        let script = temp.path().join("fake-storage");
-        fs::write(&script, "#!/bin/sh\necho \"args: $*\"\nexec sleep 600\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-        let backend = ProcessBackend::new(temp.path(), "local", script);
-        let mut node = spec(temp.path());
-        node.grpc_port = free_port();
-        node.metrics_port = free_port();
-
-        let handle = backend.spawn(&node).await.unwrap();
-        assert!(backend.is_alive("local-1").await.unwrap());
-        let again = backend.spawn(&node).await.unwrap_err();
-        assert!(
-            matches!(again, BackendError::AlreadyRunning { .. }),
-            "{again}"
-        );
-
-        let pid = ProcessId::of(handle.id.parse().unwrap());
-        let logs = wait_for_log(&backend, "args: serve").await;
-        assert!(logs.contains("--data"), "{logs}");
-        assert!(!logs.contains("--variant"), "{logs}");
-
-        backend
-            .stop("local-1", Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert!(!pid.is_running());
-        let status = backend.status("local-1").await.unwrap();
-        assert_eq!((status.phase, status.pid), (NodePhase::Pending, None));
-
-        backend.remove("local-1", true).await.unwrap();
-        assert!(!node.data_dir.exists());
-        assert!(!backend.dir().state_file().exists());
-    }
-
-    /// The watchdog with a real process (a shell script that sleeps) and a limit it is
-    /// over from its first page: killed, recorded as OOMKilled through a restart, and a
-    /// later crash of another kind replaces that record.
-    #[tokio::test]
-    async fn a_node_over_its_memory_limit_is_oom_killed_and_recorded() {
-        let temp = tempfile::tempdir().unwrap();
-        let script = temp.path().join("fake-storage");
-        fs::write(&script, "#!/bin/sh\nexec sleep 600\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-        let backend = ProcessBackend::new(temp.path(), "local", script);
-        let mut node = spec(temp.path());
-        node.grpc_port = free_port();
-        node.metrics_port = free_port();
-
-        node.memory_limit = Some(1 << 30);
-        backend.spawn(&node).await.unwrap();
-        wait_until_exec(&backend).await;
-        assert_eq!(backend.enforce_memory_limits().await.unwrap(), []);
-        assert!(backend.is_alive("local-1").await.unwrap());
-        backend
-            .stop("local-1", Duration::from_secs(5))
-            .await
-            .unwrap();
-
-        node.memory_limit = Some(1024);
-        let handle = backend.spawn(&node).await.unwrap();
-        let pid = ProcessId::of(handle.id.parse().unwrap());
-        let kills = backend.enforce_memory_limits().await.unwrap();
-        assert_eq!(kills.len(), 1, "{kills:?}");
-        assert_eq!((kills[0].node.as_str(), kills[0].limit), ("local-1", 1024));
-        assert!(kills[0].used > 1024, "{kills:?}");
-        wait_until_dead(&backend).await;
-        assert!(!pid.is_running());
-        let status = backend.status("local-1").await.unwrap();
-        assert_eq!(status.phase, NodePhase::Failed);
-        let last = status.last_termination.expect("the kill is recorded");
-        assert_eq!(
-            (last.reason, last.exit_code),
-            (TerminationReason::OomKilled, Some(137))
-        );
-        assert!(
-            last.message.ends_with("over its limit of 1 KiB"),
-            "{}",
-            last.message
-        );
-
-        node.memory_limit = None;
-        let handle = backend.spawn(&node).await.unwrap();
-        let status = backend.status("local-1").await.unwrap();
-        assert_eq!(status.restarts, 2);
-        assert_eq!(
-            status.last_termination.map(|last| last.reason),
-            Some(TerminationReason::OomKilled),
-            "the restarted node still tells why its previous run ended"
-        );
-
-        ProcessId::of(handle.id.parse().unwrap())
-            .signal(libc::SIGKILL)
-            .unwrap();
-        wait_until_dead(&backend).await;
-        backend.spawn(&node).await.unwrap();
-        let last = backend
-            .status("local-1")
-            .await
-            .unwrap()
-            .last_termination
-            .expect("the crash is recorded");
-        assert_eq!(
-            (last.reason, last.exit_code, last.message.as_str()),
-            (TerminationReason::Error, Some(137), "killed by signal 9")
-        );
-        backend
-            .stop("local-1", Duration::from_secs(5))
-            .await
-            .unwrap();
-        backend.remove("local-1", true).await.unwrap();
-    }
-
-    /// Waits until the spawned shell has become `sleep`: before that its memory is the
-    /// shell's, and after it the limit check sees the program that keeps running.
-    async fn wait_until_exec(backend: &ProcessBackend) {
-        let pid = backend.records().unwrap().nodes["local-1"]
-            .process
-            .unwrap()
-            .pid;
-        for _ in 0..500 {
-            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "sleep" {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the node never became `sleep`");
-    }
-
-    async fn wait_until_dead(backend: &ProcessBackend) {
-        for _ in 0..500 {
-            if !backend.is_alive("local-1").await.unwrap() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the node never died");
-    }
-
-    async fn wait_for_log(backend: &ProcessBackend, needle: &str) -> String {
-        for _ in 0..500 {
-            let logs = backend.logs("local-1", 10).await.unwrap();
-            if logs.contains(needle) {
-                return logs;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the log never showed {needle:?}");
-    }
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
     }
 }

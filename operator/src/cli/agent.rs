@@ -1,17 +1,14 @@
 //! `sutra-grid agent`: run a StorageGrid manifest on this machine (up, status, logs, down).
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
 use crate::agent::{
-    self, AgentConfig, BackendKind, OutputFormat, UpRequest, UpSettings, resolve_grid,
-    resolve_state_dir,
+    self, AgentConfig, OutputFormat, UpRequest, UpSettings, resolve_grid, resolve_state_dir,
 };
-use crate::backend::docker::NetworkSetting;
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -53,54 +50,11 @@ pub struct UpArgs {
     /// Agent settings file (TOML, see config/agent.example.toml); flags win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where nodes run [default: process].
-    #[arg(long, value_enum)]
-    pub backend: Option<BackendKind>,
-    /// Docker backend: host network where the engine runs on this machine's kernel, else
-    /// a pause container per node publishing its ports [default: auto].
-    #[arg(long, value_enum, value_name = "NETWORK")]
-    pub docker_network: Option<NetworkSetting>,
-    /// State directory [default: $XDG_STATE_HOME/sutra-grid or ~/.local/state/sutra-grid].
-    #[arg(long, env = "SUTRA_GRID_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// The sutra-storage binary [default: $SUTRA_STORAGE_BIN, next to sutra-grid, PATH].
-    #[arg(long, value_name = "PATH")]
-    pub storage_bin: Option<PathBuf>,
-    /// Node i listens on gRPC PORT+2i and metrics PORT+2i+1 [default: the manifest's ports].
-    #[arg(long, value_name = "PORT")]
-    pub port_base: Option<u16>,
-    /// Address of the agent's aggregated /metrics [default: 127.0.0.1:9100].
-    #[arg(long, value_name = "ADDR")]
-    pub metrics_addr: Option<SocketAddr>,
-    /// Seconds between SIGTERM and SIGKILL when stopping a node [default: 10].
-    #[arg(long, value_name = "SECONDS")]
-    pub grace: Option<u64>,
-    /// Seconds to wait for every node to become ready [default: 60].
-    #[arg(long, value_name = "SECONDS")]
-    pub ready_timeout: Option<u64>,
-    /// Variant rules (the format of config/variants.yaml) to plan with; every node judges
-    /// its hardware with the same file [default: the builtin rules].
-    #[arg(long, value_name = "FILE.yaml")]
-    pub variant_rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: AgentConfig,
     /// Supervise from a background process and return once the grid is ready.
     #[arg(short, long)]
     pub detach: bool,
-}
-
-impl UpArgs {
-    fn as_config(&self) -> AgentConfig {
-        AgentConfig {
-            backend: self.backend,
-            docker_network: self.docker_network,
-            state_dir: self.state_dir.clone(),
-            storage_bin: self.storage_bin.clone(),
-            port_base: self.port_base,
-            metrics_addr: self.metrics_addr,
-            stop_grace_seconds: self.grace,
-            ready_timeout_seconds: self.ready_timeout,
-            variant_rules: self.variant_rules.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -149,7 +103,7 @@ async fn run_async(args: &AgentArgs) -> anyhow::Result<()> {
             let file = AgentConfig::load_optional(up.config.as_deref())?;
             let request = UpRequest {
                 manifest: up.manifest.clone(),
-                settings: UpSettings::resolve(&up.as_config(), &file),
+                settings: UpSettings::resolve(&up.settings, &file),
                 detach: up.detach,
             };
             agent::up(&request).await?;

@@ -163,46 +163,15 @@ mod tests {
         }
     }
 
+    /// Each case: the engine, this machine's kernel, what `auto` picks and words its
+    /// reason must contain.
     #[test]
-    fn auto_picks_host_for_an_engine_on_this_kernel() {
-        let (network, reason) = choose(
-            NetworkSetting::Auto,
-            &native_linux(),
-            Some("6.8.0-45-generic\n"),
-        );
-        assert_eq!(network, DockerNetwork::Host);
-        assert!(reason.contains("6.8.0-45-generic"), "{reason}");
-    }
-
-    #[test]
-    fn auto_picks_bridge_for_docker_desktop_on_macos() {
+    fn auto_picks_host_only_for_a_rootful_engine_on_this_kernel() {
         let desktop = EngineHost {
             kernel_version: "6.10.14-linuxkit".to_owned(),
             operating_system: "Docker Desktop".to_owned(),
             ..native_linux()
         };
-        let (network, reason) = choose(NetworkSetting::Auto, &desktop, None);
-        assert_eq!(network, DockerNetwork::Bridge);
-        assert!(reason.contains("does not run on Linux"), "{reason}");
-    }
-
-    #[test]
-    fn auto_picks_bridge_for_an_engine_in_a_vm_on_linux() {
-        let desktop = EngineHost {
-            kernel_version: "6.10.14-linuxkit".to_owned(),
-            operating_system: "Docker Desktop".to_owned(),
-            ..native_linux()
-        };
-        let (network, reason) = choose(NetworkSetting::Auto, &desktop, Some("6.8.0-45-generic"));
-        assert_eq!(network, DockerNetwork::Bridge);
-        assert!(
-            reason.contains("6.10.14-linuxkit") && reason.contains("Docker Desktop"),
-            "{reason}"
-        );
-    }
-
-    #[test]
-    fn auto_picks_bridge_for_a_rootless_engine() {
         let rootless = EngineHost {
             security_options: vec![
                 "name=seccomp,profile=builtin".to_owned(),
@@ -211,19 +180,40 @@ mod tests {
             ],
             ..native_linux()
         };
-        let (network, reason) = choose(NetworkSetting::Auto, &rootless, Some("6.8.0-45-generic"));
-        assert_eq!(network, DockerNetwork::Bridge);
-        assert!(reason.contains("rootless"), "{reason}");
-    }
-
-    #[test]
-    fn auto_picks_bridge_for_windows_containers() {
         let windows = EngineHost {
             os_type: "windows".to_owned(),
             ..native_linux()
         };
-        let (network, _) = choose(NetworkSetting::Auto, &windows, Some("6.8.0-45-generic"));
-        assert_eq!(network, DockerNetwork::Bridge);
+        let linux = Some("6.8.0-45-generic");
+        let cases: [(&EngineHost, Option<&str>, DockerNetwork, &[&str]); 5] = [
+            (
+                &native_linux(),
+                Some("6.8.0-45-generic\n"),
+                DockerNetwork::Host,
+                &["6.8.0-45-generic"],
+            ),
+            (
+                &desktop,
+                None,
+                DockerNetwork::Bridge,
+                &["does not run on Linux"],
+            ),
+            (
+                &desktop,
+                linux,
+                DockerNetwork::Bridge,
+                &["6.10.14-linuxkit", "Docker Desktop"],
+            ),
+            (&rootless, linux, DockerNetwork::Bridge, &["rootless"]),
+            (&windows, linux, DockerNetwork::Bridge, &[]),
+        ];
+        for (engine, local_kernel, expected, words) in cases {
+            let (network, reason) = choose(NetworkSetting::Auto, engine, local_kernel);
+            assert_eq!(network, expected, "{engine:?}: {reason}");
+            for word in words {
+                assert!(reason.contains(word), "{engine:?}: {reason}");
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Finding the `sutra-storage` binary: `--storage-bin`, then `SUTRA_STORAGE_BIN`, then next
-//! to the running `sutra-grid` (both land in the same `target/<profile>/`), then `PATH`.
+//! The `sutra-storage` binary process nodes run: where it is (`--storage-bin`, then
+//! `SUTRA_STORAGE_BIN`, then next to the running `sutra-grid`, as both land in the same
+//! `target/<profile>/`, then `PATH`) and which variant it was built as.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,39 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// The variant `storage_bin` was built as, from its `detect --output json` (a few
+/// milliseconds): every process node runs that build, whatever variant the plan picked.
+pub fn built_variant(storage_bin: &Path) -> BackendResult<String> {
+    let context = || {
+        format!(
+            "asking {} which variant it was built as",
+            storage_bin.display()
+        )
+    };
+    let output = std::process::Command::new(storage_bin)
+        .args(["detect", "--output", "json"])
+        .output()
+        .map_err(|error| BackendError::io(context(), error))?;
+    let detected: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .ok()
+        .filter(|_| output.status.success())
+        .ok_or_else(|| BackendError::Engine {
+            backend: "process",
+            message: format!(
+                "{}: {}",
+                context(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        })?;
+    detected["builtVariant"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| BackendError::Engine {
+            backend: "process",
+            message: format!("{}: its detect output names no builtVariant", context()),
+        })
 }
 
 #[cfg(test)]

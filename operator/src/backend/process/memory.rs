@@ -7,6 +7,11 @@
 //! files the engine maps are page cache, which the kernel drops under pressure before it
 //! OOM-kills a container, so they do not count against the limit.
 
+use chrono::{DateTime, Utc};
+
+use crate::backend::{MemoryKill, Termination, TerminationReason};
+use crate::host::human_bytes;
+
 /// Resident bytes of `pid` that only its death frees; `None` when the process is gone (or
 /// a zombie, which has no memory left).
 pub fn unreclaimable_bytes(pid: u32) -> Option<u64> {
@@ -24,16 +29,17 @@ pub fn parse_status(text: &str) -> Option<u64> {
     Some((kib("RssAnon:")? + kib("RssShmem:")?) * 1024)
 }
 
-/// Bytes as a person reads them: `512 KiB`, `12.3 MiB`, `2.0 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const KIB: f64 = 1024.0;
-    let value = bytes as f64;
-    if value < KIB * KIB {
-        format!("{:.0} KiB", value / KIB)
-    } else if value < KIB * KIB * KIB {
-        format!("{:.1} MiB", value / (KIB * KIB))
-    } else {
-        format!("{:.1} GiB", value / (KIB * KIB * KIB))
+/// The termination the watchdog records for a node it killed.
+pub fn oom_killed(kill: &MemoryKill, finished_at: DateTime<Utc>) -> Termination {
+    Termination {
+        reason: TerminationReason::OomKilled,
+        message: format!(
+            "used {} of memory, over its limit of {}",
+            human_bytes(kill.used),
+            human_bytes(kill.limit)
+        ),
+        exit_code: Some(128 + libc::SIGKILL),
+        finished_at,
     }
 }
 
@@ -56,12 +62,5 @@ mod tests {
     #[test]
     fn this_process_uses_some_memory() {
         assert!(unreclaimable_bytes(std::process::id()).is_some_and(|bytes| bytes > 0));
-    }
-
-    #[test]
-    fn bytes_read_like_a_person_writes_them() {
-        assert_eq!(human_bytes(512 * 1024), "512 KiB");
-        assert_eq!(human_bytes(12_900_000), "12.3 MiB");
-        assert_eq!(human_bytes(2 << 30), "2.0 GiB");
     }
 }

@@ -7,54 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::pid::ProcessId;
 use crate::backend::{BackendError, BackendResult, NodeSpec, Termination};
-
-/// Where one grid keeps its state, logs and data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GridDir {
-    root: PathBuf,
-}
-
-impl GridDir {
-    /// `<state_dir>/<grid>`.
-    pub fn new(state_dir: &Path, grid: &str) -> GridDir {
-        GridDir {
-            root: state_dir.join(grid),
-        }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    pub fn state_file(&self) -> PathBuf {
-        self.root.join("state.json")
-    }
-
-    pub fn lock_file(&self) -> PathBuf {
-        self.root.join("state.lock")
-    }
-
-    pub fn logs_dir(&self) -> PathBuf {
-        self.root.join("logs")
-    }
-
-    pub fn node_log(&self, node: &str) -> PathBuf {
-        self.logs_dir().join(format!("{node}.log"))
-    }
-
-    pub fn data_dir(&self, node: &str) -> PathBuf {
-        self.root.join("data").join(node)
-    }
-}
+use crate::host::{ProcessId, remove_path, write_atomically};
+use crate::state_dir::GridDir;
 
 /// Everything the process backend knows about a grid's nodes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -72,7 +33,7 @@ pub struct NodeRecord {
     pub process: Option<ProcessId>,
     pub started_at: Option<DateTime<Utc>>,
     pub restarts: u32,
-    /// How the node's previous run ended, when known (absent in older state files).
+    /// How the node's previous run ended, when known; a record without it reads as unknown.
     #[serde(default)]
     pub last_termination: Option<Termination>,
 }
@@ -136,13 +97,8 @@ impl StateStore {
     fn save(&self, state: &GridState) -> BackendResult<()> {
         let path = self.dir.state_file();
         if state.nodes.is_empty() {
-            return match fs::remove_file(&path) {
-                Err(error) if error.kind() != io::ErrorKind::NotFound => Err(BackendError::io(
-                    format!("removing {}", path.display()),
-                    error,
-                )),
-                _ => Ok(()),
-            };
+            return remove_path(&path)
+                .map_err(|error| BackendError::io(format!("removing {}", path.display()), error));
         }
         let text = serde_json::to_string_pretty(state).expect("the state serialises");
         write_atomically(&path, text.as_bytes())
@@ -150,17 +106,10 @@ impl StateStore {
     }
 }
 
-/// Writes `bytes` to a sibling temporary file, syncs it and renames it over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temporary = path.with_extension("json.tmp");
-    let mut file = File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use sutra_core::crd::VectorSpec;
 
     use super::*;

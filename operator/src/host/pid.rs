@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::IoError;
+
 /// A process as recorded in a state file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,6 +60,13 @@ impl ProcessId {
         } else {
             Err(error)
         }
+    }
+
+    /// [`ProcessId::signal`] with an error naming the process as `what`, e.g.
+    /// `signalling node local-0 (pid 4242): Operation not permitted`.
+    pub fn signal_naming(&self, signal: i32, what: &str) -> Result<(), IoError> {
+        self.signal(signal)
+            .map_err(|error| IoError::new(format!("signalling {what} (pid {})", self.pid), error))
     }
 }
 
