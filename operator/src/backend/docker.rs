@@ -44,7 +44,7 @@ pub use engine::{DEFAULT_SOCKET, DockerError, build_command, local_socket};
 pub use network::{DockerNetwork, NetworkSetting};
 
 use self::container::{Carried, Liveness};
-use self::requests::api;
+use self::engine::api;
 use super::{
     Backend, BackendError, BackendResult, ExitFeed, NodeHandle, NodeSpec, NodeStatus,
     check_node_ports, probe,
@@ -243,12 +243,10 @@ impl Backend for DockerBackend {
             // again under the restart policy: refuse it here, naming the port.
             check_node_ports(spec)?;
         }
-        let id = if host || pause_serves {
-            self.create_volume(spec).await?;
-            self.create_node(spec, &carried).await?
-        } else {
-            self.create_pause_and_node(spec, &carried).await?
-        };
+        let new_pause = !host && !pause_serves;
+        let id = self
+            .create_node_containers(spec, &carried, new_pause)
+            .await?;
         if let Err(error) = self.start(spec, &name).await {
             // Containers that never served would block the next spawn under their names.
             self.remove_node_containers(&spec.name).await?;

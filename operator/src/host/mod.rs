@@ -3,29 +3,13 @@
 //! Nothing here knows of grids or backends.
 
 mod fs;
+mod io_error;
 mod pid;
 mod port;
 mod text;
 
 pub use fs::{read_tail, remove_path, write_atomically};
+pub use io_error::IoError;
 pub use pid::ProcessId;
 pub use port::{loopback, port_is_free};
 pub use text::{human_bytes, last_lines};
-
-/// An I/O error with what was being done when it happened, e.g. `writing <path>: ...`.
-#[derive(Debug, thiserror::Error)]
-#[error("{context}: {source}")]
-pub struct IoError {
-    pub context: String,
-    #[source]
-    pub source: std::io::Error,
-}
-
-impl IoError {
-    pub fn new(context: impl Into<String>, source: std::io::Error) -> IoError {
-        IoError {
-            context: context.into(),
-            source,
-        }
-    }
-}

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use bollard::errors::Error as ApiError;
 use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -56,6 +57,22 @@ impl From<DockerError> for BackendError {
             message: error.to_string(),
         }
     }
+}
+
+/// Whether the engine answered that the object does not exist.
+pub fn is_not_found(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// A failed engine request as a backend error naming what was being done.
+pub fn api(action: String, source: ApiError) -> BackendError {
+    DockerError::Api { action, source }.into()
 }
 
 /// The engine socket: `DOCKER_HOST` when it is a `unix://` address (as the docker CLI and

@@ -18,7 +18,7 @@ use bollard::query_parameters::{
 use super::container::{
     self, Carried, LABEL_GRID_NAME, PAUSE_PATH, container_name, pause_name, volume_name,
 };
-use super::engine::{DockerError, build_command};
+use super::engine::{DockerError, api, build_command, is_not_found};
 use super::{DockerBackend, Node};
 use crate::backend::{BackendError, BackendResult, NodeSpec};
 
@@ -72,7 +72,7 @@ impl DockerBackend {
             .map_err(|error| api(format!("list containers of grid {}", self.grid), error))
     }
 
-    pub(super) fn grid_filter(&self) -> HashMap<&'static str, Vec<String>> {
+    fn grid_filter(&self) -> HashMap<&'static str, Vec<String>> {
         HashMap::from([("label", vec![format!("{LABEL_GRID_NAME}={}", self.grid)])])
     }
 
@@ -122,7 +122,7 @@ impl DockerBackend {
         }
     }
 
-    pub(super) async fn create_volume(&self, spec: &NodeSpec) -> BackendResult<()> {
+    async fn create_volume(&self, spec: &NodeSpec) -> BackendResult<()> {
         let name = volume_name(&spec.grid, &spec.name);
         let request = VolumeCreateRequest {
             name: Some(name.clone()),
@@ -139,7 +139,7 @@ impl DockerBackend {
 
     /// Creates a container; a missing image is reported with the command that builds it,
     /// since there is no registry to pull from.
-    pub(super) async fn create(
+    async fn create(
         &self,
         spec: &NodeSpec,
         name: &str,
@@ -164,10 +164,26 @@ impl DockerBackend {
             .map_err(|error| start_error(spec, name, error))
     }
 
+    /// Creates the node's volume and container, in the network of a new pause container
+    /// when `new_pause` (else in the host's or that of the running one); returns the node
+    /// container's id.
+    pub(super) async fn create_node_containers(
+        &self,
+        spec: &NodeSpec,
+        carried: &Carried,
+        new_pause: bool,
+    ) -> BackendResult<String> {
+        if new_pause {
+            return self.create_pause_and_node(spec, carried).await;
+        }
+        self.create_volume(spec).await?;
+        self.create_node(spec, carried).await
+    }
+
     /// Creates the pause container and starts it while the volume and the node container
     /// are created; returns the node container's id. On failure nothing of the node is left
     /// but its volume.
-    pub(super) async fn create_pause_and_node(
+    async fn create_pause_and_node(
         &self,
         spec: &NodeSpec,
         carried: &Carried,
@@ -196,11 +212,7 @@ impl DockerBackend {
         Ok(removed_container || removed_pause)
     }
 
-    pub(super) async fn create_node(
-        &self,
-        spec: &NodeSpec,
-        carried: &Carried,
-    ) -> BackendResult<String> {
+    async fn create_node(&self, spec: &NodeSpec, carried: &Carried) -> BackendResult<String> {
         let name = self.container_name(&spec.name);
         let body = container::create_body(spec, carried, self.network);
         self.create(spec, &name, body).await
@@ -255,23 +267,9 @@ impl DockerBackend {
     }
 }
 
-pub(super) fn is_not_found(error: &ApiError) -> bool {
-    matches!(
-        error,
-        ApiError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
-
-pub(super) fn api(action: String, source: ApiError) -> BackendError {
-    DockerError::Api { action, source }.into()
-}
-
 /// A start that failed on a taken host port becomes [`BackendError::PortInUse`], which says
 /// how to pick other ports; an image without the pause program says how to rebuild it.
-pub(super) fn start_error(spec: &NodeSpec, container: &str, error: ApiError) -> BackendError {
+fn start_error(spec: &NodeSpec, container: &str, error: ApiError) -> BackendError {
     let message = error.to_string();
     if message.contains(PAUSE_PATH) && message.contains("no such file") {
         return DockerError::PauseMissing {
