@@ -16,6 +16,9 @@ pub struct CpuFeatures {
     pub avx512vnni: bool,
     pub neon: bool,
     pub dotprod: bool,
+    pub sve: bool,
+    /// SVE vector length in bytes (16 to 256), 0 without SVE.
+    pub sve_vector_bytes: u32,
 }
 
 impl CpuFeatures {
@@ -33,12 +36,16 @@ impl CpuFeatures {
         }
     }
 
-    /// Probes the running CPU (HWCAP through the std detection macros).
+    /// Probes the running CPU (HWCAP through the std detection macros, the SVE vector
+    /// length through the platform detection's prctl probe).
     #[cfg(target_arch = "aarch64")]
     pub fn detect() -> Self {
+        use sutra_core::platform::{LiveProbes, Probes};
         CpuFeatures {
             neon: std::arch::is_aarch64_feature_detected!("neon"),
             dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
+            sve: std::arch::is_aarch64_feature_detected!("sve"),
+            sve_vector_bytes: LiveProbes.sve_vector_bytes().unwrap_or(0),
             ..CpuFeatures::default()
         }
     }
@@ -64,17 +71,21 @@ pub enum Isa {
     Neon,
     /// NEON plus the dot-product extension; int8 via `sdot` (f32 kernels are the `Neon` ones).
     NeonDotprod,
+    /// SVE at whatever vector length the CPU has (predicated loops, no scalar tail); int8 via
+    /// SVE's `sdot`, which every SVE CPU has.
+    Sve,
 }
 
 impl Isa {
     /// Every family, narrowest first.
-    pub const ALL: [Isa; 6] = [
+    pub const ALL: [Isa; 7] = [
         Isa::Scalar,
         Isa::Avx2Fma,
         Isa::Avx512,
         Isa::Avx512Vnni,
         Isa::Neon,
         Isa::NeonDotprod,
+        Isa::Sve,
     ];
 
     /// The name reported in `Kernels::isa`, logs and benchmark ids.
@@ -86,6 +97,7 @@ impl Isa {
             Isa::Avx512Vnni => "avx512-vnni",
             Isa::Neon => "neon",
             Isa::NeonDotprod => "neon-dotprod",
+            Isa::Sve => "sve",
         }
     }
 
@@ -99,9 +111,25 @@ impl Isa {
             Isa::Avx512Vnni => Isa::Avx512.runs_on(f) && f.avx512vnni,
             Isa::Neon => f.neon,
             Isa::NeonDotprod => f.neon && f.dotprod,
+            Isa::Sve => f.sve,
+        }
+    }
+
+    /// Whether dispatch may pick the family on a CPU with `features`: it runs there and,
+    /// for SVE, its vectors are wider than NEON's 16 bytes. At 128 bits (Neoverse N2 and
+    /// V2, Graviton4) an SVE instruction does the same work as its NEON twin and the
+    /// loops add predicate bookkeeping, so SVE brings nothing over the NEON kernels there.
+    /// Tests and benchmarks still run SVE on such CPUs through [`Isa::runs_on`].
+    pub fn dispatchable_on(self, features: &CpuFeatures) -> bool {
+        match self {
+            Isa::Sve => self.runs_on(features) && features.sve_vector_bytes > NEON_BYTES,
+            _ => self.runs_on(features),
         }
     }
 }
+
+/// Width of a NEON vector register in bytes.
+pub const NEON_BYTES: u32 = 16;
 
 /// One family per table entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,30 +165,36 @@ impl Plan {
 /// Measured preference for `dot_f32` and `l2sq_f32`, best first. Zen 4 executes 512-bit
 /// FMAs as two 256-bit halves, so AVX2+FMA with four accumulators already saturates the
 /// load ports for two-stream kernels and measured 5-20 % faster than the AVX-512 kernel.
-pub const DOT_L2_F32_PREFERENCE: [Isa; 4] = [Isa::Avx2Fma, Isa::Avx512, Isa::Neon, Isa::Scalar];
+/// On aarch64 the widest vectors go first: SVE (where dispatchable, see
+/// [`Isa::dispatchable_on`]) before NEON, an unmeasured choice (docs/PERFORMANCE.md).
+pub const DOT_L2_F32_PREFERENCE: [Isa; 5] =
+    [Isa::Avx2Fma, Isa::Avx512, Isa::Sve, Isa::Neon, Isa::Scalar];
 
 /// Measured preference for `cosine_f32`, best first. Three FMAs per loaded pair make it
 /// FMA-bound; the AVX-512 kernel issues half the instructions for the same work and
-/// measured faster than AVX2 at both 768 and 1536 dimensions.
-pub const COSINE_F32_PREFERENCE: [Isa; 4] = [Isa::Avx512, Isa::Avx2Fma, Isa::Neon, Isa::Scalar];
+/// measured faster than AVX2 at both 768 and 1536 dimensions. aarch64 as for dot and L2.
+pub const COSINE_F32_PREFERENCE: [Isa; 5] =
+    [Isa::Avx512, Isa::Avx2Fma, Isa::Sve, Isa::Neon, Isa::Scalar];
 
 /// Measured preference for the int8 dot product, best first: VNNI does 64 multiply-adds
-/// per instruction, the widening paths need sign-extension first.
-pub const I8_PREFERENCE: [Isa; 6] = [
+/// per instruction, the widening paths need sign-extension first. SVE's `sdot` does what
+/// NEON's does on wider vectors.
+pub const I8_PREFERENCE: [Isa; 7] = [
     Isa::Avx512Vnni,
     Isa::Avx512,
     Isa::Avx2Fma,
+    Isa::Sve,
     Isa::NeonDotprod,
     Isa::Neon,
     Isa::Scalar,
 ];
 
-/// The first family in `preference` that runs on `features` (scalar always does).
+/// The first family in `preference` dispatch may pick on `features` (scalar always).
 pub fn best_of(preference: &[Isa], features: &CpuFeatures) -> Isa {
     preference
         .iter()
         .copied()
-        .find(|isa| isa.runs_on(features))
+        .find(|isa| isa.dispatchable_on(features))
         .unwrap_or(Isa::Scalar)
 }
 
@@ -278,6 +312,49 @@ mod tests {
             ..CpuFeatures::default()
         };
         assert_eq!(plan(&features).describe(), "neon");
+    }
+
+    /// Neoverse V1 (Graviton3): 256-bit SVE, dotprod.
+    fn neoverse_v1() -> CpuFeatures {
+        CpuFeatures {
+            neon: true,
+            dotprod: true,
+            sve: true,
+            sve_vector_bytes: 32,
+            ..CpuFeatures::default()
+        }
+    }
+
+    #[test]
+    fn sve_wider_than_neon_serves_every_entry() {
+        assert_eq!(plan(&neoverse_v1()).describe(), "sve");
+        let a64fx = CpuFeatures {
+            neon: true,
+            sve: true,
+            sve_vector_bytes: 64,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(plan(&a64fx).describe(), "sve");
+    }
+
+    #[test]
+    fn sve_at_128_bits_runs_but_neon_is_dispatched() {
+        let neoverse_n2 = CpuFeatures {
+            sve_vector_bytes: 16,
+            ..neoverse_v1()
+        };
+        assert!(Isa::Sve.runs_on(&neoverse_n2));
+        assert!(!Isa::Sve.dispatchable_on(&neoverse_n2));
+        assert_eq!(plan(&neoverse_n2).describe(), "f32:neon i8:neon-dotprod");
+    }
+
+    #[test]
+    fn sve_with_an_unknown_vector_length_is_not_dispatched() {
+        let unknown = CpuFeatures {
+            sve_vector_bytes: 0,
+            ..neoverse_v1()
+        };
+        assert_eq!(plan(&unknown).describe(), "f32:neon i8:neon-dotprod");
     }
 
     #[test]

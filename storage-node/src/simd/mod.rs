@@ -8,6 +8,8 @@ pub mod dispatch;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 pub mod scalar;
+#[cfg(target_arch = "aarch64")]
+mod sve;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -86,6 +88,8 @@ fn table(isa: Isa, detected: &CpuFeatures) -> Option<Kernels> {
         Isa::Avx2Fma | Isa::Avx512 | Isa::Avx512Vnni => x86::table(isa, detected),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDotprod => neon::table(isa, detected),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Sve => sve::table(isa, detected),
         #[allow(unreachable_patterns)]
         _ => None,
     }

@@ -43,7 +43,7 @@ pub(super) fn table(isa: Isa, detected: &CpuFeatures) -> Option<Kernels> {
     match isa {
         Isa::Neon => Some(NEON),
         Isa::NeonDotprod => Some(NEON_DOTPROD),
-        Isa::Scalar | Isa::Avx2Fma | Isa::Avx512 | Isa::Avx512Vnni => None,
+        Isa::Scalar | Isa::Avx2Fma | Isa::Avx512 | Isa::Avx512Vnni | Isa::Sve => None,
     }
 }
 

@@ -38,6 +38,6 @@ pub(super) fn table(isa: Isa, detected: &CpuFeatures) -> Option<Kernels> {
         Isa::Avx2Fma => Some(AVX2_FMA),
         Isa::Avx512 => Some(AVX512),
         Isa::Avx512Vnni => Some(AVX512_VNNI),
-        Isa::Scalar | Isa::Neon | Isa::NeonDotprod => None,
+        Isa::Scalar | Isa::Neon | Isa::NeonDotprod | Isa::Sve => None,
     }
 }
