@@ -1,7 +1,7 @@
 //! Every kernel table this CPU can run must agree with the scalar reference.
 //!
-//! f32 tolerance: the SIMD kernels sum the same products in a different order (8 or 16
-//! lane-wise partial sums per chain, four chains, FMA without intermediate rounding). Each
+//! f32 tolerance: the SIMD kernels sum the same products in a different order (one partial
+//! sum per lane, 4 to 64 lanes per chain, four chains, FMA without intermediate rounding). Each
 //! ordering of an n-term sum is within about n * eps * sum(|terms|) of the exact value, with
 //! eps = 2^-24 ~ 6e-8; for n <= 2100 that bound is ~1.3e-4 * sum(|terms|) in the worst case
 //! and orders of magnitude smaller in practice (errors cancel, pairwise sums grow slowly), so
@@ -260,6 +260,107 @@ fn int8_is_exact_at_the_stated_length_bound() {
     let min = vec![i8::MIN; len];
     for k in simd::available() {
         assert_eq!((k.dot_i8)(&min, &min), 2_147_467_264, "{}", k.isa);
+    }
+}
+
+/// The SVE table when this CPU has SVE, with its vector length in bytes. The SVE kernels
+/// run here at any vector length, also at 128 bits where dispatch keeps NEON. Without
+/// SVE the skip is written to stderr directly, past the test harness's output capture,
+/// so a log shows that these tests checked nothing on this CPU.
+fn sve_table(test: &str) -> Option<(Kernels, usize)> {
+    let features = simd::CpuFeatures::detect();
+    match simd::table_for(Isa::Sve) {
+        Some(k) => Some((k, features.sve_vector_bytes as usize)),
+        None => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "simd_props: {test}: SVE kernels skipped, this CPU has no SVE"
+            );
+            None
+        }
+    }
+}
+
+/// Lengths around multiples of `lanes` (elements per SVE vector): the main loop takes four
+/// vectors per step, the predicated tail takes what is left.
+fn lengths_around(lanes: usize) -> Vec<usize> {
+    let mut lengths = vec![0, 1, 2, 3];
+    for vectors in [1, 2, 3, 4, 5, 8, 9] {
+        let at = vectors * lanes;
+        lengths.extend([at - 1, at, at + 1]);
+    }
+    lengths.extend([4 * lanes + lanes / 2, 768, 1536, 2099, 2100]);
+    lengths.sort_unstable();
+    lengths.dedup();
+    lengths
+}
+
+#[test]
+fn sve_kernels_match_scalar_around_the_vector_length_at_every_offset() {
+    let Some((k, vector_bytes)) =
+        sve_table("sve_kernels_match_scalar_around_the_vector_length_at_every_offset")
+    else {
+        return;
+    };
+    assert!(
+        vector_bytes >= 16 && vector_bytes.is_power_of_two(),
+        "SVE vector length {vector_bytes} bytes"
+    );
+    for len in lengths_around(vector_bytes / 4) {
+        let a = pseudo_random(len + MAX_OFFSET, 3 + len as u64);
+        let b = pseudo_random(len + MAX_OFFSET, 3000 + len as u64);
+        for offset in 0..=MAX_OFFSET {
+            check_f32(
+                &k,
+                &a[offset..offset + len],
+                &b[MAX_OFFSET - offset..][..len],
+            );
+        }
+    }
+    for len in lengths_around(vector_bytes) {
+        let a = pseudo_random_i8(len + MAX_OFFSET, 5 + len as u64);
+        let b = pseudo_random_i8(len + MAX_OFFSET, 500 + len as u64);
+        for offset in 0..=MAX_OFFSET {
+            check_i8(
+                &k,
+                &a[offset..offset + len],
+                &b[MAX_OFFSET - offset..][..len],
+            );
+        }
+    }
+}
+
+#[test]
+fn sve_int8_is_exact_at_the_extremes_around_the_vector_length() {
+    let Some((k, vector_bytes)) =
+        sve_table("sve_int8_is_exact_at_the_extremes_around_the_vector_length")
+    else {
+        return;
+    };
+    for len in lengths_around(vector_bytes) {
+        let min = vec![i8::MIN; len];
+        let max = vec![i8::MAX; len];
+        assert_eq!((k.dot_i8)(&min, &min), 16384 * len as i32, "len {len}");
+        assert_eq!((k.dot_i8)(&min, &max), -16256 * len as i32, "len {len}");
+    }
+}
+
+#[test]
+fn dispatch_picks_sve_only_where_it_is_wider_than_neon() {
+    let features = simd::CpuFeatures::detect();
+    let chosen = simd::kernels().isa;
+    if features.sve && features.sve_vector_bytes > 16 {
+        assert_eq!(
+            chosen, "sve",
+            "SVE of {} bytes beats NEON's 16",
+            features.sve_vector_bytes
+        );
+    } else {
+        assert!(!chosen.contains("sve"), "chose {chosen} on {features:?}");
+        if features.neon {
+            assert!(chosen.contains("neon"), "chose {chosen} on {features:?}");
+        }
     }
 }
 
