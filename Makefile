@@ -105,10 +105,12 @@ deps-fuzz:
 deps-aarch64:
 	scripts/deps-aarch64.sh
 
-## test-aarch64: sutra-api, sutra-core and sutra-storage suites, built once for aarch64, under qemu per CPU.
+## test-aarch64: sutra-api, sutra-core and sutra-storage suites, built once for aarch64, under qemu per CPU;
+## on AARCH64_SIMD_CPUS only the SIMD property tests and the detect check.
 AARCH64_CPUS ?= neoverse-n1 neoverse-v1 cortex-a76
+AARCH64_SIMD_CPUS ?= neoverse-n2 a64fx
 test-aarch64: deps-aarch64 deps-python
-	scripts/test-aarch64.sh $(AARCH64_CPUS)
+	AARCH64_SIMD_CPUS="$(AARCH64_SIMD_CPUS)" scripts/test-aarch64.sh $(AARCH64_CPUS)
 
 ## test-guard: each variant's start-up guard on emulated CPUs (GUARD_VARIANTS: default all).
 test-guard: deps-aarch64 deps-python

@@ -17,7 +17,9 @@ binary="$1" cpu="$2" variant="${3:-}"
 case "$cpu" in
     cortex-a72) expected="neon|-|neon" ;;
     cortex-a76 | neoverse-n1) expected="neon dotprod lse|-|f32:neon i8:neon-dotprod" ;;
-    neoverse-v1) expected="neon dotprod i8mm sve lse|32|f32:neon i8:neon-dotprod" ;;
+    # SVE serves every kernel where it is wider than NEON's 16 bytes; at 16, NEON stays.
+    neoverse-v1) expected="neon dotprod i8mm sve lse|32|sve" ;;
+    a64fx) expected="neon sve lse|64|sve" ;;
     neoverse-n2) expected="neon dotprod i8mm sve sve2 lse|16|f32:neon i8:neon-dotprod" ;;
     *) echo "error: no expectations for CPU $cpu: add it to $0" >&2; exit 2 ;;
 esac

@@ -11,7 +11,11 @@
 # sutra-pause (Docker, a cluster, the host's container runtime), doctests (not
 # cross-built) and the other benchmarks.
 #
-# usage: scripts/test-aarch64.sh [CPU...]
+# On the CPUs in AARCH64_SIMD_CPUS only the SIMD property tests and the detect check run:
+# they add SVE at 128 bits (neoverse-n2, where dispatch keeps NEON but the tests call the
+# SVE kernels) and at 512 bits (a64fx), which the full suites would not test any further.
+#
+# usage: [AARCH64_SIMD_CPUS="CPU..."] scripts/test-aarch64.sh [CPU...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/arch.sh
@@ -20,6 +24,7 @@ use_aarch64_toolchain
 
 cpus=("$@")
 [[ ${#cpus[@]} -gt 0 ]] || cpus=(neoverse-n1 neoverse-v1 cortex-a76)
+read -r -a simd_cpus <<<"${AARCH64_SIMD_CPUS-neoverse-n2 a64fx}"
 export CARGO_TARGET_DIR="${AARCH64_TARGET_DIR:-target/aarch64}"
 # Optimised test builds: under qemu every instruction is translated, and unoptimised code
 # made one CPU's run take 12 minutes. Debug assertions and overflow checks stay on.
@@ -32,8 +37,10 @@ suites=(--target "$AARCH64_TRIPLE" -p sutra-api -p sutra-core -p sutra-storage -
 
 started=$SECONDS
 echo "== build the aarch64 test suites once ($CARGO_TARGET_DIR)"
-"$AARCH64_CARGO" test --no-run "${suites[@]}"
+"$AARCH64_CARGO" test --no-run "${suites[@]}" 2>&1 | tee "$logs/build.log"
 echo "   built in $((SECONDS - started)) s"
+simd_props="$(sed -n 's/^ *Executable tests\/simd_props\.rs (\(.*\))$/\1/p' "$logs/build.log")"
+[[ -x "$simd_props" ]] || { echo "error: no simd_props test binary in the build output" >&2; exit 1; }
 
 summary=()
 failed=0
@@ -45,16 +52,30 @@ for cpu in "${cpus[@]}"; do
     status=0
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" SUTRA_TEST_RUNNER="$runner" \
         "$AARCH64_CARGO" test --no-fail-fast "${suites[@]}" >"$log" 2>&1 || status=$?
-    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED' "$log" || true
+    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED|SVE kernels skipped' "$log" || true
     counts="$(awk '/^test result:/ { suites++; p += $4; f += $6; i += $8 }
         END { printf "%d passed, %d failed, %d ignored in %d suites", p, f, i, suites }' "$log")"
+    summary+=("$(printf '%-12s %s (%d s)' "$cpu" "$counts" $((SECONDS - started)))")
+    [[ $status -eq 0 ]] || failed=1
+done
+for cpu in "${simd_cpus[@]}"; do
+    runner="$(qemu_runner "$cpu")"
+    log="$logs/$cpu-simd.log"
+    echo "== aarch64 SIMD property tests under $runner (log: $log)"
+    started=$SECONDS
+    status=0
+    # shellcheck disable=SC2086 # the runner is a command and its arguments
+    $runner "$simd_props" >"$log" 2>&1 || status=$?
+    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED|SVE kernels skipped' "$log" || true
+    counts="$(awk '/^test result:/ { p += $4; f += $6; i += $8 }
+        END { printf "%d passed, %d failed, %d ignored in simd_props only", p, f, i }' "$log")"
     summary+=("$(printf '%-12s %s (%d s)' "$cpu" "$counts" $((SECONDS - started)))")
     [[ $status -eq 0 ]] || failed=1
 done
 
 echo "== live detection and dispatch on each CPU"
 binary="$CARGO_TARGET_DIR/$AARCH64_TRIPLE/debug/sutra-storage"
-for cpu in "${cpus[@]}"; do
+for cpu in "${cpus[@]}" "${simd_cpus[@]}"; do
     scripts/check-aarch64-detect.sh "$binary" "$cpu" || failed=1
 done
 
