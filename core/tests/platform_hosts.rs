@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sutra_core::platform::fixture::{detect_with_files, linux_host};
 use sutra_core::platform::{
     Arch, CpuInfo, FixedProbes, LiveProbes, MemoryInfo, OptLevel, Os, PlatformConfig,
     PlatformReport, Probes, SimdFeature, ThpMode, detect, detect_from, macos,
@@ -153,26 +154,9 @@ fn arm_cpu(model: &str, part: u32, features: &str) -> CpuInfo {
     }
 }
 
-/// A Linux host with 4 KiB pages, 64-byte cache lines, THP on `madvise`, no SVE, no Pi
-/// model, no board name and no memory limit; the tests override what their host differs in.
+/// The common Linux host (see [`linux_host`]) with its memory in KiB, as `meminfo` gives it.
 fn linux(arch: Arch, cpu: CpuInfo, simd: &[SimdFeature], total_kib: u64) -> PlatformReport {
-    PlatformReport {
-        arch,
-        os: Os::Linux,
-        cpu,
-        simd: simd.to_vec(),
-        sve_vector_bytes: None,
-        page_size: 4096,
-        cache_line: 64,
-        thp: ThpMode::Madvise,
-        pi_model: None,
-        board: None,
-        instance_type: None,
-        memory: MemoryInfo {
-            total_bytes: total_kib * KIB,
-            limit_bytes: None,
-        },
-    }
+    linux_host(arch, cpu, simd, total_kib * KIB)
 }
 
 /// A Linux cloud instance: the firmware names the instance type as the board too.
@@ -524,17 +508,12 @@ fn empty_root_degrades_to_safe_defaults() {
 
 #[test]
 fn cgroup_limit_on_a_parent_slice_applies_to_the_process() {
-    let root = tempfile::tempdir().unwrap();
-    let write = |relative: &str, text: &str| {
-        let path = root.path().join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
-    write("proc/meminfo", "MemTotal:       16000000 kB\n");
-    write("proc/self/cgroup", "0::/grid.slice/node-a.scope\n");
-    write("sys/fs/cgroup/grid.slice/memory.max", "2147483648\n");
-    write("sys/fs/cgroup/grid.slice/node-a.scope/memory.max", "max\n");
-    let report = detect_from(root.path(), &probes(None));
+    let report = detect_with_files(&[
+        ("proc/meminfo", "MemTotal:       16000000 kB\n"),
+        ("proc/self/cgroup", "0::/grid.slice/node-a.scope\n"),
+        ("sys/fs/cgroup/grid.slice/memory.max", "2147483648\n"),
+        ("sys/fs/cgroup/grid.slice/node-a.scope/memory.max", "max\n"),
+    ]);
     assert_eq!(report.memory.limit_bytes, Some(2 * GIB));
     assert_eq!(report.memory.usable_bytes(), 2 * GIB);
 }

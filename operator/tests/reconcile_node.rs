@@ -299,34 +299,19 @@ fn plain_amd64_host() -> Value {
 /// An AVX-512 host as sutra-storage detects it.
 fn avx512_report() -> Value {
     use sutra_core::platform::SimdFeature::*;
-    use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, ThpMode};
-    let report = PlatformReport {
-        arch: Arch::Amd64,
-        os: Os::Linux,
-        cpu: CpuInfo {
-            vendor: "AuthenticAMD".into(),
-            model: "AMD EPYC 9R14".into(),
-            implementer: None,
-            part: None,
-            logical_cpus: 2,
-            x86_64_level: Some(4),
-            flags: vec![],
-        },
-        simd: vec![
-            Sse42, Avx, Avx2, Fma, Avx512f, Avx512bw, Avx512vl, Avx512dq, Avx512cd,
-        ],
-        sve_vector_bytes: None,
-        page_size: 4096,
-        cache_line: 64,
-        thp: ThpMode::Madvise,
-        pi_model: None,
-        board: None,
-        instance_type: None,
-        memory: MemoryInfo {
-            total_bytes: 24 << 30,
-            limit_bytes: None,
-        },
+    use sutra_core::platform::fixture::linux_host;
+    use sutra_core::platform::{Arch, CpuInfo};
+    let cpu = CpuInfo {
+        vendor: "AuthenticAMD".into(),
+        model: "AMD EPYC 9R14".into(),
+        logical_cpus: 2,
+        x86_64_level: Some(4),
+        ..CpuInfo::default()
     };
+    let simd = [
+        Sse42, Avx, Avx2, Fma, Avx512f, Avx512bw, Avx512vl, Avx512dq, Avx512cd,
+    ];
+    let report = linux_host(Arch::Amd64, cpu, &simd, 24 << 30);
     serde_json::to_value(report).unwrap()
 }
 

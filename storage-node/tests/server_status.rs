@@ -7,7 +7,8 @@ use kube::client::Body;
 use serde_json::{Value, json};
 use sutra_core::backoff::Backoff;
 use sutra_core::crd::Time;
-use sutra_core::platform::{Arch, CpuInfo, MemoryInfo, Os, PlatformReport, SimdFeature, ThpMode};
+use sutra_core::platform::fixture::linux_host;
+use sutra_core::platform::{Arch, CpuInfo, PlatformReport, SimdFeature};
 use sutra_core::variant::VariantCatalog;
 use sutra_storage::report::{ClusterIdentity, PlatformStatus, report_at, report_with_retry};
 use tower_test::mock;
@@ -32,36 +33,27 @@ fn identity() -> ClusterIdentity {
 
 /// A Graviton3 host (c7g, Neoverse-V1, 256-bit SVE, 64 KiB pages).
 fn graviton3_report() -> PlatformReport {
+    let cpu = CpuInfo {
+        vendor: "ARM".into(),
+        model: "Neoverse-V1".into(),
+        implementer: Some(0x41),
+        part: Some(0xd40),
+        logical_cpus: 4,
+        x86_64_level: None,
+        flags: vec!["asimd".into(), "sve".into()],
+    };
+    let simd = [
+        SimdFeature::Neon,
+        SimdFeature::Dotprod,
+        SimdFeature::I8mm,
+        SimdFeature::Sve,
+        SimdFeature::Lse,
+    ];
     PlatformReport {
-        arch: Arch::Arm64,
-        os: Os::Linux,
-        cpu: CpuInfo {
-            vendor: "ARM".into(),
-            model: "Neoverse-V1".into(),
-            implementer: Some(0x41),
-            part: Some(0xd40),
-            logical_cpus: 4,
-            x86_64_level: None,
-            flags: vec!["asimd".into(), "sve".into()],
-        },
-        simd: vec![
-            SimdFeature::Neon,
-            SimdFeature::Dotprod,
-            SimdFeature::I8mm,
-            SimdFeature::Sve,
-            SimdFeature::Lse,
-        ],
         sve_vector_bytes: Some(32),
         page_size: 65536,
-        cache_line: 64,
-        thp: ThpMode::Madvise,
-        pi_model: None,
-        board: None,
         instance_type: Some("c7g.xlarge".into()),
-        memory: MemoryInfo {
-            total_bytes: 8 << 30,
-            limit_bytes: None,
-        },
+        ..linux_host(Arch::Arm64, cpu, &simd, 8 << 30)
     }
 }
 

@@ -7,6 +7,8 @@ mod arm;
 mod config;
 mod cpuinfo;
 mod features;
+#[cfg(feature = "test-support")]
+pub mod fixture;
 mod linux;
 pub mod macos;
 mod model;

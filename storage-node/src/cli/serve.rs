@@ -207,7 +207,7 @@ fn log_platform(platform: &PlatformStatus) {
 
 #[cfg(test)]
 mod tests {
-    use sutra_core::platform::{FixedProbes, detect_from};
+    use sutra_core::platform::fixture::detect_with_files;
     use sutra_core::variant::VariantCatalog;
 
     use super::*;
@@ -216,21 +216,11 @@ mod tests {
 
     /// A 16 GB host whose cgroup (a Pod limited to `limit`) sits under a slice.
     fn report_in_cgroup(limit: &str) -> PlatformReport {
-        let root = tempfile::tempdir().unwrap();
-        let write = |relative: &str, text: &str| {
-            let path = root.path().join(relative);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
-        write("proc/meminfo", "MemTotal:       16777216 kB\n");
-        write("proc/self/cgroup", "0::/kubepods.slice/pod-a\n");
-        write("sys/fs/cgroup/kubepods.slice/pod-a/memory.max", limit);
-        let probes = FixedProbes {
-            page_size: 4096,
-            cpu_features: None,
-            sve_vector_bytes: None,
-        };
-        detect_from(root.path(), &probes)
+        detect_with_files(&[
+            ("proc/meminfo", "MemTotal:       16777216 kB\n"),
+            ("proc/self/cgroup", "0::/kubepods.slice/pod-a\n"),
+            ("sys/fs/cgroup/kubepods.slice/pod-a/memory.max", limit),
+        ])
     }
 
     fn store_for(report: PlatformReport) -> StoreConfig {
