@@ -164,6 +164,13 @@ mod tests {
             }
         }
 
+        /// Starts holding the Lease and waits for the controllers to start.
+        async fn start_leading() -> Self {
+            let mut harness = Self::start(true);
+            harness.expect(Event::Started).await;
+            harness
+        }
+
         async fn next_event(&mut self) -> Event {
             tokio::time::timeout(LIMIT, self.events.recv())
                 .await
@@ -185,6 +192,13 @@ mod tests {
         /// Tells the loop whether this process holds the Lease.
         fn lead(&self, leading: bool) {
             self.leading.send(leading).unwrap();
+        }
+
+        /// The Lease is lost: waits for the controllers to stop and the health to follow.
+        async fn lose_lead(&mut self) {
+            self.lead(false);
+            self.expect(Event::Stopped).await;
+            self.until_not_leading().await;
         }
 
         /// Waits (bounded) for the fake controllers to report `event`.
@@ -269,11 +283,8 @@ mod tests {
 
     #[tokio::test]
     async fn losing_leadership_stops_the_controllers() {
-        let mut harness = Harness::start(true);
-        harness.expect(Event::Started).await;
-        harness.lead(false);
-        harness.expect(Event::Stopped).await;
-        harness.until_not_leading().await;
+        let mut harness = Harness::start_leading().await;
+        harness.lose_lead().await;
         assert!(
             !harness.task.is_finished(),
             "a lost Lease is no reason to exit"
@@ -285,11 +296,8 @@ mod tests {
 
     #[tokio::test]
     async fn regaining_leadership_starts_the_controllers_again() {
-        let mut harness = Harness::start(true);
-        harness.expect(Event::Started).await;
-        harness.lead(false);
-        harness.expect(Event::Stopped).await;
-        harness.until_not_leading().await;
+        let mut harness = Harness::start_leading().await;
+        harness.lose_lead().await;
         harness.lead(true);
         harness.expect(Event::Started).await;
         assert!(is_leading(&harness.health));
@@ -299,8 +307,7 @@ mod tests {
 
     #[tokio::test]
     async fn stopping_while_leading_stops_the_controllers_and_returns() {
-        let mut harness = Harness::start(true);
-        harness.expect(Event::Started).await;
+        let mut harness = Harness::start_leading().await;
         harness.stop.send(true).unwrap();
         harness.expect(Event::Stopped).await;
         let leading = harness.leading.clone();
@@ -324,8 +331,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lease_manager_that_dies_while_leading_stops_the_controllers_once() {
-        let mut harness = Harness::start(true);
-        harness.expect(Event::Started).await;
+        let mut harness = Harness::start_leading().await;
         harness.kill_lease_manager();
         harness.expect(Event::Stopped).await;
         let (events, health) = harness.fails_for_the_lease_manager().await;
