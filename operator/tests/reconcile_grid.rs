@@ -281,21 +281,24 @@ async fn a_cordoned_node_is_skipped() {
     assert_eq!(applies(&sent)[0].body["spec"]["nodeName"], "b");
 }
 
+/// A grid of one under `on_node_loss`, whose storage node was placed on a Node that no
+/// longer exists; only host `b` is left. The reconciler must send `then` after its reads.
+async fn reconcile_with_its_host_gone(on_node_loss: &str, then: Vec<Step>) -> Vec<Sent> {
+    let g = grid(grid_json(1, on_node_loss));
+    let sns = vec![existing_sn(&g, 0, "gone", "universal")];
+    reconcile(g.clone(), reads(amd64_hosts(&["b"]), sns, then)).await
+}
+
 #[tokio::test]
 async fn a_deleted_node_with_reschedule_moves_the_storage_node() {
-    let g = grid(grid_json(1, "Reschedule"));
-    let sent = reconcile(
-        g.clone(),
-        reads(
-            amd64_hosts(&["b"]),
-            vec![existing_sn(&g, 0, "gone", "universal")],
-            vec![
-                apply(sn_path("g-0")),
-                event(NS),
-                event(NS),
-                status_applied(),
-            ],
-        ),
+    let sent = reconcile_with_its_host_gone(
+        "Reschedule",
+        vec![
+            apply(sn_path("g-0")),
+            event(NS),
+            event(NS),
+            status_applied(),
+        ],
     )
     .await;
     assert_eq!(applies(&sent)[0].body["spec"]["nodeName"], "b");
@@ -308,16 +311,7 @@ async fn a_deleted_node_with_reschedule_moves_the_storage_node() {
 
 #[tokio::test]
 async fn a_deleted_node_with_wait_keeps_the_storage_node_and_reports_it() {
-    let g = grid(grid_json(1, "Wait"));
-    let sent = reconcile(
-        g.clone(),
-        reads(
-            amd64_hosts(&["b"]),
-            vec![existing_sn(&g, 0, "gone", "universal")],
-            vec![event(NS), status_applied()],
-        ),
-    )
-    .await;
+    let sent = reconcile_with_its_host_gone("Wait", vec![event(NS), status_applied()]).await;
     assert!(applies(&sent).is_empty(), "nothing moves under Wait");
     sent[2].assert_event("NodeLost", "no longer exists");
 }
