@@ -135,11 +135,28 @@ pub async fn up(request: &UpRequest) -> AgentResult<()> {
         settings.stop_grace,
     )
     .await?;
+    let launch = Launch {
+        backend,
+        record,
+        dir: &dir,
+        settings,
+        started,
+    };
     if request.detach {
-        up_detached(backend, record, &dir, settings, started).await
+        launch.detached().await
     } else {
-        up_foreground(backend, record, &dir, settings, started).await
+        launch.foreground().await
     }
+}
+
+/// A planned grid whose changed nodes are stopped, ready to start in the foreground or
+/// under a detached supervisor.
+struct Launch<'a> {
+    backend: AgentBackend,
+    record: AgentRecord,
+    dir: &'a GridDir,
+    settings: &'a UpSettings,
+    started: Instant,
 }
 
 /// `<grid>-<n>` → n; anything else → -1, which the planner removes.
@@ -166,34 +183,75 @@ fn check_ports(nodes: &[NodeSpec], running: &[&str], settings: &UpSettings) -> A
         })
 }
 
-async fn up_foreground(
-    backend: AgentBackend,
-    mut record: AgentRecord,
-    dir: &GridDir,
-    settings: &UpSettings,
-    started: Instant,
-) -> AgentResult<()> {
-    record.supervisor = Some(ProcessId::current());
-    record.save(dir)?;
-    let backend = Arc::new(backend);
-    let server = metrics::start_server(record.metrics_addr, Arc::clone(&backend)).await?;
-    let result = match start_nodes(&*backend, &record.nodes).await {
-        Ok(()) => supervise_until_signal(&*backend, &record, settings, started).await,
-        Err(error) => Err(error),
-    };
-    server.abort();
-    let stopped = stop_all(&*backend, settings.stop_grace, false).await;
-    AgentRecord::remove(dir)?;
-    let _ = std::fs::remove_file(dir.lock_file());
-    result?;
-    stopped?;
-    println!(
-        "grid {} stopped; data kept in {} (`{}` deletes it)",
-        record.grid,
-        backend.data_location(),
-        agent_command("down --purge", &settings.state_dir, &record.grid)
-    );
-    Ok(())
+impl Launch<'_> {
+    /// Supervises the grid in this process until Ctrl-C or SIGTERM, then stops it.
+    async fn foreground(self) -> AgentResult<()> {
+        let (dir, settings) = (self.dir, self.settings);
+        let mut record = self.record;
+        record.supervisor = Some(ProcessId::current());
+        record.save(dir)?;
+        let backend = Arc::new(self.backend);
+        let server = metrics::start_server(record.metrics_addr, Arc::clone(&backend)).await?;
+        let result = match start_nodes(&*backend, &record.nodes).await {
+            Ok(()) => supervise_until_signal(&*backend, &record, settings, self.started).await,
+            Err(error) => Err(error),
+        };
+        server.abort();
+        let stopped = stop_all(&*backend, settings.stop_grace, false).await;
+        AgentRecord::remove(dir)?;
+        let _ = std::fs::remove_file(dir.lock_file());
+        result?;
+        stopped?;
+        println!(
+            "grid {} stopped; data kept in {} (`{}` deletes it)",
+            record.grid,
+            backend.data_location(),
+            agent_command("down --purge", &settings.state_dir, &record.grid)
+        );
+        Ok(())
+    }
+
+    /// Hands the grid to a supervisor in the background and returns once it is ready.
+    async fn detached(self) -> AgentResult<()> {
+        let (backend, dir, settings) = (self.backend, self.dir, self.settings);
+        let mut record = self.record;
+        record.save(dir)?;
+        let log = dir.agent_log();
+        let mut child = spawn_supervisor(&settings.state_dir, &record.grid, &log)?;
+        record.supervisor = Some(ProcessId::of(child.id()));
+        record.save(dir)?;
+        let still_supervised = || match child.try_wait() {
+            Ok(None) => Ok(()),
+            _ => Err(AgentError::SupervisorDied {
+                log: log.clone(),
+                tail: last_lines(&std::fs::read_to_string(&log).unwrap_or_default(), 20),
+            }),
+        };
+        let ready = wait_until_ready(
+            &backend,
+            &record.nodes,
+            settings.ready_timeout,
+            still_supervised,
+        )
+        .await;
+        if let Err(error) = ready {
+            if let Some(supervisor) = record.supervisor {
+                let _ = supervisor.signal(libc::SIGTERM);
+            }
+            let _ = child.wait();
+            let _ = stop_all(&backend, settings.stop_grace, false).await;
+            AgentRecord::remove(dir)?;
+            return Err(error);
+        }
+        print_ready(&record, self.started.elapsed());
+        println!(
+            "supervisor pid {} runs in the background (log {}); stop with `{}`",
+            child.id(),
+            log.display(),
+            agent_command("down", &settings.state_dir, &record.grid)
+        );
+        Ok(())
+    }
 }
 
 /// Restarts crashed nodes from the moment they are started, while the display waits for
@@ -238,51 +296,6 @@ fn print_ready(record: &AgentRecord, elapsed: Duration) {
             first.grpc_port
         );
     }
-}
-
-async fn up_detached(
-    backend: AgentBackend,
-    mut record: AgentRecord,
-    dir: &GridDir,
-    settings: &UpSettings,
-    started: Instant,
-) -> AgentResult<()> {
-    record.save(dir)?;
-    let log = dir.agent_log();
-    let mut child = spawn_supervisor(&settings.state_dir, &record.grid, &log)?;
-    record.supervisor = Some(ProcessId::of(child.id()));
-    record.save(dir)?;
-    let still_supervised = || match child.try_wait() {
-        Ok(None) => Ok(()),
-        _ => Err(AgentError::SupervisorDied {
-            log: log.clone(),
-            tail: last_lines(&std::fs::read_to_string(&log).unwrap_or_default(), 20),
-        }),
-    };
-    let ready = wait_until_ready(
-        &backend,
-        &record.nodes,
-        settings.ready_timeout,
-        still_supervised,
-    )
-    .await;
-    if let Err(error) = ready {
-        if let Some(supervisor) = record.supervisor {
-            let _ = supervisor.signal(libc::SIGTERM);
-        }
-        let _ = child.wait();
-        let _ = stop_all(&backend, settings.stop_grace, false).await;
-        AgentRecord::remove(dir)?;
-        return Err(error);
-    }
-    print_ready(&record, started.elapsed());
-    println!(
-        "supervisor pid {} runs in the background (log {}); stop with `{}`",
-        child.id(),
-        log.display(),
-        agent_command("down", &settings.state_dir, &record.grid)
-    );
-    Ok(())
 }
 
 /// Re-executes this binary as `sutra-grid agent supervise` in a new session, so it survives
