@@ -7,10 +7,14 @@
 //! `cargo bench -p sutra-storage --bench small_writes`
 //! env: SUTRA_SMALL_WRITERS (default 16), SUTRA_SMALL_WRITES (per writer, default 200).
 
-use std::path::Path;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+#[path = "../tests/concurrent_writers/mod.rs"]
+mod concurrent_writers;
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use concurrent_writers::upsert_concurrently;
 use sutra_core::vector::Metric;
 use sutra_storage::storage::{Record, Store, StoreConfig};
 
@@ -49,25 +53,7 @@ fn run(path: &Path, inline_value_bytes: usize, writers: u64, writes: u64) -> (Du
     let mut config = StoreConfig::new(path, DIMENSION, Metric::Dot);
     config.inline_value_bytes = inline_value_bytes;
     let store = Arc::new(Store::open(config).unwrap());
-    let start = Arc::new(Barrier::new(writers as usize + 1));
-    let threads: Vec<_> = (0..writers)
-        .map(|writer| {
-            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
-            std::thread::spawn(move || {
-                start.wait();
-                for i in 0..writes {
-                    let id = writer * 1_000_000 + i;
-                    store.upsert(vec![record(id)]).unwrap();
-                }
-            })
-        })
-        .collect();
-    start.wait();
-    let started = Instant::now();
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    let elapsed = started.elapsed();
+    let elapsed = upsert_concurrently(&store, writers, writes, record);
     let fsyncs = store.metrics().wal.fsyncs;
     assert_eq!(store.stats().vectors, writers * writes);
     Arc::into_inner(store).unwrap().close().unwrap();

@@ -1,13 +1,15 @@
 //! Crash recovery, corruption detection, group commit, checkpoints and compaction, with
 //! real files.
 
+mod concurrent_writers;
 mod storage_support;
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 
+use concurrent_writers::{upsert_concurrently, writer_id};
 use storage_support::{corrupt, tempdir};
 use sutra_core::vector::Metric;
 use sutra_storage::storage::{Record, SearchFilter, Store, StoreConfig, StoreError};
@@ -293,21 +295,7 @@ fn concurrent_writers_share_fsyncs(placed: bool) {
     const WRITES: u64 = 25;
     let dir = tempdir();
     let store = Arc::new(Store::open(config(dir.path())).unwrap());
-    let start = Arc::new(Barrier::new(THREADS as usize));
-    let writers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
-            std::thread::spawn(move || {
-                start.wait();
-                for i in 0..WRITES {
-                    store.upsert(vec![record(t * 1000 + i)]).unwrap();
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.join().unwrap();
-    }
+    upsert_concurrently(&store, THREADS, WRITES, record);
     let metrics = store.metrics();
     assert_eq!(metrics.wal.records, THREADS * WRITES);
     assert!(
@@ -319,10 +307,11 @@ fn concurrent_writers_share_fsyncs(placed: bool) {
 
     let store = Store::open(config(dir.path())).unwrap();
     for t in 0..THREADS {
-        let ids = (0..WRITES).map(|i| t * 1000 + i);
+        let ids = (0..WRITES).map(|i| writer_id(t, i));
         assert_eq!(present(&store, ids), WRITES as usize, "writer {t}");
     }
-    assert_eq!(store.get(&[3007]).unwrap()[0], Some(record(3007)));
+    let id = writer_id(3, 7);
+    assert_eq!(store.get(&[id]).unwrap()[0], Some(record(id)));
 }
 
 #[test]
