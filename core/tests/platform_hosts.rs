@@ -478,8 +478,7 @@ fn container_with_a_cgroup_v2_memory_limit() {
 
 #[test]
 fn empty_root_degrades_to_safe_defaults() {
-    let root = tempfile::tempdir().unwrap();
-    let report = detect_from(root.path(), &probes(None));
+    let report = detect_with_files(&[]);
     assert_eq!(
         report,
         PlatformReport {
