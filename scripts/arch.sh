@@ -44,3 +44,10 @@ variant_cpu() {
         *) echo cortex-a72 ;;
     esac
 }
+
+# `image_platform IMAGE`: `os/architecture/variant` of a local image (the variant may be empty;
+# an image pulled from a registry has no Variant key at all, which --format cannot test).
+image_platform() {
+    docker image inspect --format '{{json .}}' "$1" |
+        python3 -c 'import json, sys; i = json.load(sys.stdin); print("/".join([i["Os"], i["Architecture"], i.get("Variant") or ""]))'
+}

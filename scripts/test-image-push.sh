@@ -80,9 +80,11 @@ fi
 for arch in amd64 arm64; do
     pull "$arch"
     pulled=("$remote")
-    got="$(docker image inspect --format '{{.Os}}/{{.Architecture}}/{{.Variant}} {{.Id}}' "$remote")"
+    got="$(image_platform "$remote") $(docker image inspect --format '{{.Id}}' "$remote")"
     local_id="$(docker image inspect --format '{{.Id}}' "$repository:$reference-$arch")"
-    expected="linux/$arch/$([[ $arch == arm64 ]] && echo v8) $local_id"
+    variant_of_arch=""
+    [[ $arch != arm64 ]] || variant_of_arch=v8
+    expected="linux/$arch/$variant_of_arch $local_id"
     if [[ "$got" != "$expected" ]]; then
         echo "FAIL $puller linux/$arch $remote: got $got, expected $expected" >&2
         failed=1

@@ -26,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 failed=0
 for image in "${images[@]}"; do
     variant="$(docker image inspect --format '{{index .Config.Labels "ai.sutra.grid.variant"}}' "$image")"
-    platform="$(docker image inspect --format '{{.Os}}/{{.Architecture}}/{{.Variant}}' "$image")"
+    platform="$(image_platform "$image")"
     arch="$("${PYTHON:-python3}" scripts/catalog.py arch "$variant")"
     if [[ "$arch" == any ]]; then
         case "$image" in *-arm64) arch=arm64 ;; *) arch=amd64 ;; esac
