@@ -88,6 +88,8 @@ for arch in amd64 arm64; do
     if [[ "$got" != "$expected" ]]; then
         echo "FAIL $puller linux/$arch $remote: got $got, expected $expected" >&2
         failed=1
+        docker image rm "$remote" >/dev/null
+        pulled=()
         continue
     fi
     container="$(docker create --platform "linux/$arch" "$remote")"
