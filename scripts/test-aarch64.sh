@@ -44,6 +44,16 @@ simd_props="$(sed -n 's/^ *Executable tests\/simd_props\.rs (\(.*\))$/\1/p' "$lo
 
 summary=()
 failed=0
+# `record CPU LOG STARTED STATUS SCOPE`: prints the failures and result lines of LOG and adds
+# CPU's counts to the summary; SCOPE says what ran (`%d suites` takes the suite count).
+record() {
+    local counts
+    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED|SVE kernels skipped' "$2" || true
+    counts="$(awk -v scope="$5" '/^test result:/ { suites++; p += $4; f += $6; i += $8 }
+        END { printf "%d passed, %d failed, %d ignored in " scope, p, f, i, suites }' "$2")"
+    summary+=("$(printf '%-12s %s (%d s)' "$1" "$counts" $((SECONDS - $3)))")
+    [[ $4 -eq 0 ]] || failed=1
+}
 for cpu in "${cpus[@]}"; do
     runner="$(qemu_runner "$cpu")"
     log="$logs/$cpu.log"
@@ -52,11 +62,7 @@ for cpu in "${cpus[@]}"; do
     status=0
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" SUTRA_TEST_RUNNER="$runner" \
         "$AARCH64_CARGO" test --no-fail-fast "${suites[@]}" >"$log" 2>&1 || status=$?
-    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED|SVE kernels skipped' "$log" || true
-    counts="$(awk '/^test result:/ { suites++; p += $4; f += $6; i += $8 }
-        END { printf "%d passed, %d failed, %d ignored in %d suites", p, f, i, suites }' "$log")"
-    summary+=("$(printf '%-12s %s (%d s)' "$cpu" "$counts" $((SECONDS - started)))")
-    [[ $status -eq 0 ]] || failed=1
+    record "$cpu" "$log" "$started" "$status" "%d suites"
 done
 for cpu in "${simd_cpus[@]}"; do
     runner="$(qemu_runner "$cpu")"
@@ -66,11 +72,7 @@ for cpu in "${simd_cpus[@]}"; do
     status=0
     # shellcheck disable=SC2086 # the runner is a command and its arguments
     $runner "$simd_props" >"$log" 2>&1 || status=$?
-    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED|SVE kernels skipped' "$log" || true
-    counts="$(awk '/^test result:/ { p += $4; f += $6; i += $8 }
-        END { printf "%d passed, %d failed, %d ignored in simd_props only", p, f, i }' "$log")"
-    summary+=("$(printf '%-12s %s (%d s)' "$cpu" "$counts" $((SECONDS - started)))")
-    [[ $status -eq 0 ]] || failed=1
+    record "$cpu" "$log" "$started" "$status" "simd_props only"
 done
 
 echo "== live detection and dispatch on each CPU"
