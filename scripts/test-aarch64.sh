@@ -44,35 +44,32 @@ simd_props="$(sed -n 's/^ *Executable tests\/simd_props\.rs (\(.*\))$/\1/p' "$lo
 
 summary=()
 failed=0
-# `record CPU LOG STARTED STATUS SCOPE`: prints the failures and result lines of LOG and adds
-# CPU's counts to the summary; SCOPE says what ran (`%d suites` takes the suite count).
-record() {
-    local counts
-    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED|SVE kernels skipped' "$2" || true
-    counts="$(awk -v scope="$5" '/^test result:/ { suites++; p += $4; f += $6; i += $8 }
-        END { printf "%d passed, %d failed, %d ignored in " scope, p, f, i, suites }' "$2")"
-    summary+=("$(printf '%-12s %s (%d s)' "$1" "$counts" $((SECONDS - $3)))")
-    [[ $4 -eq 0 ]] || failed=1
+# `run_on CPU WHAT LOG SCOPE COMMAND...`: runs COMMAND with CPU's qemu runner as cargo's target
+# runner and as SUTRA_TEST_RUNNER (the child processes tests start), its output into LOG;
+# prints the failures and result lines of LOG and adds CPU's counts to the summary. SCOPE
+# says what ran (`%d suites` takes the suite count).
+run_on() {
+    local cpu="$1" what="$2" log="$3" scope="$4" runner status=0 counts started=$SECONDS
+    shift 4
+    runner="$(qemu_runner "$cpu")"
+    echo "== aarch64 $what under $runner (log: $log)"
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" SUTRA_TEST_RUNNER="$runner" \
+        "$@" >"$log" 2>&1 || status=$?
+    grep -E '^(test result|failures:|    [a-z_:]+$)|panicked|FAILED|SVE kernels skipped' "$log" || true
+    counts="$(awk -v scope="$scope" '/^test result:/ { suites++; p += $4; f += $6; i += $8 }
+        END { printf "%d passed, %d failed, %d ignored in " scope, p, f, i, suites }' "$log")"
+    summary+=("$(printf '%-12s %s (%d s)' "$cpu" "$counts" $((SECONDS - started)))")
+    [[ $status -eq 0 ]] || failed=1
 }
 for cpu in "${cpus[@]}"; do
-    runner="$(qemu_runner "$cpu")"
-    log="$logs/$cpu.log"
-    echo "== aarch64 tests under $runner (log: $log)"
-    started=$SECONDS
-    status=0
-    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$runner" SUTRA_TEST_RUNNER="$runner" \
-        "$AARCH64_CARGO" test --no-fail-fast "${suites[@]}" >"$log" 2>&1 || status=$?
-    record "$cpu" "$log" "$started" "$status" "%d suites"
+    run_on "$cpu" tests "$logs/$cpu.log" "%d suites" \
+        "$AARCH64_CARGO" test --no-fail-fast "${suites[@]}"
 done
 for cpu in "${simd_cpus[@]}"; do
-    runner="$(qemu_runner "$cpu")"
-    log="$logs/$cpu-simd.log"
-    echo "== aarch64 SIMD property tests under $runner (log: $log)"
-    started=$SECONDS
-    status=0
-    # shellcheck disable=SC2086 # the runner is a command and its arguments
-    $runner "$simd_props" >"$log" 2>&1 || status=$?
-    record "$cpu" "$log" "$started" "$status" "simd_props only"
+    # The binary itself, under the runner (cargo is not involved).
+    # shellcheck disable=SC2046 # the runner is a command and its arguments
+    run_on "$cpu" "SIMD property tests" "$logs/$cpu-simd.log" "simd_props only" \
+        $(qemu_runner "$cpu") "$simd_props"
 done
 
 echo "== live detection and dispatch on each CPU"
