@@ -15,11 +15,27 @@ use super::apply::{Namespaced, api, forced, request};
 use super::{Context, Result, Verb};
 
 /// The status a reconcile wants on an object of kind `Object`.
-pub trait DesiredStatus {
+pub trait DesiredStatus: Clone + PartialEq {
     type Object: Namespaced;
 
-    /// Whether `object`'s status already says all of this (condition times aside).
-    fn is_current(&self, object: &Self::Object) -> bool;
+    /// The owned fields as `object`'s status holds them now; `None` without a status.
+    fn current(object: &Self::Object) -> Option<Self>;
+
+    /// The conditions among the owned fields.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+
+    /// Whether `object`'s status already says all of this: the same owned fields, and
+    /// every wanted condition held with the same status, reason, message and generation
+    /// (transition times aside; conditions other writers own may stand beside them).
+    fn is_current(&self, object: &Self::Object) -> bool {
+        let Some(mut current) = Self::current(object) else {
+            return false;
+        };
+        let held = std::mem::take(current.conditions_mut());
+        let mut wanted = self.clone();
+        let wanted_conditions = std::mem::take(wanted.conditions_mut());
+        holds_all(&held, &wanted_conditions) && wanted == current
+    }
 
     /// The `status` of the apply body: only the fields the operator owns.
     fn fields(&self) -> Value;
@@ -128,6 +144,46 @@ mod tests {
         earlier[0].observed_generation = Some(0);
         assert!(!holds_all(&earlier, &wanted));
         assert!(!holds_all(&[], &wanted));
+    }
+
+    /// The default `is_current`: the owned fields must be equal, wanted conditions held
+    /// whatever their times, and conditions other writers own may stand beside them.
+    #[test]
+    fn a_status_is_current_when_its_fields_match_and_its_conditions_are_held() {
+        use sutra_core::crd::{StorageGrid, StorageGridSpec, StorageGridStatus};
+        let wanted = StorageGridStatus {
+            observed_generation: Some(1),
+            replicas: 2,
+            conditions: vec![stated(ConditionStatus::True, "a")],
+            ..StorageGridStatus::default()
+        };
+        let spec: StorageGridSpec =
+            serde_json::from_value(json!({"replicas": 2, "vector": {"dimension": 8}})).unwrap();
+        let grid_with = |status: Option<StorageGridStatus>| StorageGrid {
+            status,
+            ..StorageGrid::new("g", spec.clone())
+        };
+        assert!(!wanted.is_current(&grid_with(None)));
+        let mut current = wanted.clone();
+        current.conditions[0].last_transition_time = sutra_core::crd::Time(Default::default());
+        current.conditions.push(condition(
+            "Other",
+            ConditionStatus::True,
+            "Theirs",
+            "b".into(),
+            None,
+        ));
+        assert!(wanted.is_current(&grid_with(Some(current.clone()))));
+        let fewer = StorageGridStatus {
+            replicas: 1,
+            ..current.clone()
+        };
+        assert!(!wanted.is_current(&grid_with(Some(fewer))));
+        let reworded = StorageGridStatus {
+            conditions: vec![stated(ConditionStatus::True, "b")],
+            ..current
+        };
+        assert!(!wanted.is_current(&grid_with(Some(reworded))));
     }
 
     #[test]

@@ -3,22 +3,15 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sutra_core::crd::condition::grid::{DEGRADED, MEMORY_LIMITED, PROGRESSING, READY};
 use sutra_core::crd::condition::reason;
-use sutra_core::crd::{Condition, ConditionStatus, StorageGrid, StorageNode, set_condition};
+use sutra_core::crd::{
+    Condition, ConditionStatus, StorageGrid, StorageGridStatus, StorageNode, set_condition,
+};
 
-use crate::controller::status::{DesiredStatus, condition, holds_all, is_ready};
+use crate::controller::status::{DesiredStatus, condition, is_ready};
 use sutra_core::plan::{LossAction, Plan};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct GridStatus {
-    pub observed_generation: Option<i64>,
-    pub replicas: i32,
-    pub ready_replicas: i32,
-    pub variants: BTreeMap<String, i32>,
-    pub conditions: Vec<Condition>,
-}
 
 /// The status for `nodes` (the grid's StorageNodes that the plan keeps) after a reconcile
 /// that issued `writes` changes.
@@ -28,7 +21,7 @@ pub fn desired_status(
     plan: &Plan,
     writes: usize,
     default_resources: Option<&ResourceRequirements>,
-) -> GridStatus {
+) -> StorageGridStatus {
     let generation = grid.metadata.generation;
     let wanted = grid.spec.replicas.max(0);
     let ready = nodes.iter().filter(|n| is_ready(n)).count() as i32;
@@ -85,7 +78,7 @@ pub fn desired_status(
         &mut conditions,
         memory_limited(grid, default_resources, generation),
     );
-    GridStatus {
+    StorageGridStatus {
         observed_generation: generation,
         replicas: nodes.len() as i32,
         ready_replicas: ready,
@@ -157,30 +150,19 @@ fn degraded(plan: &Plan, generation: Option<i64>) -> Condition {
     condition(DEGRADED, status, reason, message, generation)
 }
 
-impl DesiredStatus for GridStatus {
+impl DesiredStatus for StorageGridStatus {
     type Object = StorageGrid;
 
-    fn is_current(&self, grid: &StorageGrid) -> bool {
-        let Some(current) = &grid.status else {
-            return false;
-        };
-        current.observed_generation == self.observed_generation
-            && current.replicas == self.replicas
-            && current.ready_replicas == self.ready_replicas
-            && current.variants == self.variants
-            && holds_all(&current.conditions, &self.conditions)
+    fn current(grid: &StorageGrid) -> Option<Self> {
+        grid.status.clone()
     }
 
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+
+    /// Every field, as the CRD serializes them: the operator alone writes a grid's status.
     fn fields(&self) -> Value {
-        let mut status = json!({
-            "replicas": self.replicas,
-            "readyReplicas": self.ready_replicas,
-            "variants": self.variants,
-            "conditions": self.conditions,
-        });
-        if let Some(generation) = self.observed_generation {
-            status["observedGeneration"] = generation.into();
-        }
-        status
+        serde_json::to_value(self).expect("a grid status serializes to JSON")
     }
 }

@@ -17,18 +17,26 @@ use super::apply::PodOutcome;
 use super::dereference::HostObservation;
 use super::variant::{PullFailure, VariantDecision};
 use crate::controller::apply::pod_is_ready;
-use crate::controller::status::{DesiredStatus, condition, holds_all};
+use crate::controller::status::{DesiredStatus, condition};
 
-/// The status fields the operator owns.
+/// The status fields the operator owns; the storage node writes the rest (its report)
+/// under its own field manager.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnedStatus {
+    /// The StorageNode generation this status describes.
     pub observed_generation: Option<i64>,
+    /// From the Pod's state ([`phase_of`]).
     pub phase: NodePhase,
+    /// The Kubernetes Node the Pod runs on, once scheduled.
     pub node_name: Option<String>,
     pub pod_name: Option<String>,
+    /// The variant whose image the Pod runs (the operator chose it).
     pub variant: String,
+    /// Generation of the last switch to the variant the node reported as its best.
     pub variant_recreated_generation: Option<i64>,
+    /// Images of this generation the kubelet could not pull.
     pub unavailable_images: Vec<UnavailableImage>,
+    /// `Ready`, `NodeAvailable` and `VariantMatched`.
     pub conditions: Vec<Condition>,
 }
 
@@ -192,18 +200,22 @@ pub fn host_condition(host: &HostObservation, generation: Option<i64>) -> Option
 impl DesiredStatus for OwnedStatus {
     type Object = StorageNode;
 
-    fn is_current(&self, node: &StorageNode) -> bool {
-        let Some(current) = &node.status else {
-            return false;
-        };
-        current.observed_generation == self.observed_generation
-            && current.phase == self.phase
-            && current.node_name == self.node_name
-            && current.pod_name == self.pod_name
-            && current.variant.as_deref() == Some(self.variant.as_str())
-            && current.variant_recreated_generation == self.variant_recreated_generation
-            && current.unavailable_images == self.unavailable_images
-            && holds_all(&current.conditions, &self.conditions)
+    fn current(node: &StorageNode) -> Option<Self> {
+        let status = node.status.as_ref()?;
+        Some(OwnedStatus {
+            observed_generation: status.observed_generation,
+            phase: status.phase,
+            node_name: status.node_name.clone(),
+            pod_name: status.pod_name.clone(),
+            variant: status.variant.clone().unwrap_or_default(),
+            variant_recreated_generation: status.variant_recreated_generation,
+            unavailable_images: status.unavailable_images.clone(),
+            conditions: status.conditions.clone(),
+        })
+    }
+
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
     }
 
     /// Only the owned fields: the node's own report stays with its field manager.
