@@ -143,19 +143,33 @@ fn pseudo_random_i8(len: usize, seed: u64) -> Vec<i8> {
 const BOUNDARY_LENGTHS: [usize; 15] = [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65];
 const MORE_BOUNDARY_LENGTHS: [usize; 6] = [127, 128, 129, 255, 768, 1536];
 
+/// `check` on `len` elements of two pseudo-random arrays drawn by `make` from `seeds`, the
+/// first starting at each offset 0..=MAX_OFFSET and the second at the mirrored one, so a
+/// kernel meets both inputs at every alignment.
+fn at_every_offset<T>(
+    len: usize,
+    seeds: (u64, u64),
+    make: fn(usize, u64) -> Vec<T>,
+    check: impl Fn(&[T], &[T]),
+) {
+    let a = make(len + MAX_OFFSET, seeds.0);
+    let b = make(len + MAX_OFFSET, seeds.1);
+    for offset in 0..=MAX_OFFSET {
+        check(&a[offset..offset + len], &b[MAX_OFFSET - offset..][..len]);
+    }
+}
+
 #[test]
 fn boundary_lengths_match_scalar_at_every_offset() {
     for len in BOUNDARY_LENGTHS.into_iter().chain(MORE_BOUNDARY_LENGTHS) {
-        let a = pseudo_random(len + MAX_OFFSET, 1 + len as u64);
-        let b = pseudo_random(len + MAX_OFFSET, 1000 + len as u64);
-        let a8 = pseudo_random_i8(len + MAX_OFFSET, 7 + len as u64);
-        let b8 = pseudo_random_i8(len + MAX_OFFSET, 70 + len as u64);
-        for offset in 0..=MAX_OFFSET {
-            let end = offset + len;
-            for k in simd_tables() {
-                check_f32(&k, &a[offset..end], &b[..len]);
-                check_i8(&k, &a8[offset..end], &b8[MAX_OFFSET - offset..][..len]);
-            }
+        let n = len as u64;
+        for k in simd_tables() {
+            at_every_offset(len, (1 + n, 1000 + n), pseudo_random, |a, b| {
+                check_f32(&k, a, b)
+            });
+            at_every_offset(len, (7 + n, 70 + n), pseudo_random_i8, |a, b| {
+                check_i8(&k, a, b)
+            });
         }
     }
 }
@@ -266,13 +280,16 @@ fn int8_is_exact_at_the_stated_length_bound() {
 /// The SVE table when this CPU has SVE, with its vector length in bytes. The SVE kernels
 /// run here at any vector length, also at 128 bits where dispatch keeps NEON. Without
 /// SVE the skip is written to stderr directly, past the test harness's output capture,
-/// so a log shows that these tests checked nothing on this CPU.
-fn sve_table(test: &str) -> Option<(Kernels, usize)> {
+/// so a log shows that these tests checked nothing on this CPU; it names the test from
+/// the thread, which the harness names after the test it runs.
+fn sve_table() -> Option<(Kernels, usize)> {
     let features = simd::CpuFeatures::detect();
     match simd::table_for(Isa::Sve) {
         Some(k) => Some((k, features.sve_vector_bytes as usize)),
         None => {
             use std::io::Write;
+            let thread = std::thread::current();
+            let test = thread.name().unwrap_or("an SVE test");
             let _ = writeln!(
                 std::io::stderr(),
                 "simd_props: {test}: SVE kernels skipped, this CPU has no SVE"
@@ -298,9 +315,7 @@ fn lengths_around(lanes: usize) -> Vec<usize> {
 
 #[test]
 fn sve_kernels_match_scalar_around_the_vector_length_at_every_offset() {
-    let Some((k, vector_bytes)) =
-        sve_table("sve_kernels_match_scalar_around_the_vector_length_at_every_offset")
-    else {
+    let Some((k, vector_bytes)) = sve_table() else {
         return;
     };
     assert!(
@@ -308,34 +323,22 @@ fn sve_kernels_match_scalar_around_the_vector_length_at_every_offset() {
         "SVE vector length {vector_bytes} bytes"
     );
     for len in lengths_around(vector_bytes / 4) {
-        let a = pseudo_random(len + MAX_OFFSET, 3 + len as u64);
-        let b = pseudo_random(len + MAX_OFFSET, 3000 + len as u64);
-        for offset in 0..=MAX_OFFSET {
-            check_f32(
-                &k,
-                &a[offset..offset + len],
-                &b[MAX_OFFSET - offset..][..len],
-            );
-        }
+        let n = len as u64;
+        at_every_offset(len, (3 + n, 3000 + n), pseudo_random, |a, b| {
+            check_f32(&k, a, b)
+        });
     }
     for len in lengths_around(vector_bytes) {
-        let a = pseudo_random_i8(len + MAX_OFFSET, 5 + len as u64);
-        let b = pseudo_random_i8(len + MAX_OFFSET, 500 + len as u64);
-        for offset in 0..=MAX_OFFSET {
-            check_i8(
-                &k,
-                &a[offset..offset + len],
-                &b[MAX_OFFSET - offset..][..len],
-            );
-        }
+        let n = len as u64;
+        at_every_offset(len, (5 + n, 500 + n), pseudo_random_i8, |a, b| {
+            check_i8(&k, a, b)
+        });
     }
 }
 
 #[test]
 fn sve_int8_is_exact_at_the_extremes_around_the_vector_length() {
-    let Some((k, vector_bytes)) =
-        sve_table("sve_int8_is_exact_at_the_extremes_around_the_vector_length")
-    else {
+    let Some((k, vector_bytes)) = sve_table() else {
         return;
     };
     for len in lengths_around(vector_bytes) {

@@ -252,66 +252,51 @@ mod tests {
         );
     }
 
+    /// Each entry falls back to the best family the CPU's features allow: FMA is part of
+    /// the AVX2 family, AVX-512 needs BW and VL, VNNI only adds int8, and dotprod only
+    /// adds int8 to NEON.
     #[test]
-    fn avx2_only_host_uses_avx2_everywhere() {
-        let features = CpuFeatures {
+    fn each_entry_falls_back_to_what_the_features_allow() {
+        let avx2 = CpuFeatures {
             avx2: true,
             fma: true,
             ..CpuFeatures::default()
         };
-        assert_eq!(plan(&features).describe(), "avx2+fma");
-    }
-
-    #[test]
-    fn avx512_without_vnni_falls_back_to_avx512bw_for_int8() {
-        let features = CpuFeatures {
+        let neon = CpuFeatures {
+            neon: true,
+            ..CpuFeatures::default()
+        };
+        let zen4_without_vnni = CpuFeatures {
             avx512vnni: false,
             ..zen4()
         };
-        assert_eq!(plan(&features).dot_i8, Isa::Avx512);
-    }
-
-    #[test]
-    fn avx2_without_fma_is_not_used() {
-        let features = CpuFeatures {
-            avx2: true,
-            ..CpuFeatures::default()
-        };
-        assert_eq!(plan(&features).dot_f32, Isa::Scalar);
-        assert!(!Isa::Avx2Fma.runs_on(&features));
-    }
-
-    #[test]
-    fn avx512_needs_bw_and_vl() {
-        let features = CpuFeatures {
+        let zen4_without_bw = CpuFeatures {
             avx512bw: false,
             ..zen4()
         };
-        assert!(!Isa::Avx512.runs_on(&features));
-        assert!(!Isa::Avx512Vnni.runs_on(&features));
-        assert_eq!(plan(&features).dot_i8, Isa::Avx2Fma);
-    }
-
-    #[test]
-    fn arm_with_dotprod_uses_sdot_for_int8_and_neon_for_f32() {
-        let features = CpuFeatures {
-            neon: true,
-            dotprod: true,
-            ..CpuFeatures::default()
-        };
-        let p = plan(&features);
-        assert_eq!(p.dot_f32, Isa::Neon);
-        assert_eq!(p.dot_i8, Isa::NeonDotprod);
-        assert_eq!(p.describe(), "f32:neon i8:neon-dotprod");
-    }
-
-    #[test]
-    fn arm_without_dotprod_uses_widening_neon() {
-        let features = CpuFeatures {
-            neon: true,
-            ..CpuFeatures::default()
-        };
-        assert_eq!(plan(&features).describe(), "neon");
+        let cases = [
+            (avx2, "avx2+fma"),
+            (CpuFeatures { fma: false, ..avx2 }, "scalar"),
+            (
+                zen4_without_vnni,
+                "dot:avx2+fma cosine:avx512 l2:avx2+fma i8:avx512",
+            ),
+            (zen4_without_bw, "avx2+fma"),
+            (neon, "neon"),
+            (
+                CpuFeatures {
+                    dotprod: true,
+                    ..neon
+                },
+                "f32:neon i8:neon-dotprod",
+            ),
+        ];
+        for (features, dispatched) in cases {
+            assert_eq!(plan(&features).describe(), dispatched, "{features:?}");
+        }
+        assert!(!Isa::Avx2Fma.runs_on(&CpuFeatures { fma: false, ..avx2 }));
+        assert!(!Isa::Avx512.runs_on(&zen4_without_bw));
+        assert!(!Isa::Avx512Vnni.runs_on(&zen4_without_bw));
     }
 
     /// Neoverse V1 (Graviton3): 256-bit SVE, dotprod.
@@ -325,36 +310,32 @@ mod tests {
         }
     }
 
+    /// SVE serves every entry only when its vectors are wider than NEON's: at 512 bits
+    /// (A64FX, no dotprod) and 256 bits (Neoverse V1). At 128 bits (Neoverse N2) it runs
+    /// but NEON is dispatched, and so it is when prctl could not tell the length.
     #[test]
-    fn sve_wider_than_neon_serves_every_entry() {
-        assert_eq!(plan(&neoverse_v1()).describe(), "sve");
+    fn sve_is_dispatched_only_when_wider_than_neon() {
         let a64fx = CpuFeatures {
-            neon: true,
-            sve: true,
+            dotprod: false,
             sve_vector_bytes: 64,
-            ..CpuFeatures::default()
-        };
-        assert_eq!(plan(&a64fx).describe(), "sve");
-    }
-
-    #[test]
-    fn sve_at_128_bits_runs_but_neon_is_dispatched() {
-        let neoverse_n2 = CpuFeatures {
-            sve_vector_bytes: 16,
             ..neoverse_v1()
         };
-        assert!(Isa::Sve.runs_on(&neoverse_n2));
-        assert!(!Isa::Sve.dispatchable_on(&neoverse_n2));
-        assert_eq!(plan(&neoverse_n2).describe(), "f32:neon i8:neon-dotprod");
-    }
-
-    #[test]
-    fn sve_with_an_unknown_vector_length_is_not_dispatched() {
-        let unknown = CpuFeatures {
-            sve_vector_bytes: 0,
+        let with_bytes = |sve_vector_bytes| CpuFeatures {
+            sve_vector_bytes,
             ..neoverse_v1()
         };
-        assert_eq!(plan(&unknown).describe(), "f32:neon i8:neon-dotprod");
+        let neon = "f32:neon i8:neon-dotprod";
+        for (cpu, dispatched) in [
+            (a64fx, "sve"),
+            (neoverse_v1(), "sve"),
+            (with_bytes(16), neon),
+            (with_bytes(0), neon),
+        ] {
+            assert!(Isa::Sve.runs_on(&cpu), "{cpu:?}");
+            let wider = cpu.sve_vector_bytes > NEON_BYTES;
+            assert_eq!(Isa::Sve.dispatchable_on(&cpu), wider, "{cpu:?}");
+            assert_eq!(plan(&cpu).describe(), dispatched, "{cpu:?}");
+        }
     }
 
     #[test]
