@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Registry, TextEncoder,
+    register_histogram_vec_with_registry, register_int_counter_vec_with_registry,
+    register_int_gauge_vec_with_registry,
 };
 
 use super::Error;
@@ -31,49 +33,39 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let reconcile_total = IntCounterVec::new(
-            Opts::new(
-                "sutra_grid_reconcile_total",
-                "Reconciles by controller and result",
-            ),
+        // Each metric is created and registered in one step; names are constant and
+        // unique, so neither can fail.
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            register_int_counter_vec_with_registry!(name, help, labels, registry)
+                .expect("valid, unique metric")
+        };
+        let reconcile_total = counter(
+            "sutra_grid_reconcile_total",
+            "Reconciles by controller and result",
             &["controller", "result"],
-        )
-        .expect("valid metric");
-        let reconcile_errors = IntCounterVec::new(
-            Opts::new(
-                "sutra_grid_reconcile_errors_total",
-                "Failed reconciles by controller and error class",
-            ),
+        );
+        let reconcile_errors = counter(
+            "sutra_grid_reconcile_errors_total",
+            "Failed reconciles by controller and error class",
             &["controller", "error"],
-        )
-        .expect("valid metric");
-        let reconcile_time = HistogramVec::new(
+        );
+        let reconcile_time = register_histogram_vec_with_registry!(
             HistogramOpts::new(
                 "sutra_grid_reconcile_time_seconds",
                 "Duration of one reconcile",
             )
             .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
             &["controller"],
-        )
-        .expect("valid metric");
-        let storagenodes = IntGaugeVec::new(
-            Opts::new(
-                "sutra_grid_storagenodes",
-                "StorageNodes by phase and variant",
-            ),
-            &["phase", "variant"],
-        )
-        .expect("valid metric");
-        for collector in [
-            Box::new(reconcile_total.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(reconcile_errors.clone()),
-            Box::new(reconcile_time.clone()),
-            Box::new(storagenodes.clone()),
-        ] {
             registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
+        )
+        .expect("valid, unique metric");
+        let storagenodes = register_int_gauge_vec_with_registry!(
+            "sutra_grid_storagenodes",
+            "StorageNodes by phase and variant",
+            &["phase", "variant"],
+            registry
+        )
+        .expect("valid, unique metric");
         Metrics {
             registry,
             reconcile_total,

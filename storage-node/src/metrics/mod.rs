@@ -9,8 +9,10 @@ mod http;
 
 use prometheus::proto::{Bucket, Counter, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry,
+    TextEncoder, register_histogram_vec_with_registry, register_int_counter_vec_with_registry,
+    register_int_counter_with_registry, register_int_gauge_vec_with_registry,
+    register_int_gauge_with_registry,
 };
 
 pub use http::{HttpState, serve_http};
@@ -49,23 +51,28 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(platform: &PlatformLabels) -> Metrics {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "sutra_storage_requests_total",
-                "gRPC requests finished, by method and status code.",
-            ),
+        // Each metric is created and registered in one step; names are constant and
+        // unique, so neither can fail.
+        let requests = register_int_counter_vec_with_registry!(
+            "sutra_storage_requests_total",
+            "gRPC requests finished, by method and status code.",
             &["rpc", "code"],
+            registry
         )
-        .expect("valid metric");
-        let request_seconds = HistogramVec::new(
+        .expect("valid, unique metric");
+        let request_seconds = register_histogram_vec_with_registry!(
             HistogramOpts::new(
                 "sutra_storage_request_duration_seconds",
                 "gRPC request latency in seconds, by method.",
             )
             .buckets(prometheus::exponential_buckets(0.0001, 2.0, 17).expect("valid buckets")),
             &["rpc"],
+            registry
         )
-        .expect("valid metric");
+        .expect("valid, unique metric");
+        let gauge = |name: &str, help: &str| {
+            register_int_gauge_with_registry!(name, help, registry).expect("valid, unique metric")
+        };
         let vectors = gauge("sutra_storage_vectors", "Live vectors stored.");
         let deleted = gauge(
             "sutra_storage_deleted_slots",
@@ -79,26 +86,13 @@ impl Metrics {
             "sutra_storage_wal_bytes",
             "Bytes of write-ahead log on disk.",
         );
-        let scanned = IntCounter::new(
+        let scanned = register_int_counter_with_registry!(
             "sutra_storage_search_vectors_scanned_total",
             "Vectors scored by searches.",
-        )
-        .expect("valid metric");
-        let info = platform_info(platform);
-        for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(request_seconds.clone()),
-            Box::new(vectors.clone()),
-            Box::new(deleted.clone()),
-            Box::new(bytes_mapped.clone()),
-            Box::new(wal_bytes.clone()),
-            Box::new(scanned.clone()),
-            Box::new(info),
-        ] {
             registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
+        )
+        .expect("valid, unique metric");
+        platform_info(platform, &registry);
         Metrics {
             registry,
             requests,
@@ -151,19 +145,15 @@ impl Metrics {
     }
 }
 
-fn gauge(name: &str, help: &str) -> IntGauge {
-    IntGauge::new(name, help).expect("valid metric")
-}
-
-fn platform_info(labels: &PlatformLabels) -> IntGaugeVec {
-    let info = IntGaugeVec::new(
-        Opts::new(
-            "sutra_storage_platform_info",
-            "The detected platform and the variant running on it; always 1.",
-        ),
+/// Registers `sutra_storage_platform_info`, set once: its labels are the metric.
+fn platform_info(labels: &PlatformLabels, registry: &Registry) {
+    let info = register_int_gauge_vec_with_registry!(
+        "sutra_storage_platform_info",
+        "The detected platform and the variant running on it; always 1.",
         &["arch", "platform", "variant", "simd", "page_size", "thp"],
+        registry
     )
-    .expect("valid metric");
+    .expect("valid, unique metric");
     info.with_label_values(&[
         labels.arch.as_str(),
         labels.platform.as_str(),
@@ -173,7 +163,6 @@ fn platform_info(labels: &PlatformLabels) -> IntGaugeVec {
         labels.thp.as_str(),
     ])
     .set(1);
-    info
 }
 
 /// WAL figures as histograms, from the bucket counts the engine keeps per fsync.
