@@ -101,10 +101,10 @@ impl Store {
 /// Takes an exclusive `flock` on `dir/LOCK`, held for the life of the store.
 fn lock_dir(cfg: &StoreConfig) -> Result<File, StoreError> {
     let path = cfg.dir.join("LOCK");
+    // Appending never truncates: the file's content (none) does not matter, only its lock.
     let file = OpenOptions::new()
         .create(true)
-        .truncate(false)
-        .write(true)
+        .append(true)
         .open(&path)
         .at(&path)?;
     // SAFETY: flock on a valid, owned descriptor; no memory is passed.

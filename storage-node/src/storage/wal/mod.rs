@@ -22,7 +22,7 @@
 mod format;
 mod replay;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -283,12 +283,7 @@ impl Wal {
 
 fn create_file(dir: &Path, first_lsn: u64) -> Result<(File, PathBuf), StoreError> {
     let path = dir.join(file_name(first_lsn));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .at(&path)?;
+    let file = File::create(&path).at(&path)?;
     // The file must exist after a crash before any record in it is acknowledged.
     sync_dir(dir)?;
     Ok((file, path))
