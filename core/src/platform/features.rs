@@ -4,78 +4,70 @@ use std::collections::BTreeSet;
 
 use super::model::{Arch, SimdFeature};
 
-/// Linux `/proc/cpuinfo` names of the features we track: x86 `flags` and arm64 `Features`
-/// (HWCAPs). A feature's architecture says which of the two lists its name belongs to.
-const LINUX_NAMES: [(&str, SimdFeature); 16] = [
-    ("sse4_2", SimdFeature::Sse42),
-    ("avx", SimdFeature::Avx),
-    ("avx2", SimdFeature::Avx2),
-    ("fma", SimdFeature::Fma),
-    ("avx512f", SimdFeature::Avx512f),
-    ("avx512bw", SimdFeature::Avx512bw),
-    ("avx512vl", SimdFeature::Avx512vl),
-    ("avx512dq", SimdFeature::Avx512dq),
-    ("avx512cd", SimdFeature::Avx512cd),
-    ("avx512_vnni", SimdFeature::Avx512vnni),
-    ("asimd", SimdFeature::Neon),
-    ("asimddp", SimdFeature::Dotprod),
-    ("i8mm", SimdFeature::I8mm),
-    ("sve", SimdFeature::Sve),
-    ("sve2", SimdFeature::Sve2),
-    ("atomics", SimdFeature::Lse),
-];
-
-/// macOS `hw.optional.*` names (set to 1) of the features we track.
-const MACOS_FEATURES: [(&str, SimdFeature); 17] = [
-    ("hw.optional.sse4_2", SimdFeature::Sse42),
-    ("hw.optional.avx1_0", SimdFeature::Avx),
-    ("hw.optional.avx2_0", SimdFeature::Avx2),
-    ("hw.optional.fma", SimdFeature::Fma),
-    ("hw.optional.avx512f", SimdFeature::Avx512f),
-    ("hw.optional.avx512bw", SimdFeature::Avx512bw),
-    ("hw.optional.avx512vl", SimdFeature::Avx512vl),
-    ("hw.optional.avx512dq", SimdFeature::Avx512dq),
-    ("hw.optional.avx512cd", SimdFeature::Avx512cd),
-    ("hw.optional.avx512vnni", SimdFeature::Avx512vnni),
-    ("hw.optional.AdvSIMD", SimdFeature::Neon),
-    ("hw.optional.neon", SimdFeature::Neon),
-    ("hw.optional.arm.FEAT_DotProd", SimdFeature::Dotprod),
-    ("hw.optional.arm.FEAT_I8MM", SimdFeature::I8mm),
-    ("hw.optional.arm.FEAT_SVE", SimdFeature::Sve),
-    ("hw.optional.arm.FEAT_SVE2", SimdFeature::Sve2),
-    ("hw.optional.arm.FEAT_LSE", SimdFeature::Lse),
+/// How each feature we track is named: by Linux in `/proc/cpuinfo` (x86 `flags`, arm64
+/// `Features`, the HWCAP names), and by macOS as `hw.optional.*` sysctls set to 1 (Apple
+/// names NEON two ways). One row per feature, so the two spellings cannot drift apart; a
+/// feature's architecture says which `/proc/cpuinfo` list its Linux name belongs to.
+const NAMES: [(SimdFeature, &str, &[&str]); 16] = [
+    (SimdFeature::Sse42, "sse4_2", &["hw.optional.sse4_2"]),
+    (SimdFeature::Avx, "avx", &["hw.optional.avx1_0"]),
+    (SimdFeature::Avx2, "avx2", &["hw.optional.avx2_0"]),
+    (SimdFeature::Fma, "fma", &["hw.optional.fma"]),
+    (SimdFeature::Avx512f, "avx512f", &["hw.optional.avx512f"]),
+    (SimdFeature::Avx512bw, "avx512bw", &["hw.optional.avx512bw"]),
+    (SimdFeature::Avx512vl, "avx512vl", &["hw.optional.avx512vl"]),
+    (SimdFeature::Avx512dq, "avx512dq", &["hw.optional.avx512dq"]),
+    (SimdFeature::Avx512cd, "avx512cd", &["hw.optional.avx512cd"]),
+    (
+        SimdFeature::Avx512vnni,
+        "avx512_vnni",
+        &["hw.optional.avx512vnni"],
+    ),
+    (
+        SimdFeature::Neon,
+        "asimd",
+        &["hw.optional.AdvSIMD", "hw.optional.neon"],
+    ),
+    (
+        SimdFeature::Dotprod,
+        "asimddp",
+        &["hw.optional.arm.FEAT_DotProd"],
+    ),
+    (SimdFeature::I8mm, "i8mm", &["hw.optional.arm.FEAT_I8MM"]),
+    (SimdFeature::Sve, "sve", &["hw.optional.arm.FEAT_SVE"]),
+    (SimdFeature::Sve2, "sve2", &["hw.optional.arm.FEAT_SVE2"]),
+    (SimdFeature::Lse, "atomics", &["hw.optional.arm.FEAT_LSE"]),
 ];
 
 /// Features `arch`'s kernel names in `/proc/cpuinfo` (x86 `flags`, arm64 `Features`),
 /// sorted; none for another architecture.
 pub fn simd_from_linux_flags(arch: Arch, flags: &[String]) -> Vec<SimdFeature> {
-    let names: Vec<(&str, SimdFeature)> = LINUX_NAMES
-        .into_iter()
-        .filter(|(_, feature)| feature.arch() == arch)
-        .collect();
-    features_named(flags, &names)
+    features_where(|feature, linux, _| {
+        feature.arch() == arch && flags.iter().any(|flag| flag == linux)
+    })
 }
 
 /// Features among the macOS `hw.optional.*` names that are set, sorted.
 pub fn simd_from_macos_optionals(enabled: &[String]) -> Vec<SimdFeature> {
-    features_named(enabled, &MACOS_FEATURES)
+    features_where(|_, _, macos| macos.iter().any(|name| enabled.iter().any(|e| e == name)))
 }
 
-fn features_named(flags: &[String], table: &[(&str, SimdFeature)]) -> Vec<SimdFeature> {
-    let found: BTreeSet<SimdFeature> = table
+/// The features of the rows `named` picks, sorted and deduplicated.
+fn features_where(named: impl Fn(SimdFeature, &str, &[&str]) -> bool) -> Vec<SimdFeature> {
+    let found: BTreeSet<SimdFeature> = NAMES
         .iter()
-        .filter(|(name, _)| flags.iter().any(|flag| flag == name))
-        .map(|(_, feature)| *feature)
+        .filter(|(feature, linux, macos)| named(*feature, linux, macos))
+        .map(|(feature, _, _)| *feature)
         .collect();
     found.into_iter().collect()
 }
 
 /// The x86 flag that stands for `feature` (used to drop flags the OS does not enable).
 pub fn x86_flag_of(feature: SimdFeature) -> Option<&'static str> {
-    LINUX_NAMES
+    NAMES
         .iter()
-        .find(|(_, known)| *known == feature && known.arch() == Arch::Amd64)
-        .map(|(flag, _)| *flag)
+        .find(|(known, _, _)| *known == feature && known.arch() == Arch::Amd64)
+        .map(|(_, flag, _)| *flag)
 }
 
 /// Linux flag names for each psABI level's additions. Linux prints SSE3 as `pni` and
