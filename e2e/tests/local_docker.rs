@@ -173,11 +173,11 @@ async fn grid_survives_crashes_and_down_purge_leaves_nothing(
         "a new backend lists {found:?}, expected {expected:?}"
     );
 
-    crashed_node_comes_back_with_its_data(backend, &specs[1], "bridge").await?;
+    node_comes_back_with_its_data(backend, &specs[1], Kill::Server { network: "bridge" }).await?;
     let node = format!("sutra-{grid}-{}", specs[2].name);
-    killed_container_is_respawned_with_its_data(backend, &specs[2], &node).await?;
+    node_comes_back_with_its_data(backend, &specs[2], Kill::Container(&node)).await?;
     let pause = pause_name(grid, &specs[0].name);
-    killed_container_is_respawned_with_its_data(backend, &specs[0], &pause).await?;
+    node_comes_back_with_its_data(backend, &specs[0], Kill::Container(&pause)).await?;
     ports_belong_to_the_pause_container(&specs[0])?;
     let backend = moved_to_the_host_network_keeps_its_data(backend, &specs[0]).await?;
     down_purge_leaves_nothing(&backend, grid, &specs).await
@@ -221,7 +221,7 @@ async fn moved_to_the_host_network_keeps_its_data(
         "{node} runs in network {network:?}, expected host"
     );
     vectors_still_there(spec).await?;
-    crashed_node_comes_back_with_its_data(&host, spec, "host").await?;
+    node_comes_back_with_its_data(&host, spec, Kill::Server { network: "host" }).await?;
     Ok(host)
 }
 
@@ -266,50 +266,56 @@ async fn spawn_all(backend: &DockerBackend, specs: &[NodeSpec]) -> Result<()> {
     Ok(())
 }
 
-/// SIGKILLs the node's server on the host; the engine restarts it in its `network` and
-/// its vectors are still there. Prints the time from the kill to ready.
-async fn crashed_node_comes_back_with_its_data(
+/// How a test takes a node down.
+enum Kill<'a> {
+    /// SIGKILL of the node's server on the host: the engine restarts it in `network` (named
+    /// in the printed figure, the time from the kill to ready).
+    Server { network: &'a str },
+    /// `docker kill` of one of the node's containers (the server's, which Docker treats as
+    /// stopped on purpose, or its pause container, which cuts the server off): the node
+    /// counts as down until a spawn brings it back.
+    Container(&'a str),
+}
+
+/// Takes the node down as `kill` says; it comes back with its vectors and the restart
+/// counted.
+async fn node_comes_back_with_its_data(
     backend: &DockerBackend,
     spec: &NodeSpec,
-    network: &str,
+    kill: Kill<'_>,
 ) -> Result<()> {
     let before = backend.status(&spec.name).await?;
-    let pid = before
-        .pid
-        .with_context(|| format!("node {} runs without a host pid", spec.name))?;
-    let crash = Instant::now();
-    run("kill", &["-KILL", &pid.to_string()])?;
-    wait_down_then_ready(metrics_addr(spec)).await?;
-    println!(
-        "figure: docker crash (SIGKILL) -> ready again, {network} network: {} ms",
-        crash.elapsed().as_millis()
-    );
+    let mut killed_pid = None;
+    match kill {
+        Kill::Server { network } => {
+            let pid = before
+                .pid
+                .with_context(|| format!("node {} runs without a host pid", spec.name))?;
+            let crash = Instant::now();
+            run("kill", &["-KILL", &pid.to_string()])?;
+            wait_down_then_ready(metrics_addr(spec)).await?;
+            println!(
+                "figure: docker crash (SIGKILL) -> ready again, {network} network: {} ms",
+                crash.elapsed().as_millis()
+            );
+            killed_pid = Some(pid);
+        }
+        Kill::Container(container) => {
+            run("docker", &["kill", container])?;
+            ensure!(
+                !backend.is_alive(&spec.name).await?,
+                "node {} is alive right after docker kill {container}",
+                spec.name
+            );
+            backend.spawn(spec).await?;
+        }
+    }
     let after = wait_ready(backend, &spec.name, before.restarts + 1).await?;
     ensure!(
-        after.pid != Some(pid),
+        killed_pid.is_none() || after.pid != killed_pid,
         "node {} still reports the killed pid",
         spec.name
     );
-    vectors_still_there(spec).await
-}
-
-/// `docker kill`s one of the node's containers (the server's, which Docker treats as
-/// stopped on purpose, or its pause container, which cuts the server off): the node counts
-/// as down until a spawn brings it back, with its data and the restart counted.
-async fn killed_container_is_respawned_with_its_data(
-    backend: &DockerBackend,
-    spec: &NodeSpec,
-    container: &str,
-) -> Result<()> {
-    let before = backend.status(&spec.name).await?;
-    run("docker", &["kill", container])?;
-    ensure!(
-        !backend.is_alive(&spec.name).await?,
-        "node {} is alive right after docker kill {container}",
-        spec.name
-    );
-    backend.spawn(spec).await?;
-    wait_ready(backend, &spec.name, before.restarts + 1).await?;
     vectors_still_there(spec).await
 }
 
