@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::backends::BackendKind;
-use super::error::{AgentError, AgentResult};
+use super::error::{AgentError, AgentResult, read_text};
 use crate::backend::docker::NetworkSetting;
 use crate::state_dir::default_state_dir;
 
@@ -55,10 +55,7 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     pub fn load(path: &Path) -> AgentResult<AgentConfig> {
-        let text = std::fs::read_to_string(path).map_err(|source| AgentError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_text(path)?;
         AgentConfig::parse(&text).map_err(|message| AgentError::Config {
             path: path.to_path_buf(),
             message,

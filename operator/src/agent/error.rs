@@ -1,6 +1,6 @@
 //! The agent's one error type; every message says what went wrong and what to do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sutra_core::crd::{InvalidSpec, ManifestError};
 
@@ -68,6 +68,14 @@ impl AgentError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> AgentError {
         IoError::new(context, source).into()
     }
+}
+
+/// The whole of the text file at `path`; the error names the file.
+pub fn read_text(path: &Path) -> AgentResult<String> {
+    std::fs::read_to_string(path).map_err(|source| AgentError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 pub type AgentResult<T> = Result<T, AgentError>;

@@ -9,16 +9,13 @@ use sutra_core::plan::{ExistingNode, Host, Plan, PlanOptions, plan_grid};
 use sutra_core::platform::PlatformReport;
 use sutra_core::variant::{VariantCatalog, host_labels};
 
-use super::error::{AgentError, AgentResult};
+use super::error::{AgentError, AgentResult, read_text};
 use crate::backend::NodeSpec;
 use crate::state_dir::GridDir;
 
 /// Reads and checks a StorageGrid manifest; nothing is started when this fails.
 pub fn load_grid(path: &Path) -> AgentResult<StorageGrid> {
-    let text = std::fs::read_to_string(path).map_err(|source| AgentError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(path)?;
     let grid = parse_storage_grid_yaml(&text).map_err(|error| AgentError::Manifest {
         path: path.to_path_buf(),
         error,
