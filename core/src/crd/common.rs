@@ -144,21 +144,21 @@ impl VariantPolicy {
 
 /// The gRPC startup probe of a storage node: the liveness probe waits until it passes, so
 /// a large store may take its time to open.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartupProbeSpec {
     /// Seconds between attempts [default: 5].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub period_seconds: Option<i32>,
     /// Failed attempts before the kubelet restarts the container [default: sized from
     /// `storage.size`: 60 s plus 5 s per GiB, divided by the period].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub failure_threshold: Option<i32>,
 }
 
 /// The persistent volume of each storage node.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StorageSpec {
@@ -166,7 +166,6 @@ pub struct StorageSpec {
     #[serde(default = "default_storage_size")]
     pub size: String,
     /// StorageClass of the volume claim; the cluster default when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
     /// What happens to the volume when its storage node is deleted.
     #[serde(default)]

@@ -15,6 +15,7 @@ use super::condition::Condition;
 use super::rules::{self, AUTO_VARIANT};
 
 /// Desired state of a grid of sutra-storage nodes.
+#[serde_with::skip_serializing_none]
 // Each `printcolumn(...)` repeats keys such as `type_`, which clippy mistakes for
 // duplicated attributes.
 #[allow(clippy::duplicated_attributes)]
@@ -72,9 +73,9 @@ pub struct StorageGridSpec {
     /// or `Fixed` (`variant` on every host). Absent: `Auto` when `variant` is `auto`,
     /// else `Fixed`.
     // A plain (not nullable) enum in the schema: the API server rejects `null` against an
-    // enum that does not list it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // enum that does not list it; `default` keeps it optional there.
     #[schemars(with = "VariantPolicy")]
+    #[serde(default)]
     pub variant_policy: Option<VariantPolicy>,
     #[serde(default)]
     pub placement: PlacementSpec,
@@ -82,7 +83,6 @@ pub struct StorageGridSpec {
     pub storage: StorageSpec,
     /// CPU and memory of each storage node's container; the operator's defaults (the
     /// chart's `storageNode.resources`) fill what is not given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     #[serde(default)]
     pub startup_probe: StartupProbeSpec,
@@ -158,11 +158,11 @@ pub enum NodeLossPolicy {
 }
 
 /// Observed state of a grid, computed from its storage nodes.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageGridStatus {
     /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Storage nodes that exist.
     #[serde(default)]

@@ -14,6 +14,7 @@ use super::rules;
 use crate::platform::PlatformReport;
 
 /// Desired state of one storage node.
+#[serde_with::skip_serializing_none]
 // Each `printcolumn(...)` repeats keys such as `type_`, which clippy mistakes for
 // duplicated attributes.
 #[allow(clippy::duplicated_attributes)]
@@ -68,7 +69,6 @@ use crate::platform::PlatformReport;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StorageNodeSpec {
     /// Name of the StorageGrid that owns this node; absent for a standalone node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<String>,
     /// Position of this node in its grid (0-based).
     #[serde(default)]
@@ -76,7 +76,6 @@ pub struct StorageNodeSpec {
     pub ordinal: i32,
     /// Kubernetes Node (or local host) the storage node is pinned to; the scheduler
     /// chooses when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// Resolved image variant (a catalog name, never `auto`).
     #[schemars(length(max = rules::MAX_VARIANT_NAME_LENGTH))]
@@ -93,7 +92,6 @@ pub struct StorageNodeSpec {
     #[serde(default)]
     pub storage: StorageSpec,
     /// CPU and memory of the storage node's container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     #[serde(default)]
     pub startup_probe: StartupProbeSpec,
@@ -122,28 +120,23 @@ pub enum NodePhase {
 }
 
 /// Observed state of one storage node, reported by the operator and the node itself.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageNodeStatus {
     /// The `metadata.generation` this status was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     #[serde(default)]
     pub phase: NodePhase,
     /// Host the storage node runs on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
     /// Pod (Kubernetes) or container/process name (local agent) running the node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
     /// Variant of the image the Pod runs (written by the operator, which chose it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     /// Best variant for the detected hardware (reported by the storage node).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_variant: Option<String>,
     /// What hardware detection found on the host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<PlatformReport>,
     /// One-line summary of `platform` for `kubectl get`, e.g. `Neoverse-V1 arm64 sve 64KiB`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -158,7 +151,6 @@ pub struct StorageNodeStatus {
     /// Generation at which the operator last recreated this node to switch it to
     /// `bestVariant`; it recreates at most once per generation, so a wrong detection cannot
     /// make it loop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant_recreated_generation: Option<i64>,
     /// Images of this generation that could not be pulled; `Auto` never picks their
     /// variants again until the spec changes.

@@ -96,6 +96,7 @@ pub enum ThpMode {
 }
 
 /// The CPU as identified.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CpuInfo {
@@ -105,15 +106,12 @@ pub struct CpuInfo {
     /// Apple's brand string.
     pub model: String,
     /// ARM `CPU implementer` (e.g. 0x41 for Arm Ltd), when the CPU is ARM.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implementer: Option<u32>,
     /// ARM `CPU part` (e.g. 0xd40 for Neoverse-V1), when the CPU is ARM.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<u32>,
     /// Logical CPUs seen by the OS.
     pub logical_cpus: u32,
     /// x86-64 psABI microarchitecture level 1..=4; absent on other architectures.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x86_64_level: Option<u8>,
     /// Raw feature flags as the OS printed them (cpuinfo `flags`/`Features`, or the
     /// `hw.optional.*` sysctl names set to 1), sorted. Used for NFD-style labels.
@@ -122,13 +120,13 @@ pub struct CpuInfo {
 }
 
 /// Memory: physical total and the container (cgroup) limit if one applies.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryInfo {
     pub total_bytes: u64,
     /// The cgroup v2 `memory.max` or v1 `memory.limit_in_bytes`, when it is lower than the
     /// physical total (an unlimited cgroup reports no limit).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_bytes: Option<u64>,
 }
 
@@ -141,6 +139,7 @@ impl MemoryInfo {
 }
 
 /// Everything hardware detection found on one host.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformReport {
@@ -150,7 +149,6 @@ pub struct PlatformReport {
     /// Usable SIMD features (CPU and OS support both), sorted.
     pub simd: Vec<SimdFeature>,
     /// SVE vector length in bytes, when SVE is present (prctl on Linux).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sve_vector_bytes: Option<u32>,
     /// Page size in bytes as the kernel runs it (sysconf), not as the platform is rumoured.
     pub page_size: u64,
@@ -158,14 +156,11 @@ pub struct PlatformReport {
     pub cache_line: u32,
     pub thp: ThpMode,
     /// Raspberry Pi model number (4, 5) when the device tree names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pi_model: Option<u8>,
     /// The board or machine model as the firmware names it (`/proc/device-tree/model`,
     /// DMI `product_name`, Apple `hw.model`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub board: Option<String>,
     /// Cloud instance type (e.g. `m7g.large`) when the firmware exposes it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_type: Option<String>,
     pub memory: MemoryInfo,
 }
