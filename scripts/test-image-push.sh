@@ -12,8 +12,9 @@
 #     that architecture and built as the variant.
 #
 # usage: scripts/test-image-push.sh ARCHIVE REFERENCE    e.g. target/image/sutra-storage-0.1.0-universal.oci.tar 0.1.0-universal
-# env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage); needs skopeo and
-#      docker-registry (scripts/deps-images.sh, `make deps-images`)
+# env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage); IMAGE_PULLER, `docker` or
+#      `skopeo` (default: docker where the engine runs on this host, else skopeo); needs
+#      skopeo and docker-registry (scripts/deps-images.sh, `make deps-images`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/arch.sh
@@ -53,11 +54,19 @@ skopeo copy --quiet --all --dest-tls-verify=false "oci-archive:$archive" "docker
 echo "ok   skopeo copy --all oci-archive:$archive docker://$remote"
 
 # `pull ARCH`: the tag for linux/ARCH into the local engine, as a puller on that platform.
-if [[ "$(docker info --format '{{.Name}}')" == "$(hostname)" ]]; then
+if [[ -z "${IMAGE_PULLER:-}" ]]; then
+    IMAGE_PULLER=skopeo
+    [[ "$(docker info --format '{{.Name}}')" != "$(hostname)" ]] || IMAGE_PULLER=docker
+fi
+case "$IMAGE_PULLER" in
+    docker | skopeo) ;;
+    *) echo "error: IMAGE_PULLER=$IMAGE_PULLER: expected docker or skopeo" >&2; exit 2 ;;
+esac
+if [[ "$IMAGE_PULLER" == docker ]]; then
     puller="docker pull --platform"
     pull() { docker pull --quiet --platform "linux/$1" "$remote" >/dev/null; }
 else
-    puller="skopeo copy --override-arch (the engine is on another host)"
+    puller="skopeo copy --override-arch (IMAGE_PULLER=skopeo: for an engine on another host)"
     pull() {
         skopeo copy --quiet --src-tls-verify=false --override-os linux --override-arch "$1" \
             "docker://$remote" "docker-daemon:$remote"

@@ -4,7 +4,7 @@
 # (arm64 under qemu, on a CPU with the variant's features) and says it was built as the
 # image's variant. Then, when scripts/image_index.py has written the universal index, its
 # blobs, platforms and images are checked again, and it is pushed to a registry on loopback
-# and pulled back per platform (scripts/test-image-push.sh).
+# and pulled back per platform, once by `docker pull` and once by skopeo (scripts/test-image-push.sh).
 #
 # usage: scripts/test-images.sh [IMAGE...]   (default: every local ghcr.io/sutra-ai/sutra-storage:<tag>-* image)
 # env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage), PYTHON (with PyYAML)
@@ -70,7 +70,11 @@ index="target/image/${repository##*/}-$tag-universal.oci.tar"
 if [[ -f "$index" ]]; then
     echo "== $index"
     "${PYTHON:-python3}" scripts/image_index.py --check universal "$tag" || failed=1
-    echo "== push $index to a registry on loopback, pull each platform of one tag"
-    scripts/test-image-push.sh "$index" "$tag-universal" || failed=1
+    # Both pullers: docker for an engine on this host, skopeo for one on another host
+    # (a CI job container talking to the runner's engine).
+    for puller in docker skopeo; do
+        echo "== push $index to a registry on loopback, pull each platform of one tag ($puller)"
+        IMAGE_PULLER=$puller scripts/test-image-push.sh "$index" "$tag-universal" || failed=1
+    done
 fi
 exit $failed
