@@ -12,9 +12,10 @@
 #     that architecture and built as the variant.
 #
 # usage: scripts/test-image-push.sh ARCHIVE REFERENCE    e.g. target/image/sutra-storage-0.1.0-universal.oci.tar 0.1.0-universal
-# env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage); IMAGE_PULLER, `docker` or
-#      `skopeo` (default: docker where the engine runs on this host, else skopeo); needs
-#      skopeo and docker-registry (scripts/deps-images.sh, `make deps-images`)
+# env: IMAGE_REPOSITORY (default ghcr.io/sutra-ai/sutra-storage); IMAGE_PULLERS, the pullers
+#      to pull each platform with after the one push, `docker` and/or `skopeo` (default:
+#      docker where the engine runs on this host, else skopeo); needs skopeo and
+#      docker-registry (scripts/deps-images.sh, `make deps-images`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/arch.sh
@@ -23,6 +24,17 @@ source scripts/arch.sh
 archive="$1" reference="$2"
 repository="${IMAGE_REPOSITORY:-ghcr.io/sutra-ai/sutra-storage}"
 variant="${reference#*-}"
+if [[ -z "${IMAGE_PULLERS:-}" ]]; then
+    IMAGE_PULLERS=skopeo
+    [[ "$(docker info --format '{{.Name}}')" != "$(hostname)" ]] || IMAGE_PULLERS=docker
+fi
+read -r -a pullers <<<"$IMAGE_PULLERS"
+for puller in "${pullers[@]}"; do
+    [[ "$puller" == docker || "$puller" == skopeo ]] || {
+        echo "error: IMAGE_PULLERS: '$puller': expected docker or skopeo" >&2
+        exit 2
+    }
+done
 work="$(mktemp -d)"
 registry_pid=""
 pulled=()
@@ -53,26 +65,18 @@ remote="127.0.0.1:$port/${repository##*/}:$reference"
 skopeo copy --quiet --all --dest-tls-verify=false "oci-archive:$archive" "docker://$remote"
 echo "ok   skopeo copy --all oci-archive:$archive docker://$remote"
 
-# `pull ARCH`: the tag for linux/ARCH into the local engine, as a puller on that platform.
-if [[ -z "${IMAGE_PULLER:-}" ]]; then
-    IMAGE_PULLER=skopeo
-    [[ "$(docker info --format '{{.Name}}')" != "$(hostname)" ]] || IMAGE_PULLER=docker
-fi
-case "$IMAGE_PULLER" in
-    docker | skopeo) ;;
-    *) echo "error: IMAGE_PULLER=$IMAGE_PULLER: expected docker or skopeo" >&2; exit 2 ;;
-esac
-if [[ "$IMAGE_PULLER" == docker ]]; then
-    puller="docker pull --platform"
-    pull() { docker pull --quiet --platform "linux/$1" "$remote" >/dev/null; }
-else
-    puller="skopeo copy --override-arch (IMAGE_PULLER=skopeo: for an engine on another host)"
-    pull() {
-        skopeo copy --quiet --src-tls-verify=false --override-os linux --override-arch "$1" \
-            "docker://$remote" "docker-daemon:$remote"
-    }
-fi
-
+# `pull PULLER ARCH`: the tag for linux/ARCH into the local engine, as a puller on that
+# platform: `docker pull`, or skopeo, which pulls into an engine on another host that
+# cannot reach this loopback registry itself.
+pull() {
+    case "$1" in
+        docker) docker pull --quiet --platform "linux/$2" "$remote" >/dev/null ;;
+        skopeo)
+            skopeo copy --quiet --src-tls-verify=false --override-os linux --override-arch "$2" \
+                "docker://$remote" "docker-daemon:$remote"
+            ;;
+    esac
+}
 failed=0
 platforms="$(skopeo inspect --raw --tls-verify=false "docker://$remote" | python3 -c '
 import json, sys
@@ -86,8 +90,15 @@ else
     failed=1
 fi
 
-for arch in amd64 arm64; do
-    pull "$arch"
+# `check_pull PULLER ARCH`: pulls linux/ARCH with PULLER; the image must be the local one
+# of that platform, and its binary must detect that architecture and the variant.
+check_pull() {
+    local puller="$1" arch="$2" how got local_id variant_of_arch expected container detect table
+    case "$puller" in
+        docker) how="docker pull --platform" ;;
+        skopeo) how="skopeo copy --override-arch (as for an engine on another host)" ;;
+    esac
+    pull "$puller" "$arch"
     pulled=("$remote")
     got="$(image_platform "$remote") $(docker image inspect --format '{{.Id}}' "$remote")"
     local_id="$(docker image inspect --format '{{.Id}}' "$repository:$reference-$arch")"
@@ -95,11 +106,11 @@ for arch in amd64 arm64; do
     [[ $arch != arm64 ]] || variant_of_arch=v8
     expected="linux/$arch/$variant_of_arch $local_id"
     if [[ "$got" != "$expected" ]]; then
-        echo "FAIL $puller linux/$arch $remote: got $got, expected $expected" >&2
+        echo "FAIL $how linux/$arch $remote: got $got, expected $expected" >&2
         failed=1
         docker image rm "$remote" >/dev/null
         pulled=()
-        continue
+        return
     fi
     container="$(docker create --platform "linux/$arch" "$remote")"
     docker cp --quiet "$container:/sutra-storage" "$work/sutra-storage"
@@ -112,9 +123,14 @@ for arch in amd64 arm64; do
         detect="detect runs natively: arch $(sed -n 's/^arch   *//p' <<<"$table"), built as $(sed -n 's/^built as   *//p' <<<"$table")"
         [[ "$detect" == *"arch amd64, built as $variant" ]] || { echo "FAIL $detect" >&2; failed=1; }
     fi
-    echo "ok   $puller linux/$arch: ${got%% *}, image ${local_id:0:19} (the local $arch image); $detect"
+    echo "ok   $how linux/$arch: ${got%% *}, image ${local_id:0:19} (the local $arch image); $detect"
     docker image rm "$remote" >/dev/null
     pulled=()
     rm -f "$work/sutra-storage"
+}
+for puller in "${pullers[@]}"; do
+    for arch in amd64 arm64; do
+        check_pull "$puller" "$arch"
+    done
 done
 exit $failed

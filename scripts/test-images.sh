@@ -70,11 +70,9 @@ index="target/image/${repository##*/}-$tag-universal.oci.tar"
 if [[ -f "$index" ]]; then
     echo "== $index"
     "${PYTHON:-python3}" scripts/image_index.py --check universal "$tag" || failed=1
-    # Both pullers: docker for an engine on this host, skopeo for one on another host
-    # (a CI job container talking to the runner's engine).
-    for puller in docker skopeo; do
-        echo "== push $index to a registry on loopback, pull each platform of one tag ($puller)"
-        IMAGE_PULLER=$puller scripts/test-image-push.sh "$index" "$tag-universal" || failed=1
-    done
+    # One push, pulled back by both pullers: docker for an engine on this host, skopeo for
+    # one on another host (a CI job container talking to the runner's engine).
+    echo "== push $index to a registry on loopback, pull each platform of one tag (docker, skopeo)"
+    IMAGE_PULLERS="docker skopeo" scripts/test-image-push.sh "$index" "$tag-universal" || failed=1
 fi
 exit $failed
